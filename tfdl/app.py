@@ -1,0 +1,88 @@
+"""The App contract: an app declares its data, model choices and task; the library does the rest.
+
+App modules (``apps/<name>.py``) must not import TensorFlow at import time (``tfdl apps`` lists
+them without it): import keras inside the builder functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfdl.config import RunConfig
+from tfdl.data.splits import Splits
+from tfdl.errors import TfdlError
+
+# build(splits, **params) -> uncompiled keras.Model that takes RAW inputs (preprocessing inside).
+ModelBuilder = Callable[..., Any]
+# fit_predict(splits) -> test predictions in the model's output format (probabilities / values).
+Baseline = Callable[[Splits], np.ndarray]
+# explain(model, splits, cfg, out_dir, input_path) -> list of written files.
+Explainer = Callable[..., list[Path]]
+
+
+@dataclass(frozen=True)
+class Codec:
+    """Raw request <-> tensors, for ``tfdl predict`` and the server's upload route.
+
+    ``read`` turns a user file (image, CSV, text lines, window) into model input ``x``;
+    ``describe`` turns one row of model output into a JSON-able answer (label, confidence, scores).
+    """
+
+    read: Callable[[Path, Any], Any]  # (path, DataInfo-like metadata dict) -> x
+    describe: Callable[[np.ndarray, dict], dict]  # (one output row, metadata dict) -> answer
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    task: str  # classification | regression | forecast | anomaly
+    summary: str  # one line for `tfdl apps`
+    default_data: str  # the embedded data set, in words
+    load_data: Callable[[RunConfig], Splits]
+    models: Mapping[str, ModelBuilder]
+    default_model: str
+    baselines: Mapping[str, Baseline]  # first = the headline baseline in metrics.json
+    config_class: type[RunConfig] = RunConfig
+    explainers: Mapping[str, Explainer] = field(default_factory=dict)
+    codec: Codec | None = None
+    # Optional hooks for tasks whose targets or outputs are not plain (y, predict):
+    targets: Callable[[Splits], tuple[Any, Any]] | None = None  # -> (y_train, y_val) to fit on
+    loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: by task)
+    predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
+    serving_model: Callable[[Any, Splits, dict], Any] | None = None  # wrap for export (+metrics dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # app's default overrides (dotted keys)
+
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+
+APP_MODULES = {
+    "vision": "apps.vision",
+    "text": "apps.text",
+    "tabular": "apps.tabular",
+    "timeseries": "apps.timeseries",
+    "anomaly": "apps.anomaly",
+}
+
+
+def available_apps() -> list[str]:
+    """Apps whose module exists (importable) in this installation."""
+    out = []
+    for name, mod in APP_MODULES.items():
+        if importlib.util.find_spec(mod) is not None:
+            out.append(name)
+    return out
+
+
+def get_app(name: str) -> App:
+    names = available_apps()
+    if name not in names:
+        raise TfdlError(f"unknown app '{name}'; choose one of: {', '.join(names)} (see `tfdl apps`)")
+    module = importlib.import_module(APP_MODULES[name])
+    return module.APP

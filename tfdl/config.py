@@ -1,0 +1,176 @@
+"""Run configuration: typed sections, loaded from YAML plus ``--set key=value`` overrides.
+
+Every app uses :class:`RunConfig`; an app that needs more data keys subclasses :class:`DataConfig`
+(and names the subclass in its ``App.data_config``). Unknown keys and wrong types are one-line
+:class:`~tfdl.errors.TfdlError` messages that name the key and what is allowed.
+
+The ``model`` section is open: besides ``name`` it carries keyword arguments for the chosen model
+builder (``--set model.dropout=0.1``); the pipeline checks them against the builder's signature.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tfdl.errors import TfdlError
+
+Precision = Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"]
+Optimizer = Literal["adamw", "adam", "sgd", "rmsprop", "lion", "adafactor"]
+Schedule = Literal["constant", "cosine"]
+Distribution = Literal["default", "mirrored", "multi_worker"]
+Task = Literal["classification", "regression", "forecast", "anomaly"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the data comes from and how it is split."""
+
+    path: str | None = None  # user data (file or folder); None = the app's embedded default
+    source: str = "default"  # app-specific name of a data set, e.g. "fashion_mnist"
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.15, gt=0, lt=1)
+    limit: int | None = Field(None, gt=0)  # cap on training examples (quick runs, studies)
+    seed: int = 42
+
+
+class ModelConfig(BaseModel):
+    """The model name plus free keyword arguments for its builder (checked by the pipeline)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    name: str | None = None  # None = the app's default model
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class TrainConfig(_Section):
+    """The fit step: budget, optimizer, schedule, precision, callbacks, distribution."""
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    optimizer: Optimizer = "adamw"
+    schedule: Schedule = "cosine"
+    warmup_epochs: float = Field(1.0, ge=0)
+    precision: Precision = "auto"
+    early_stopping_patience: int = Field(5, ge=0)  # 0 disables early stopping
+    distribution: Distribution = "default"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    seed: int = 42
+    steps_per_execution: int = Field(1, ge=1)
+
+
+class ExportConfig(_Section):
+    enabled: bool = True
+    model_root: str = "saved_models"
+    name: str | None = None  # None = the app name
+
+
+class RunConfig(_Section):
+    """A full run: one app, its data, one model, the fit settings, export."""
+
+    app: str = ""
+    task: Task | None = None  # None = the app's task (tabular may infer it)
+    augment: Literal["none", "light", "strong"] = "none"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    runs_dir: str = "runs"
+
+
+def _format_validation_error(err: ValidationError, cls: type[BaseModel]) -> str:
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "extra_forbidden":
+        allowed = _allowed_keys(cls, e["loc"][:-1])
+        return (
+            f"unknown config key '{key}'; allowed here: {', '.join(allowed)}"
+            " (fix the key in --set or the config file)"
+        )
+    got = e.get("input")
+    msg = e["msg"]
+    if e["type"] == "literal_error":
+        msg = msg.replace("Input should be", "expected")
+    return f"bad value for config key '{key}': {msg}; got {got!r}"
+
+
+def _allowed_keys(cls: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc:
+        field = cls.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            break
+        cls = field.annotation
+    return sorted(cls.model_fields)
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value as YAML (so 0.1, true, [1, 2] and null work); plain text stays text."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings to a nested dict (returns a new dict)."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise TfdlError(f"--set expects key=value (e.g. --set train.epochs=5); got {item!r}")
+        key, _, value = item.partition("=")
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise TfdlError(f"--set expects key=value with a key; got {item!r}")
+        node = out
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = parse_value(value)
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise TfdlError(f"config file not found: '{p}' (pass an existing YAML file to --config)")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise TfdlError(f"config file '{p}' is not valid YAML{where}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise TfdlError(f"config file '{p}' must hold a mapping of keys; got {type(data).__name__}")
+    return data
+
+
+def build_config(
+    cls: type[RunConfig] = RunConfig,
+    raw: dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+) -> RunConfig:
+    """Validate ``raw`` (from YAML) plus overrides into ``cls``; errors are one-line TfdlErrors."""
+    merged = apply_overrides(raw or {}, overrides or [])
+    try:
+        return cls.model_validate(merged)
+    except ValidationError as err:
+        raise TfdlError(_format_validation_error(err, cls)) from None
+
+
+def to_dict(cfg: BaseModel) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def dump_yaml(cfg: BaseModel, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,172 @@
+"""In-memory splits, data-set facts, deterministic splitting and fingerprints.
+
+Every app's loader returns a :class:`Splits`. ``x`` is a NumPy array (images, windows, strings)
+or a dict of column arrays (tabular); ``y`` is a NumPy array (class ids, targets) or ``None``
+for unlabelled data. Keeping the splits in memory lets the classical baseline and the Keras model
+see exactly the same examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tfdl.errors import TfdlError
+
+X = Any  # np.ndarray | dict[str, np.ndarray]
+
+
+@dataclass
+class DataInfo:
+    """What the pipeline, the report and the model card need to know about a data set."""
+
+    name: str  # "fashion_mnist"
+    source: str  # where it came from, in words ("Debian package dataset-fashion-mnist")
+    fingerprint: str = ""  # "sha256:..." of the content
+    labels: list[str] = field(default_factory=list)  # class names (classification)
+    input_shape: tuple = ()  # one example's shape, without the batch axis
+    notes: list[str] = field(default_factory=list)  # warnings shown in the report (skipped files...)
+    extra: dict[str, Any] = field(default_factory=dict)  # app-specific facts (timestamps, columns)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class Splits:
+    x_train: X
+    y_train: np.ndarray | None
+    x_val: X
+    y_val: np.ndarray | None
+    x_test: X
+    y_test: np.ndarray | None
+    info: DataInfo
+
+    def sizes(self) -> dict[str, int]:
+        return {"n_train": n_rows(self.x_train), "n_val": n_rows(self.x_val), "n_test": n_rows(self.x_test)}
+
+
+def n_rows(x: X) -> int:
+    if isinstance(x, dict):
+        return len(next(iter(x.values()))) if x else 0
+    return len(x)
+
+
+def take(x: X, idx: np.ndarray) -> X:
+    """Rows ``idx`` of an array or of every column of a dict."""
+    if isinstance(x, dict):
+        return {k: np.asarray(v)[idx] for k, v in x.items()}
+    return np.asarray(x)[idx]
+
+
+def fingerprint(*parts: Any) -> str:
+    """sha256 over the bytes of arrays / strings / dicts, in order: the data set's identity."""
+    h = hashlib.sha256()
+
+    def feed(p: Any) -> None:
+        if isinstance(p, dict):
+            for k in sorted(p):
+                h.update(str(k).encode())
+                feed(p[k])
+        elif isinstance(p, np.ndarray) and p.dtype != object and p.dtype.kind not in "US":
+            h.update(str(p.dtype).encode() + str(p.shape).encode())
+            h.update(np.ascontiguousarray(p).tobytes())
+        elif isinstance(p, (np.ndarray, list, tuple)):
+            for item in p:
+                h.update(str(item).encode("utf-8", "replace") + b"\x00")
+        elif isinstance(p, bytes):
+            h.update(p)
+        else:
+            h.update(str(p).encode("utf-8", "replace"))
+
+    for p in parts:
+        feed(p)
+    return "sha256:" + h.hexdigest()
+
+
+def stratified_indices(
+    y: np.ndarray | None,
+    n: int,
+    fractions: tuple[float, ...],
+    seed: int,
+    stratify: bool = True,
+) -> list[np.ndarray]:
+    """Split ``range(n)`` into len(fractions)+1 parts (the rest last), stratified by ``y`` when given.
+
+    Deterministic for a given seed. Classes too small to appear in every part are allowed: they
+    go where the rounding puts them.
+    """
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(n)
+    parts: list[np.ndarray] = []
+    rest, rest_y = idx, (None if y is None else np.asarray(y))
+    remaining = 1.0
+    for frac in fractions:
+        share = frac / remaining
+        strat = rest_y if (stratify and rest_y is not None and _can_stratify(rest_y, share)) else None
+        rest, part = train_test_split(rest, test_size=share, random_state=seed, stratify=strat)
+        rest_y = None if y is None else np.asarray(y)[rest]
+        parts.append(np.sort(part))
+        remaining -= frac
+    return [np.sort(rest), *parts]
+
+
+def _can_stratify(y: np.ndarray, share: float) -> bool:
+    if y.dtype.kind == "f":
+        return False
+    _, counts = np.unique(y, return_counts=True)
+    return counts.min() >= 2 and len(counts) <= len(y) * min(share, 1 - share)
+
+
+def split_arrays(
+    x: X,
+    y: np.ndarray | None,
+    info: DataInfo,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    stratify: bool = True,
+) -> Splits:
+    """70/15/15 (by default) train/val/test split of one pool of examples."""
+    n = n_rows(x)
+    if n < 3:
+        raise TfdlError(f"need at least 3 examples to split into train/val/test; got {n}")
+    train, val, test = stratified_indices(y, n, (val_fraction, test_fraction), seed, stratify)
+    sel = (lambda a, i: None if a is None else np.asarray(a)[i])
+    return Splits(take(x, train), sel(y, train), take(x, val), sel(y, val), take(x, test), sel(y, test), info)
+
+
+def carve_val(
+    x_train: X,
+    y_train: np.ndarray | None,
+    x_test: X,
+    y_test: np.ndarray | None,
+    info: DataInfo,
+    *,
+    val_fraction: float,
+    seed: int,
+) -> Splits:
+    """Keep an official test split; carve a stratified validation split from the training data."""
+    n = n_rows(x_train)
+    train, val = stratified_indices(y_train, n, (val_fraction,), seed)
+    sel = (lambda a, i: None if a is None else np.asarray(a)[i])
+    return Splits(
+        take(x_train, train), sel(y_train, train), take(x_train, val), sel(y_train, val), x_test, y_test, info
+    )
+
+
+def limit_train(splits: Splits, limit: int | None, seed: int) -> Splits:
+    """Keep a stratified subset of ``limit`` training examples (val and test untouched)."""
+    n = n_rows(splits.x_train)
+    if limit is None or limit >= n:
+        return splits
+    keep, _ = stratified_indices(splits.y_train, n, (1 - limit / n,), seed)
+    splits.x_train = take(splits.x_train, keep)
+    splits.y_train = None if splits.y_train is None else splits.y_train[keep]
+    return splits
