@@ -1,0 +1,232 @@
+"""Custom layers of the tfdl factories, registered so ``keras.models.load_model`` finds them.
+
+Importing ``tfdl.models`` imports this module, which registers every layer under the package ``"tfdl"``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class Sampling(keras.layers.Layer):
+    """Draws ``z = mean + exp(log_var / 2) * eps`` (the reparameterization trick) and adds the KL term.
+
+    Kingma & Welling, "Auto-Encoding Variational Bayes", 2013. Inputs ``[z_mean, z_log_var]``, each
+    ``(batch, latent_dim)``; output ``(batch, latent_dim)``. In training it samples; at inference it
+    returns ``z_mean`` so predictions are deterministic. It always adds
+    ``kl_weight * mean_batch(KL(q(z|x) || N(0, I)))`` with ``add_loss``, so a plain
+    ``model.compile(loss="mse")`` trains a VAE.
+    """
+
+    def __init__(self, kl_weight: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.kl_weight = float(kl_weight)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        z_mean, z_log_var = inputs
+        z_mean32 = ops.cast(z_mean, "float32")
+        z_log_var32 = ops.cast(z_log_var, "float32")
+        # KL in float32: under mixed precision the exp() would lose the small values.
+        kl = -0.5 * ops.sum(1.0 + z_log_var32 - ops.square(z_mean32) - ops.exp(z_log_var32), axis=-1)
+        self.add_loss(self.kl_weight * ops.mean(kl))
+        if not training:
+            return z_mean
+        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "kl_weight": self.kl_weight, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class PositionalEmbedding(keras.layers.Layer):
+    """Token embedding (if ``vocab_size``) plus a position encoding.
+
+    Positions are learned (BERT; Devlin et al., 2018) or fixed sinusoids (Vaswani et al., "Attention
+    Is All You Need", 2017). Input: token ids ``(batch, seq_len)`` when ``vocab_size`` is set, else
+    vectors ``(batch, seq_len, embed_dim)``; output ``(batch, seq_len, embed_dim)``.
+    """
+
+    def __init__(
+        self,
+        sequence_length: int,
+        embed_dim: int,
+        vocab_size: int | None = None,
+        positions: str = "learned",
+        mask_zero: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.sequence_length = int(sequence_length)
+        self.embed_dim = int(embed_dim)
+        self.vocab_size = vocab_size
+        self.positions = positions
+        self.mask_zero = bool(mask_zero and vocab_size is not None)
+        self.supports_masking = True
+        self.token_embedding = (
+            keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding") if vocab_size else None
+        )
+        if positions == "learned":
+            self.position_embedding = keras.layers.Embedding(
+                sequence_length, embed_dim, name="position_embedding"
+            )
+        else:
+            self.position_embedding = None
+            self._sinusoids = _sinusoids(self.sequence_length, self.embed_dim)
+
+    def build(self, input_shape):
+        if self.token_embedding is not None:
+            self.token_embedding.build(input_shape)
+        if self.position_embedding is not None:
+            self.position_embedding.build((self.sequence_length,))
+        self.built = True
+
+    def call(self, inputs):
+        x = self.token_embedding(inputs) if self.token_embedding is not None else inputs
+        length = ops.shape(x)[1]
+        if self.position_embedding is not None:
+            pos = self.position_embedding(ops.arange(0, length, dtype="int32"))
+        else:
+            pos = ops.convert_to_tensor(self._sinusoids)[:length]
+        return x + ops.cast(pos, x.dtype)[None, :, :]
+
+    def compute_mask(self, inputs, mask=None):
+        if self.mask_zero:
+            return ops.not_equal(inputs, 0)
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        if self.token_embedding is not None:
+            return (*input_shape, self.embed_dim)
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sequence_length": self.sequence_length,
+            "embed_dim": self.embed_dim,
+            "vocab_size": self.vocab_size,
+            "positions": self.positions,
+            "mask_zero": self.mask_zero,
+        }
+
+
+def _sinusoids(length: int, dim: int) -> np.ndarray:
+    pos = np.arange(length)[:, None]
+    i = np.arange(dim)[None, :]
+    angle = pos / np.power(10000.0, (2 * (i // 2)) / dim)
+    return np.where(i % 2 == 0, np.sin(angle), np.cos(angle)).astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class ClassToken(keras.layers.Layer):
+    """Prepends a learned ``[CLS]`` vector: ``(batch, seq, dim)`` -> ``(batch, seq + 1, dim)``.
+
+    Devlin et al. (BERT, 2018); Dosovitskiy et al. (ViT, 2020). The transformer's ``pooling="cls"``
+    reads the output at position 0.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.cls = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="zeros", name="cls")
+        self.built = True
+
+    def call(self, inputs):
+        cls = ops.cast(ops.broadcast_to(self.cls, (ops.shape(inputs)[0], 1, ops.shape(inputs)[-1])), inputs.dtype)
+        return ops.concatenate([cls, inputs], axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        return ops.concatenate([ops.ones_like(mask[:, :1]), mask], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        seq = None if input_shape[1] is None else input_shape[1] + 1
+        return (input_shape[0], seq, input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class TransformerBlock(keras.layers.Layer):
+    """One post-norm transformer encoder block (Vaswani et al., "Attention Is All You Need", 2017).
+
+    ``x = LayerNorm(x + Dropout(MHA(x, x)))``; ``x = LayerNorm(x + Dropout(FFN(x)))`` with
+    ``FFN = Dense(ff_dim, gelu) -> Dense(embed_dim)``. Input and output ``(batch, seq, embed_dim)``.
+    With ``return_attention_scores=True`` the call also returns the scores
+    ``(batch, num_heads, seq, seq)``. The attention sub-layer is named ``attention_name``
+    (the factory uses ``"block{i}_attention"``).
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        ff_dim: int,
+        dropout: float = 0.1,
+        attention_name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.embed_dim = int(embed_dim)
+        self.num_heads = int(num_heads)
+        self.ff_dim = int(ff_dim)
+        self.dropout = float(dropout)
+        self.attention_name = attention_name or f"{self.name}_attention"
+        self.supports_masking = True
+        self.attention = keras.layers.MultiHeadAttention(
+            num_heads, math.ceil(embed_dim / num_heads), dropout=dropout, name=self.attention_name
+        )
+        self.ffn1 = keras.layers.Dense(ff_dim, activation="gelu", name="ffn1")
+        self.ffn2 = keras.layers.Dense(embed_dim, name="ffn2")
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1")
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2")
+        self.drop1 = keras.layers.Dropout(dropout)
+        self.drop2 = keras.layers.Dropout(dropout)
+
+    def build(self, input_shape):
+        self.attention.build(input_shape, input_shape)
+        self.norm1.build(input_shape)
+        self.ffn1.build(input_shape)
+        self.ffn2.build((*input_shape[:-1], self.ff_dim))
+        self.norm2.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, mask=None, training=None, return_attention_scores=False):
+        attention_mask = None
+        if mask is not None:
+            # (batch, seq) -> (batch, 1, seq): every query may attend to the non-padding keys.
+            attention_mask = ops.cast(mask[:, None, :], "bool")
+        attn, scores = self.attention(
+            inputs, inputs, attention_mask=attention_mask, return_attention_scores=True, training=training
+        )
+        x = self.norm1(inputs + self.drop1(attn, training=training))
+        ff = self.ffn2(self.ffn1(x))
+        x = self.norm2(x + self.drop2(ff, training=training))
+        return (x, scores) if return_attention_scores else x
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    # No compute_output_shape: Keras traces call(), which also covers the (x, scores) tuple.
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "dropout": self.dropout,
+            "attention_name": self.attention_name,
+        }
