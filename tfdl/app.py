@@ -18,7 +18,7 @@ from tfdl.config import RunConfig
 from tfdl.data.splits import Splits
 from tfdl.errors import TfdlError
 
-# build(splits, **params) -> uncompiled keras.Model that takes RAW inputs (preprocessing inside).
+# build(splits, cfg, **params) -> uncompiled keras.Model that takes RAW inputs (preprocessing inside).
 ModelBuilder = Callable[..., Any]
 # fit_predict(splits) -> test predictions in the model's output format (probabilities / values).
 Baseline = Callable[[Splits], np.ndarray]

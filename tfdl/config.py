@@ -64,7 +64,6 @@ class TrainConfig(_Section):
     precision: Precision = "auto"
     early_stopping_patience: int = Field(5, ge=0)  # 0 disables early stopping
     distribution: Distribution = "default"
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
     seed: int = 42
     steps_per_execution: int = Field(1, ge=1)
 

@@ -1,0 +1,306 @@
+"""The ``tfdl`` command. Thin: parses, then calls the library. TensorFlow is imported only by the
+commands that need it, so ``tfdl --help`` and ``tfdl apps`` answer fast.
+
+Exit codes: 0 success; 2 a user error (one line naming the fix); 1 a bug (traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tfdl.errors import TfdlError
+
+cli = typer.Typer(
+    name="tfdl",
+    help="tfdl: train, evaluate, explain, tune, export and serve Keras models on your own data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_cli = typer.Typer(help="List or remove exported SavedModel versions.", no_args_is_help=False)
+cli.add_typer(models_cli, name="models")
+
+AppArg = Annotated[str, typer.Argument(help="vision | text | tabular | timeseries | anomaly")]
+RunOpt = Annotated[str, typer.Option("--run", help="run id, run folder or 'latest'")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override a config key: key.sub=value")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML run configuration")]
+
+
+def _quiet_tf() -> None:
+    """Import TensorFlow with its C++ start-up chatter hidden (fd 2 redirected during the import)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
+def _print_paths(paths) -> None:
+    typer.echo("wrote:")
+    for p in paths:
+        typer.echo(f"  {p}")
+
+
+def _config(app, config: Path | None, sets: list[str] | None, extra: list[str] | None = None):
+    from tfdl import config as cfgmod
+    from tfdl.pipeline import resolve_config
+
+    raw = cfgmod.load_yaml(config) if config else {}
+    return resolve_config(app, raw, [*(extra or []), *(sets or [])])
+
+
+@cli.command("apps")
+def apps_cmd() -> None:
+    """List apps, their default data sets and models (does not import TensorFlow)."""
+    from tfdl.app import available_apps, get_app
+
+    for name in available_apps():
+        app = get_app(name)
+        models = ", ".join(f"{m}*" if m == app.default_model else m for m in app.models)
+        typer.echo(f"{name:<11} {app.task:<15} {app.summary}")
+        typer.echo(f"{'':<11} data: {app.default_data}")
+        typer.echo(f"{'':<11} models: {models}   (* = default)")
+
+
+@cli.command("train")
+def train_cmd(
+    app_name: AppArg,
+    data: Annotated[Optional[str], typer.Option("--data", help="your data: a folder or a file")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="model name (see tfdl apps)")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="maximum epochs")] = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    no_export: Annotated[bool, typer.Option("--no-export", help="do not export a SavedModel version")] = False,
+) -> None:
+    """Train, evaluate against the baseline, write the report and export a SavedModel version."""
+    from tfdl.app import get_app
+
+    app = get_app(app_name)
+    if epochs is not None and epochs < 1:
+        raise TfdlError(f"--epochs must be at least 1; got {epochs}")
+    extra = [f"data.path={data}"] if data else []
+    extra += [f"model.name={model}"] if model else []
+    extra += [f"train.epochs={epochs}"] if epochs is not None else []
+    cfg = _config(app, config, sets, extra)
+    _quiet_tf()
+    from tfdl.pipeline import train
+
+    result = train(app, cfg, export=not no_export)
+    m = result.metrics
+    cmp = m.get("comparison", {})
+    typer.echo(f"test: {json.dumps({k: v for k, v in m['test'].items() if not isinstance(v, (dict, list))})}")
+    if cmp.get("sentence"):
+        typer.echo(cmp["sentence"])
+    _print_paths(result.files)
+
+
+@cli.command("evaluate")
+def evaluate_cmd(app_name: AppArg, run: RunOpt = "latest") -> None:
+    """Re-evaluate a finished run on its test split and rewrite its report."""
+    from tfdl.app import get_app
+    from tfdl.runs import resolve_run
+
+    app = get_app(app_name)
+    run_dir = resolve_run("runs", app.name, run)
+    _quiet_tf()
+    from tfdl.pipeline import evaluate_run
+
+    result = evaluate_run(app, run_dir)
+    typer.echo(json.dumps(result.metrics["test"], default=str))
+    _print_paths(result.files)
+
+
+@cli.command("export")
+def export_cmd(
+    app_name: AppArg,
+    run: RunOpt = "latest",
+    fmt: Annotated[str, typer.Option("--format", help="savedmodel | tflite")] = "savedmodel",
+    quantize: Annotated[str, typer.Option("--quantize", help="none|dynamic|float16|int8|all")] = "none",
+    int8_io: Annotated[bool, typer.Option("--int8-io", help="integer inputs/outputs (int8 only)")] = False,
+) -> None:
+    """Export a finished run as a new SavedModel version or as TFLite files."""
+    from tfdl.app import get_app
+    from tfdl.runs import resolve_run
+
+    if fmt not in ("savedmodel", "tflite"):
+        raise TfdlError(f"--format must be savedmodel or tflite; got '{fmt}'")
+    app = get_app(app_name)
+    run_dir = resolve_run("runs", app.name, run)
+    _quiet_tf()
+    from tfdl.export import runner
+
+    paths = runner.export(app, run_dir, fmt=fmt, quantize=quantize, int8_io=int8_io)
+    _print_paths(paths)
+
+
+@cli.command("predict")
+def predict_cmd(
+    app_name: AppArg,
+    input_path: Annotated[Path, typer.Option("--input", help="image(s), CSV rows, text lines or a window")],
+    model_dir: Annotated[
+        Optional[Path], typer.Option("--model", help="saved_models/NAME/VERSION (default: newest version)")
+    ] = None,
+    model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models"),
+) -> None:
+    """Predict with an exported SavedModel version; prints one JSON answer per input."""
+    from tfdl.app import get_app
+
+    app = get_app(app_name)
+    _quiet_tf()
+    from tfdl.export.load import load_version, resolve_version
+
+    version_dir = model_dir or resolve_version(model_root, app.name)
+    served = load_version(version_dir)
+    if app.codec is None:
+        raise TfdlError(f"app {app.name} has no input reader for predict yet")
+    x = app.codec.read(input_path, served.meta)
+    out = served.predict(x)
+    for row in out:
+        typer.echo(json.dumps(app.codec.describe(row, served.meta), default=float))
+
+
+@cli.command("explain")
+def explain_cmd(
+    app_name: AppArg,
+    method: Annotated[str, typer.Option("--method", help="explainer name (per app)")],
+    run: RunOpt = "latest",
+    input_path: Annotated[Optional[str], typer.Option("--input", help="a file, or text for the text app")] = None,
+    target: Annotated[Optional[str], typer.Option("--class", help="explain this class instead of the predicted")] = None,
+) -> None:
+    """Explain a trained model's predictions (Grad-CAM, attention, SHAP, permutation importance...)."""
+    from tfdl.app import get_app
+    from tfdl.runs import resolve_run
+
+    app = get_app(app_name)
+    if method not in app.explainers:
+        raise TfdlError(
+            f"unknown method '{method}' for {app.name}; choose one of: {', '.join(app.explainers) or '(none yet)'}"
+        )
+    run_dir = resolve_run("runs", app.name, run)
+    _quiet_tf()
+    from tfdl.pipeline import load_run
+
+    cfg, model = load_run(app, run_dir)
+    paths = app.explainers[method](model, cfg, run_dir, input_path=input_path, target=target)
+    _print_paths(paths)
+
+
+@cli.command("tune")
+def tune_cmd(
+    app_name: AppArg,
+    tuner: Annotated[str, typer.Option("--tuner", help="random | hyperband | bayesian")] = "hyperband",
+    max_trials: Annotated[int, typer.Option("--max-trials")] = 10,
+    max_epochs: Annotated[Optional[int], typer.Option("--max-epochs")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the last search of this app")] = False,
+    retrain_best: Annotated[bool, typer.Option("--retrain-best", help="retrain the best on train+val, export")] = False,
+    distributed: Annotated[Optional[str], typer.Option("--distributed", help="chief | worker")] = None,
+    oracle: Annotated[Optional[str], typer.Option("--oracle", help="HOST:PORT of the chief's oracle")] = None,
+    directory: Annotated[Optional[Path], typer.Option("--directory", help="search folder (shared by workers)")] = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Keras Tuner search over the app's model search space."""
+    from tfdl.app import get_app
+
+    app = get_app(app_name)
+    cfg = _config(app, config, sets)
+    _quiet_tf()
+    from tfdl.tuning.runner import tune
+
+    paths = tune(
+        app, cfg, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, resume=resume,
+        retrain_best=retrain_best, distributed=distributed, oracle=oracle, directory=directory,
+    )  # fmt: skip
+    _print_paths(paths)
+
+
+@cli.command("serve")
+def serve_cmd(
+    model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models"),
+    host: Annotated[str, typer.Option("--host", help="0.0.0.0 exposes the server: an explicit choice")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8501,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="micro-batch size limit")] = 32,
+    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", help="gather requests this long")] = 5.0,
+) -> None:
+    """Serve every model under --model-root with TensorFlow Serving's REST API."""
+    _quiet_tf()
+    from tfdl.serving.server import serve
+
+    serve(model_root=model_root, host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms)
+
+
+@cli.command("bench")
+def bench_cmd(what: Annotated[str, typer.Argument(help="vision | vision-augment | ... (see benchmarks/)")] = "vision") -> None:
+    """Run a benchmark; results are appended to BENCHMARKS.md with the machine they ran on."""
+    _quiet_tf()
+    from tfdl.bench import run
+
+    _print_paths(run(what))
+
+
+@models_cli.callback(invoke_without_command=True)
+def models_list(
+    ctx: typer.Context, model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models")
+) -> None:
+    """List exported models: name, version, date, headline metric."""
+    if ctx.invoked_subcommand:
+        return
+    from tfdl.export.registry import list_models
+
+    rows = list_models(model_root)
+    if not rows:
+        typer.echo(f"no exported models under {model_root}")
+    for r in rows:
+        typer.echo(f"{r['name']:<14} v{r['version']:<4} {r['created_at']:<21} {r['model']:<12} {r['headline']}")
+
+
+@models_cli.command("rm")
+def models_rm(
+    name: str, version: int, model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models")
+) -> None:
+    """Remove one exported version."""
+    from tfdl.export.registry import remove_version
+
+    typer.echo(f"removed {remove_version(model_root, name, version)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: TfdlError -> one line on stderr and exit code 2; other exceptions stay tracebacks."""
+    try:
+        cli(args=argv, standalone_mode=False)
+    except TfdlError as err:
+        typer.echo(f"error: {err}", err=True)
+        return err.exit_code
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors (bad option, missing argument) are user errors
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            typer.echo(f"error: {exc.format_message()} (see tfdl {exc.ctx.command.name if exc.ctx else ''} --help)", err=True)
+            return 2
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""`tfdl export`: a finished run -> a new SavedModel version, or TFLite files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tfdl.errors import TfdlError
+
+
+def export(app, run_dir: Path, *, fmt: str = "savedmodel", quantize: str = "none", int8_io: bool = False) -> list[Path]:
+    from tfdl.data.splits import limit_train
+    from tfdl.pipeline import load_run
+
+    cfg, model = load_run(app, run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
+    if fmt == "savedmodel":
+        from tfdl.export.savedmodel import export_run_model
+
+        return [export_run_model(app, cfg, model, splits, metrics, run_dir)]
+    if fmt == "tflite":
+        from tfdl.export import tflite
+
+        return tflite.export_tflite(app, cfg, model, splits, metrics, run_dir, quantize=quantize, int8_io=int8_io)
+    raise TfdlError(f"--format must be savedmodel or tflite; got '{fmt}'")

@@ -1,0 +1,168 @@
+"""Versioned SavedModel export in TensorFlow Serving's layout: ``<root>/<name>/<N>/``.
+
+A version is written to a hidden temporary folder beside the versions and renamed into place, so a
+reader (our server, TensorFlow Serving) never sees half a version. ``metadata.json`` is the model card.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfdl.errors import TfdlError
+
+
+def list_versions(model_dir: Path) -> list[int]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("tfdl", "tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def write_version(
+    model_root: str | Path,
+    name: str,
+    write: Callable[[Path], None],
+    card: dict[str, Any],
+    assets: dict[str, str] | None = None,
+) -> Path:
+    """Call ``write(tmp_dir)`` to fill a SavedModel folder, add assets + metadata.json, then rename it to
+    the next integer version atomically. Returns the version folder. On any failure nothing is left."""
+    model_dir = Path(model_root) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / f".tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        write(tmp)
+        (tmp / "assets").mkdir(exist_ok=True)
+        for fname, text in (assets or {}).items():
+            (tmp / "assets" / fname).write_text(text, encoding="utf-8")
+        for _ in range(100):
+            version = (list_versions(model_dir) or [0])[-1] + 1
+            card = {**card, "name": name, "version": version}
+            (tmp / "metadata.json").write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
+            final = model_dir / str(version)
+            try:
+                os.rename(tmp, final)  # atomic on one file system; fails if another writer took N
+                return final
+            except OSError:
+                if final.exists():
+                    continue
+                raise
+        raise RuntimeError(f"could not find a free version number under {model_dir}")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def signature_in_words(model) -> dict[str, Any]:
+    def describe(t) -> dict:
+        return {"shape": [None if d is None else int(d) for d in t.shape], "dtype": str(t.dtype)}
+
+    ins = model.inputs
+    outs = model.outputs
+    return {
+        "inputs": {t.name: describe(t) for t in ins} if len(ins) > 1 else describe(ins[0]),
+        "outputs": [describe(t) for t in outs],
+        "signature": "serving_default",
+    }
+
+
+def model_card(app, cfg, model, splits, metrics: dict, extra: dict | None = None) -> dict[str, Any]:
+    from tfdl.config import to_dict
+
+    return {
+        "app": app.name,
+        "model": cfg.model.name,
+        "task": cfg.task,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_commit": git_commit(),
+        "dataset": metrics.get("dataset", {}),
+        "config": to_dict(cfg),
+        "test_metrics": metrics.get("test", {}),
+        "baseline": metrics.get("baseline", {}),
+        "baselines": metrics.get("baselines", {}),
+        "precision_policy": metrics.get("precision_policy"),
+        "libraries": library_versions(),
+        "signature": signature_in_words(model),
+        "labels": list(splits.info.labels),
+        "preprocessing": splits.info.extra.get("preprocessing", "inside the model"),
+        **(extra or {}),
+    }
+
+
+def check_parity(model, version_dir: Path, x_sample, atol: float = 1e-3) -> float:
+    """Reload the SavedModel and compare its serving_default output with the Keras model's on ``x_sample``."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(version_dir))
+    fn = loaded.signatures["serving_default"]
+    expected = np.asarray(model.predict(x_sample, verbose=0), dtype=np.float32)
+    if isinstance(x_sample, dict):
+        got = fn(**{k: tf.constant(v) for k, v in x_sample.items()})
+    else:
+        arg = next(iter(fn.structured_input_signature[1]))
+        got = fn(**{arg: tf.constant(x_sample)})
+    got = np.asarray(next(iter(got.values())), dtype=np.float32)
+    diff = float(np.max(np.abs(got.reshape(expected.shape) - expected))) if expected.size else 0.0
+    if diff > atol:
+        raise TfdlError(
+            f"exported SavedModel disagrees with the Keras model (max |diff| {diff:.2e} > {atol}); "
+            "the version was removed — report this as a bug"
+        )
+    return diff
+
+
+def export_run_model(app, cfg, model, splits, metrics: dict, run_dir: Path | None = None) -> Path:
+    """Export the trained model (wrapped by ``app.serving_model`` when the app serves something else)."""
+    from tfdl.data.splits import take
+
+    served = app.serving_model(model, splits, metrics) if app.serving_model else model
+    card = model_card(app, cfg, served, splits, metrics, {"run": str(run_dir.name) if run_dir else None})
+    assets = {}
+    if splits.info.labels:
+        assets["labels.txt"] = "\n".join(splits.info.labels) + "\n"
+    assets.update(splits.info.extra.get("assets", {}))
+    version = write_version(
+        cfg.export.model_root,
+        cfg.export.name or app.name,
+        lambda tmp: served.export(str(tmp), format="tf_saved_model", verbose=False),
+        card,
+        assets,
+    )
+    sample = take(splits.x_test, np.arange(min(8, len(splits.y_test) if splits.y_test is not None else 8)))
+    try:
+        check_parity(served, version, sample)
+    except Exception:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    return version

@@ -1,0 +1,305 @@
+"""The one pipeline every app runs: data -> model -> train -> evaluate vs baselines -> report -> export.
+
+An app never re-implements a step; it plugs hooks into :class:`tfdl.app.App`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfdl import config as cfgmod
+from tfdl.app import App
+from tfdl.data.splits import Splits, limit_train, n_rows
+from tfdl.errors import TfdlError
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    files: list[Path] = field(default_factory=list)
+    model: Any = None
+    splits: Splits | None = None
+
+
+def resolve_config(app: App, raw: dict | None = None, overrides: list[str] | None = None) -> cfgmod.RunConfig:
+    """App defaults < config file < --set overrides; the app name is filled in."""
+    base = cfgmod.apply_overrides({}, [f"{k}={v}" for k, v in app.defaults.items()])
+    merged = _deep_merge(base, raw or {})
+    cfg = cfgmod.build_config(app.config_class, merged, overrides)
+    cfg.app = app.name
+    if cfg.task is None:
+        cfg.task = app.task
+    if cfg.model.name is None:
+        cfg.model.name = app.default_model
+    if cfg.model.name not in app.models:
+        raise TfdlError(
+            f"unknown model '{cfg.model.name}' for app {app.name}; choose one of: {', '.join(app.models)}"
+        )
+    check_model_params(app, cfg)
+    return cfg
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def check_model_params(app: App, cfg: cfgmod.RunConfig) -> None:
+    builder = app.models[cfg.model.name]
+    sig = inspect.signature(builder)
+    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    allowed = [n for n, p in sig.parameters.items() if p.kind == p.KEYWORD_ONLY]
+    for key in cfg.model.params():
+        if key not in allowed:
+            raise TfdlError(
+                f"unknown config key 'model.{key}' for model {cfg.model.name}; allowed: "
+                f"name, {', '.join(allowed)}"
+            )
+
+
+def default_loss(cfg: cfgmod.RunConfig):
+    import keras
+
+    if cfg.task == "classification":
+        return keras.losses.SparseCategoricalCrossentropy()
+    return keras.losses.MeanSquaredError()
+
+
+def default_metrics(task: str) -> list:
+    return ["accuracy"] if task == "classification" else ["mae"]
+
+
+def make_dataset(x, y, batch_size: int, *, shuffle: bool, seed: int):
+    """tf.data pipeline from in-memory arrays: cache -> shuffle (train only) -> batch -> prefetch."""
+    import tensorflow as tf
+
+    data = (x, y) if y is not None else x
+    ds = tf.data.Dataset.from_tensor_slices(data).cache()
+    if shuffle:
+        ds = ds.shuffle(min(n_rows(x), 50_000), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def build_model(app: App, cfg: cfgmod.RunConfig, splits: Splits):
+    return app.models[cfg.model.name](splits, cfg, **cfg.model.params())
+
+
+def predict(app: App, model, x, batch_size: int = 512) -> np.ndarray:
+    if app.predict is not None:
+        return app.predict(model, x)
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+
+
+def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits) -> tuple[dict, dict]:
+    """Test metrics of the model and of every baseline on the same split. Returns (metrics, predictions)."""
+    from tfdl.evaluation import metrics as M
+
+    kw = evaluation_kwargs(app, cfg, splits)
+    pred = predict(app, model, splits.x_test)
+    test = M.evaluate(cfg.task, splits.y_test, pred, splits.info, **kw)
+    baselines: dict[str, dict] = {}
+    preds = {"model": pred}
+    for name, fn in app.baselines.items():
+        bpred = fn(splits)
+        preds[name] = bpred
+        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **kw)
+    return {"test": test, "baselines": baselines}, preds
+
+
+def evaluation_kwargs(app: App, cfg: cfgmod.RunConfig, splits: Splits) -> dict:
+    kw: dict[str, Any] = {}
+    if cfg.task == "classification":
+        kw["labels"] = splits.info.labels
+    kw.update(splits.info.extra.get("evaluation_kwargs", {}))
+    return kw
+
+
+def train(
+    app: App,
+    cfg: cfgmod.RunConfig,
+    *,
+    export: bool = True,
+    log=print,
+) -> RunResult:
+    """Run the whole pipeline for ``app`` with the resolved ``cfg``; returns the run folder and metrics."""
+    import keras
+
+    from tfdl.runs import new_or_resumed_run
+    from tfdl.training.callbacks import standard_callbacks
+    from tfdl.training.optimizers import build_optimizer
+    from tfdl.training.precision import apply_policy, choose_policy
+    from tfdl.training.strategy import build_strategy, is_chief
+
+    resolved = cfgmod.to_dict(cfg)
+    run_dir, resumed = new_or_resumed_run(cfg.runs_dir, app.name, resolved)
+    if not is_chief():
+        run_dir = run_dir / f"worker-{os.getpid()}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+    cfgmod.dump_yaml(cfg, run_dir / "config.yaml")
+    log(f"{'resuming' if resumed else 'run'}: {run_dir}")
+
+    keras.utils.set_random_seed(cfg.train.seed)
+    policy, why = choose_policy(cfg.train.precision)
+    apply_policy(policy)
+    log(f"precision policy: {policy} ({why})")
+
+    splits = app.load_data(cfg)
+    splits = limit_train(splits, cfg.data.limit, cfg.data.seed)
+    sizes = splits.sizes()
+    log(f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} test={sizes['n_test']}")
+    y_train, y_val = app.targets(splits) if app.targets else (splits.y_train, splits.y_val)
+
+    strategy = build_strategy(cfg.train.distribution)
+    batch = cfg.train.batch_size
+    steps = max(1, -(-sizes["n_train"] // batch))
+    with strategy.scope():
+        model = build_model(app, cfg, splits)
+        loss = app.loss(cfg, splits) if app.loss else default_loss(cfg)
+        model.compile(
+            optimizer=build_optimizer(cfg.train, steps),
+            loss=loss,
+            metrics=default_metrics(cfg.task),
+            steps_per_execution=cfg.train.steps_per_execution,
+        )
+    train_ds = make_dataset(splits.x_train, y_train, batch, shuffle=True, seed=cfg.train.seed)
+    val_ds = make_dataset(splits.x_val, y_val, batch, shuffle=False, seed=cfg.train.seed)
+    callbacks, guard = standard_callbacks(run_dir, early_stopping_patience=cfg.train.early_stopping_patience)
+    if resumed:
+        _trim_history(run_dir / "history.csv", run_dir / "backup")
+
+    t0 = time.perf_counter()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, callbacks=callbacks, verbose=2)
+    train_seconds = time.perf_counter() - t0
+    if guard.bad_epoch is not None:
+        raise TfdlError(
+            f"the loss became NaN/inf in epoch {guard.bad_epoch}; lower train.learning_rate "
+            f"(now {cfg.train.learning_rate}) or set train.precision=float32"
+        )
+    epochs_run = len(history.epoch)
+    samples = epochs_run * sizes["n_train"]
+
+    results, preds = evaluate_all(app, cfg, model, splits)
+    from tfdl.evaluation.metrics import compare
+
+    first = next(iter(app.baselines), None)
+    metrics = {
+        "app": app.name,
+        "model": cfg.model.name,
+        "task": cfg.task,
+        "dataset": {
+            "name": splits.info.name,
+            "source": splits.info.source,
+            "fingerprint": splits.info.fingerprint,
+            **sizes,
+        },
+        "precision_policy": policy,
+        "precision_reason": why,
+        "epochs_run": epochs_run,
+        "train_seconds": round(train_seconds, 2),
+        "samples_per_second": round(samples / train_seconds, 1) if train_seconds > 0 else 0.0,
+        "resumed": resumed,
+        "test": results["test"],
+        "baseline": {"name": first, "test": results["baselines"].get(first, {})},
+        "baselines": results["baselines"],
+        "notes": splits.info.notes,
+    }
+    metrics["comparison"] = compare(cfg.task, metrics["test"], metrics["baselines"]) if first else {}
+    if cfg.task == "classification":
+        from tfdl.evaluation.metrics import per_class_table
+
+        metrics["per_class"] = per_class_table(splits.y_test, preds["model"], splits.info.labels)
+
+    files = finish_run(app, cfg, model, splits, metrics, preds, run_dir)
+    if export and cfg.export.enabled and is_chief():
+        from tfdl.export.savedmodel import export_run_model
+
+        files.append(export_run_model(app, cfg, model, splits, metrics, run_dir))
+    return RunResult(run_dir, metrics, files, model, splits)
+
+
+def finish_run(app: App, cfg, model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> list[Path]:
+    """Write model.keras, plots, metrics.json and report.md (metrics.json last: it marks the run finished)."""
+    from tfdl.evaluation.plots import task_plots
+    from tfdl.evaluation.report import write_report
+
+    model_path = run_dir / "model.keras"
+    model.save(model_path)
+    plots_dir = run_dir / "plots"
+    plots_dir.mkdir(exist_ok=True)
+    history = run_dir / "history.csv"
+    plots = task_plots(cfg.task, splits.y_test, preds["model"], splits.info, plots_dir, history if history.is_file() else None)
+    sections = list(splits.info.extra.get("report_sections", []))
+    report = write_report(run_dir, metrics, plots, sections)
+    tmp = run_dir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=2, default=_json_default))
+    tmp.replace(run_dir / "metrics.json")
+    return [run_dir, model_path, report, run_dir / "metrics.json", *plots]
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _trim_history(history: Path, backup: Path) -> None:
+    """After a kill, CSVLogger may have logged nothing for the interrupted epoch; keep rows as they are,
+    but drop duplicate epoch numbers the resumed run will write again (the newest row wins later)."""
+    if not history.is_file():
+        return
+    lines = history.read_text().splitlines()
+    if len(lines) <= 1:
+        return
+    seen: dict[str, str] = {}
+    for line in lines[1:]:
+        seen[line.split(",", 1)[0]] = line
+    history.write_text("\n".join([lines[0], *seen.values()]) + "\n")
+
+
+def load_run(app: App, run_dir: Path):
+    """(cfg, model) of a finished run; the .keras file is loaded with safe_mode=True."""
+    import keras
+
+    import tfdl.models  # noqa: F401  (registers custom layers before loading)
+
+    raw = cfgmod.load_yaml(run_dir / "config.yaml")
+    cfg = cfgmod.build_config(app.config_class, raw)
+    model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    return cfg, model
+
+
+def evaluate_run(app: App, run_dir: Path, log=print) -> RunResult:
+    """Re-evaluate a finished run's model on its (re-loaded, fingerprint-checked) test split."""
+    cfg, model = load_run(app, run_dir)
+    old = json.loads((run_dir / "metrics.json").read_text())
+    splits = app.load_data(cfg)
+    if old["dataset"]["fingerprint"] != splits.info.fingerprint:
+        log(f"warning: data fingerprint changed since training ({old['dataset']['fingerprint'][:19]}...)")
+    results, preds = evaluate_all(app, cfg, model, splits)
+    metrics = {**old, "test": results["test"], "baselines": results["baselines"]}
+    first = next(iter(app.baselines), None)
+    if first:
+        from tfdl.evaluation.metrics import compare
+
+        metrics["baseline"] = {"name": first, "test": results["baselines"][first]}
+        metrics["comparison"] = compare(cfg.task, metrics["test"], metrics["baselines"])
+    files = finish_run(app, cfg, model, splits, metrics, preds, run_dir)
+    return RunResult(run_dir, metrics, files, model, splits)

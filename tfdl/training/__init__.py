@@ -1,0 +1,1 @@
+"""Training core: precision policy, optimizers + schedules, callbacks, distribution, the fit step."""
