@@ -69,7 +69,7 @@ def _class_inputs(
 
 
 def _ovr_macro_auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    """One-vs-rest macro ROC-AUC over the classes present in ``y`` (sklearn's OvR on the rest is undefined)."""
+    """One-vs-rest macro ROC-AUC over the classes present in ``y`` (absent ones are undefined)."""
     present = np.unique(y)
     if len(present) < 2:
         return None
@@ -197,7 +197,7 @@ def forecast_metrics(y_true: Any, pred: Any, scale: float | None) -> dict:
 
 
 def anomaly_metrics(y_true: Any, score: Any, threshold: float) -> dict:
-    """ROC-AUC, PR-AUC (average precision) of the score, and precision / recall / F1 of ``score >= threshold``.
+    """ROC-AUC and PR-AUC (average precision) of the score; precision / recall / F1 of ``score >= threshold``.
 
     ``y_true``: (n,) 1 = anomaly, 0 = normal. ``score``: (n,) higher = more anomalous.
     """
