@@ -61,10 +61,14 @@ def resolve_inputs(
     maps the inputs to the body's input so raw-input preprocessing lives inside the model.
     """
     if preprocess is not None and not callable(preprocess):
-        raise ValueError(f"`preprocess` must be a callable inputs -> tensor or None. Received: {preprocess!r}")
+        raise ValueError(
+            f"`preprocess` must be a callable inputs -> tensor or None. Received: {preprocess!r}"
+        )
     if inputs is None:
         if input_shape is None:
-            raise ValueError("`input_shape` is required when `inputs` is not given. Received: input_shape=None")
+            raise ValueError(
+                "`input_shape` is required when `inputs` is not given. Received: input_shape=None"
+            )
         try:
             shape = tuple(input_shape)
         except TypeError:

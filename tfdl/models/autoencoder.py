@@ -103,10 +103,21 @@ def build_autoencoder(
         x = keras.layers.GaussianNoise(denoising_std, name="denoise")(x)
 
     size = math.prod(data_shape)
-    encoder = _encoder(data_shape, latent_dim, hidden, conv, filters, variational, kl_weight / size,
-                       dropout, seed, f"{name}_encoder")
-    decoder = _decoder(data_shape, latent_dim, hidden, conv, filters, dropout, output_activation,
-                       f"{name}_decoder")
+    encoder = _encoder(
+        data_shape,
+        latent_dim,
+        hidden,
+        conv,
+        filters,
+        variational,
+        kl_weight / size,
+        dropout,
+        seed,
+        f"{name}_encoder",
+    )
+    decoder = _decoder(
+        data_shape, latent_dim, hidden, conv, filters, dropout, output_activation, f"{name}_decoder"
+    )
     code = encoder(x)
     z = code[-1] if variational else code
     out = decoder(z)
@@ -140,7 +151,9 @@ def _encoder(shape, latent_dim, hidden, conv, filters, variational, kl_weight, d
         if len(shape) == 2:
             x = keras.layers.Reshape((*shape, 1), name="add_channel")(x)
         for i, f in enumerate(filters, start=1):
-            x = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv{i}")(x)
+            x = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv{i}")(
+                x
+            )
     if len(x.shape) > 2:
         x = keras.layers.Flatten(name="flatten")(x)
     for i, width in enumerate(hidden, start=1):
@@ -174,7 +187,9 @@ def _decoder(shape, latent_dim, hidden, conv, filters, dropout, output_activatio
             x = keras.layers.Conv2DTranspose(
                 f, 3, strides=2, padding="same", activation="relu", name=f"dec_deconv{i}"
             )(x)
-        x = keras.layers.Conv2D(channels, 3, padding="same", activation=act, dtype="float32", name="dec_out")(x)
+        x = keras.layers.Conv2D(channels, 3, padding="same", activation=act, dtype="float32", name="dec_out")(
+            x
+        )
         out = keras.layers.Reshape(shape, dtype="float32", name="reconstruction")(x)
     else:
         x = keras.layers.Dense(math.prod(shape), activation=act, dtype="float32", name="dec_out")(x)

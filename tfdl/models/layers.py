@@ -145,7 +145,9 @@ class ClassToken(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        cls = ops.cast(ops.broadcast_to(self.cls, (ops.shape(inputs)[0], 1, ops.shape(inputs)[-1])), inputs.dtype)
+        cls = ops.cast(
+            ops.broadcast_to(self.cls, (ops.shape(inputs)[0], 1, ops.shape(inputs)[-1])), inputs.dtype
+        )
         return ops.concatenate([cls, inputs], axis=1)
 
     def compute_mask(self, inputs, mask=None):

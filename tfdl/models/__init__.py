@@ -1,0 +1,48 @@
+"""Functional-API model factories (keras.applications style) and their search spaces.
+
+Importing this package registers the custom layers (``tfdl>Sampling``, ``tfdl>PositionalEmbedding``,
+``tfdl>ClassToken``, ``tfdl>TransformerBlock``) so ``keras.models.load_model`` can read ``.keras`` files.
+"""
+
+from tfdl.models import autoencoder, cnn, mlp, rnn, transformer
+from tfdl.models.autoencoder import build_autoencoder, get_decoder, get_encoder
+from tfdl.models.cnn import build_cnn, last_conv_layer_name
+from tfdl.models.layers import ClassToken, PositionalEmbedding, Sampling, TransformerBlock
+from tfdl.models.mlp import build_mlp
+from tfdl.models.rnn import build_rnn
+from tfdl.models.transformer import attention_model, build_transformer
+
+FACTORIES = {
+    "mlp": build_mlp,
+    "cnn": build_cnn,
+    "rnn": build_rnn,
+    "autoencoder": build_autoencoder,
+    "transformer": build_transformer,
+}
+
+# The Keras Tuner search space of each factory, declared beside it in its module.
+SEARCH_SPACES = {
+    "mlp": mlp.SEARCH_SPACE,
+    "cnn": cnn.SEARCH_SPACE,
+    "rnn": rnn.SEARCH_SPACE,
+    "autoencoder": autoencoder.SEARCH_SPACE,
+    "transformer": transformer.SEARCH_SPACE,
+}
+
+__all__ = [
+    "FACTORIES",
+    "SEARCH_SPACES",
+    "ClassToken",
+    "PositionalEmbedding",
+    "Sampling",
+    "TransformerBlock",
+    "attention_model",
+    "build_autoencoder",
+    "build_cnn",
+    "build_mlp",
+    "build_rnn",
+    "build_transformer",
+    "get_decoder",
+    "get_encoder",
+    "last_conv_layer_name",
+]
