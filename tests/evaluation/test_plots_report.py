@@ -139,6 +139,7 @@ def test_write_report(tmp_path):
     assert "| accuracy | 0.8120 | 0.8350 | 0.1000 |" in text
     assert "**The baseline logistic_regression wins: accuracy 0.835 vs 0.812 for the cnn model" in text
     assert "sha256:abc123" in text and "mixed_bfloat16" in text and "20,000" in text
+    assert "| train seconds | 41.5 |" in text and "| samples per second | 9,912 |" in text
     assert "| T-shirt | 0.8000 | 0.7000 | 0.7500 | 1,000 |" in text
     assert "![confusion_matrix](plots/confusion_matrix.png)" in text
     assert text.index("## Explanations") > text.index("## Plots")

@@ -104,6 +104,9 @@ def roc_curves(y_true: Any, proba: Any, labels: list[str], out_path: Path | str)
             if 0 < (y == c).sum() < len(y):
                 RocCurveDisplay.from_predictions(y == c, p[:, c], name=str(labels[c]), ax=ax)
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="chance")
+    # sklearn's default axis labels name the encoded positive label ("1", "True"): say it in words
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
     ax.set_title("ROC (one-vs-rest)" if p.ndim == 2 and p.shape[1] > 2 else "ROC")
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, out_path)

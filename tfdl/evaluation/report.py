@@ -121,11 +121,12 @@ def write_report(
         parts.append("")
 
     parts += ["## Settings", ""]
+    secs, sps = metrics.get("train_seconds"), metrics.get("samples_per_second")
     settings = [
         ["precision policy", metrics.get("precision_policy")],
         ["epochs run", metrics.get("epochs_run")],
-        ["train seconds", metrics.get("train_seconds")],
-        ["samples per second", metrics.get("samples_per_second")],
+        ["train seconds", None if secs is None else f"{secs:,.1f}"],
+        ["samples per second", None if sps is None else f"{sps:,.0f}"],
     ]
     parts += [_table(["setting", "value"], settings), ""]
 
