@@ -289,13 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except Exception as exc:  # click usage errors (bad option, missing argument) are user errors
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            typer.echo(f"error: {exc.format_message()} (see tfdl {exc.ctx.command.name if exc.ctx else ''} --help)", err=True)
+    except Exception as exc:  # usage errors (bad option, missing argument) are user errors
+        kinds = {c.__name__ for c in type(exc).__mro__}
+        if "UsageError" in kinds:
+            cmd = exc.ctx.command_path if getattr(exc, "ctx", None) else "tfdl"
+            typer.echo(f"error: {exc.format_message()} (see `{cmd} --help`)", err=True)
             return 2
-        if isinstance(exc, click.exceptions.ClickException):
+        if "ClickException" in kinds:
             exc.show()
             return exc.exit_code
         raise

@@ -93,7 +93,13 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool, seed: int):
 
 
 def build_model(app: App, cfg: cfgmod.RunConfig, splits: Splits):
-    return app.models[cfg.model.name](splits, cfg, **cfg.model.params())
+    try:
+        return app.models[cfg.model.name](splits, cfg, **cfg.model.params())
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        key = str(exc).rsplit("argument", 1)[-1].strip(" '\"")
+        raise TfdlError(f"unknown config key 'model.{key}' for model {cfg.model.name}; check the spelling") from None
 
 
 def predict(app: App, model, x, batch_size: int = 512) -> np.ndarray:
@@ -114,8 +120,18 @@ def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits) -> tupl
     for name, fn in app.baselines.items():
         bpred = fn(splits)
         preds[name] = bpred
-        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **kw)
+        # A baseline may calibrate its own kwargs (its own validation threshold) while fitting.
+        bkw = {**kw, **splits.info.extra.get("baseline_evaluation_kwargs", {}).get(name, {})}
+        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **bkw)
     return {"test": test, "baselines": baselines}, preds
+
+
+def after_fit(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, run_dir: Path) -> None:
+    """Run the app's ``after_fit`` hook (train/val only) and merge its kwargs into the evaluation kwargs."""
+    if app.after_fit is None:
+        return
+    kw = app.after_fit(model, splits, cfg, run_dir) or {}
+    splits.info.extra.setdefault("evaluation_kwargs", {}).update(kw)
 
 
 def evaluation_kwargs(app: App, cfg: cfgmod.RunConfig, splits: Splits) -> dict:
@@ -187,9 +203,11 @@ def train(
             f"the loss became NaN/inf in epoch {guard.bad_epoch}; lower train.learning_rate "
             f"(now {cfg.train.learning_rate}) or set train.precision=float32"
         )
-    epochs_run = len(history.epoch)
-    samples = epochs_run * sizes["n_train"]
+    # Epoch indices are absolute, so a resumed run still reports the epochs the model has seen.
+    epochs_run = (max(history.epoch) + 1) if history.epoch else 0
+    samples = len(history.epoch) * sizes["n_train"]
 
+    after_fit(app, cfg, model, splits, run_dir)
     results, preds = evaluate_all(app, cfg, model, splits)
     from tfdl.evaluation.metrics import compare
 
@@ -293,6 +311,7 @@ def evaluate_run(app: App, run_dir: Path, log=print) -> RunResult:
     splits = app.load_data(cfg)
     if old["dataset"]["fingerprint"] != splits.info.fingerprint:
         log(f"warning: data fingerprint changed since training ({old['dataset']['fingerprint'][:19]}...)")
+    after_fit(app, cfg, model, splits, run_dir)
     results, preds = evaluate_all(app, cfg, model, splits)
     metrics = {**old, "test": results["test"], "baselines": results["baselines"]}
     first = next(iter(app.baselines), None)

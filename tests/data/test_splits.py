@@ -1,0 +1,26 @@
+import numpy as np
+
+from tfdl.data.splits import DataInfo, fingerprint, limit_train, split_arrays
+
+
+def test_stratified_deterministic_split():
+    y = np.repeat(np.arange(4), 50)
+    x = np.arange(200)[:, None].astype(np.float32)
+    a = split_arrays(x, y, DataInfo("t", "t"), val_fraction=0.15, test_fraction=0.15, seed=1)
+    b = split_arrays(x, y, DataInfo("t", "t"), val_fraction=0.15, test_fraction=0.15, seed=1)
+    sizes = a.sizes()
+    assert sizes["n_val"] == 30 and sizes["n_test"] in (30, 31) and sum(sizes.values()) == 200
+    assert (a.x_test == b.x_test).all()
+    all_ids = np.concatenate([a.x_train, a.x_val, a.x_test]).ravel()
+    assert sorted(all_ids.tolist()) == list(range(200))  # disjoint and complete
+    assert np.bincount(a.y_test).min() >= 7  # each class present in test (stratified)
+
+
+def test_fingerprint_changes_with_content_and_limit_keeps_classes():
+    x = np.zeros((10, 2))
+    assert fingerprint(x) == fingerprint(x.copy()) != fingerprint(x + 1)
+    assert fingerprint({"a": np.array(["x", "y"])}) != fingerprint({"a": np.array(["x", "z"])})
+    y = np.repeat(np.arange(2), 100)
+    s = split_arrays(np.arange(200)[:, None], y, DataInfo("t", "t"), val_fraction=0.1, test_fraction=0.1, seed=0)
+    s = limit_train(s, 40, 0)
+    assert len(s.x_train) == 40 and set(np.bincount(s.y_train).tolist()) == {20}

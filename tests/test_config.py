@@ -1,0 +1,45 @@
+import pytest
+
+from tfdl.config import RunConfig, apply_overrides, build_config, load_yaml
+from tfdl.errors import TfdlError
+
+
+def test_overrides_parse_yaml_values():
+    raw = apply_overrides({}, ["train.epochs=3", "train.learning_rate=0.01", "model.units=[64, 32]", "data.path=x y"])
+    assert raw == {"train": {"epochs": 3, "learning_rate": 0.01}, "model": {"units": [64, 32]}, "data": {"path": "x y"}}
+
+
+def test_unknown_key_names_key_and_allowed_values():
+    with pytest.raises(TfdlError) as e:
+        build_config(RunConfig, {}, ["train.epoch=3"])
+    msg = str(e.value)
+    assert "train.epoch" in msg and "epochs" in msg and "\n" not in msg
+
+
+def test_wrong_type_and_bad_literal():
+    with pytest.raises(TfdlError, match="train.epochs"):
+        build_config(RunConfig, {}, ["train.epochs=many"])
+    with pytest.raises(TfdlError, match="adamw"):
+        build_config(RunConfig, {}, ["train.optimizer=adamx"])
+    with pytest.raises(TfdlError, match="train.epochs"):
+        build_config(RunConfig, {}, ["train.epochs=0"])
+
+
+def test_model_section_is_open_and_set_needs_equals():
+    cfg = build_config(RunConfig, {}, ["model.name=cnn", "model.dropout=0.1"])
+    assert cfg.model.name == "cnn" and cfg.model.params() == {"dropout": 0.1}
+    with pytest.raises(TfdlError, match="key=value"):
+        build_config(RunConfig, {}, ["train.epochs"])
+
+
+def test_yaml_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(TfdlError, match="not valid YAML"):
+        load_yaml(bad)
+    with pytest.raises(TfdlError, match="not found"):
+        load_yaml(tmp_path / "missing.yaml")
+    good = tmp_path / "good.yaml"
+    good.write_text("train:\n  epochs: 2\n  optimizer: lion\n")
+    cfg = build_config(RunConfig, load_yaml(good), ["train.epochs=4"])
+    assert cfg.train.epochs == 4 and cfg.train.optimizer == "lion"
