@@ -56,6 +56,9 @@ class App:
     loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: by task)
     predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
     serving_model: Callable[[Any, Splits, dict], Any] | None = None  # wrap for export (+metrics dict)
+    # (model, splits, cfg, run_dir) -> evaluation kwargs, run after fit on train/val only (e.g. an anomaly
+    # threshold chosen on validation); may also add info.extra report_sections / assets / per-baseline kwargs.
+    after_fit: Callable[[Any, Splits, RunConfig, Path], dict] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)  # app's default overrides (dotted keys)
 
     def model_names(self) -> list[str]:
