@@ -85,6 +85,8 @@ def test_single_class_gives_none_not_nan():
 def test_classification_shape_errors():
     with pytest.raises(ValueError, match="proba must be"):
         classification_metrics(np.array([0, 1]), np.ones((2, 3)), ["a", "b"])
+    with pytest.raises(ValueError, match="class ids"):
+        classification_metrics(np.array([0, 2]), np.array([0.2, 0.9]), ["a", "b"])
     with pytest.raises(ValueError, match="rows"):
         classification_metrics(np.array([0, 1, 1]), np.ones((2, 2)) / 2, ["a", "b"])
 

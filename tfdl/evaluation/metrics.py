@@ -56,14 +56,14 @@ def _class_inputs(
         raise ValueError(
             f"y_true has {len(y)} rows but proba has {len(p)}; pass predictions for the same rows"
         )
+    if len(y) and (y.min() < 0 or y.max() >= k):
+        raise ValueError(f"y_true must hold class ids in [0, {k}); received values {y.min()}..{y.max()}")
     if p.ndim == 1:
         if k != 2:
             raise ValueError(f"a 1-D (sigmoid) proba needs exactly 2 labels; received {k} labels")
         return y, (p >= 0.5).astype(int), p
     if p.ndim != 2 or p.shape[1] != k:
         raise ValueError(f"proba must be (n, {k}) for {k} labels; received shape {p.shape}")
-    if len(y) and (y.min() < 0 or y.max() >= k):
-        raise ValueError(f"y_true must hold class ids in [0, {k}); received values {y.min()}..{y.max()}")
     pred = p.argmax(axis=1)
     return y, pred, (p[:, 1] if k == 2 else None)
 
