@@ -56,6 +56,9 @@ class App:
     loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: by task)
     predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
     serving_model: Callable[[Any, Splits, dict], Any] | None = None  # wrap for export (+metrics dict)
+    # (splits, metrics, predictions {"model": ..., baseline: ...}, plots_dir) -> (extra plots, extra report
+    # sections [(title, markdown)]); may add keys to metrics (written to metrics.json after it runs).
+    report: Callable[[Splits, dict, dict, Path], tuple[list[Path], list[tuple[str, str]]]] | None = None
     # (model, splits, cfg, run_dir) -> evaluation kwargs, run after fit on train/val only (e.g. an anomaly
     # threshold chosen on validation); may also add info.extra report_sections / assets / per-baseline kwargs.
     after_fit: Callable[[Any, Splits, RunConfig, Path], dict] | None = None

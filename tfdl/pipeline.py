@@ -259,6 +259,9 @@ def finish_run(app: App, cfg, model, splits: Splits, metrics: dict, preds: dict,
     history = run_dir / "history.csv"
     plots = task_plots(cfg.task, splits.y_test, preds["model"], splits.info, plots_dir, history if history.is_file() else None)
     sections = list(splits.info.extra.get("report_sections", []))
+    if app.report is not None:
+        more_plots, more_sections = app.report(splits, metrics, preds, plots_dir)
+        plots, sections = [*plots, *more_plots], [*sections, *more_sections]
     report = write_report(run_dir, metrics, plots, sections)
     tmp = run_dir / "metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=2, default=_json_default))
