@@ -2,8 +2,14 @@
 
 import numpy as np
 
-from tfdl.evaluation.baselines import logistic_regression, majority_class, ridge
-from tfdl.evaluation.metrics import classification_metrics
+from tfdl.evaluation.baselines import (
+    isolation_forest,
+    logistic_regression,
+    majority_class,
+    pca_reconstruction,
+    ridge,
+)
+from tfdl.evaluation.metrics import anomaly_metrics, classification_metrics
 
 
 def _blobs(n=300, k=3, seed=0):
@@ -45,3 +51,14 @@ def test_ridge_single_and_multi_output():
 def test_majority_class():
     proba = majority_class(np.array([2, 2, 0, 2, 1]), np.zeros((3, 7)), num_classes=4)
     np.testing.assert_array_equal(proba, np.tile([0.0, 0.0, 1.0, 0.0], (3, 1)))
+
+
+def test_anomaly_baselines_rank_outliers_high():
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(2, 8))
+    normal = rng.normal(size=(400, 2)) @ basis  # normals live on a 2-D plane in 8-D
+    test = np.vstack([rng.normal(size=(50, 2)) @ basis, rng.normal(scale=3, size=(10, 8))])
+    y = np.r_[np.zeros(50), np.ones(10)]
+    for score in (pca_reconstruction(normal, test, n_components=2), isolation_forest(normal, test)):
+        assert score.shape == (60,)
+        assert anomaly_metrics(y, score, threshold=float(np.median(score)))["roc_auc"] > 0.9

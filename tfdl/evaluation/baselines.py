@@ -11,7 +11,9 @@ import warnings
 from typing import Any
 
 import numpy as np
+from sklearn.decomposition import PCA
 from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
@@ -73,3 +75,23 @@ def majority_class(y_train: Any, x_test: Any, num_classes: int) -> np.ndarray:
     n = len(x_test) if not isinstance(x_test, dict) else len(next(iter(x_test.values())))
     clf = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(y), 1)), y)
     return _full_proba(clf.predict_proba(np.zeros((n, 1))), clf.classes_, num_classes)
+
+
+def pca_reconstruction(x_train: Any, x_test: Any, *, n_components: float | int = 0.95) -> np.ndarray:
+    """Anomaly score (n_test,): squared reconstruction error after a PCA fitted on (normal) training rows.
+
+    The linear cousin of an autoencoder. ``n_components`` < 1 keeps that share of the variance.
+    """
+    scaler = StandardScaler().fit(_flat(x_train))
+    pca = PCA(n_components=n_components, random_state=0).fit(scaler.transform(_flat(x_train)))
+    z = scaler.transform(_flat(x_test))
+    recon = pca.inverse_transform(pca.transform(z))
+    return np.mean((z - recon) ** 2, axis=1)
+
+
+def isolation_forest(x_train: Any, x_test: Any, *, n_estimators: int = 200, seed: int = 0) -> np.ndarray:
+    """Anomaly score (n_test,) from an IsolationForest fitted on training rows; higher = more anomalous."""
+    forest = IsolationForest(n_estimators=n_estimators, random_state=seed, n_jobs=1)
+    forest.fit(_flat(x_train))
+    # score_samples is higher for normal points: negate so every tfdl score means "more anomalous"
+    return -forest.score_samples(_flat(x_test))
