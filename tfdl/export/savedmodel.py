@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from tfdl.errors import TfdlError
-
 
 def list_versions(model_dir: Path) -> list[int]:
     if not model_dir.is_dir():
@@ -55,9 +53,11 @@ def write_version(
     write: Callable[[Path], None],
     card: dict[str, Any],
     assets: dict[str, str] | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Call ``write(tmp_dir)`` to fill a SavedModel folder, add assets + metadata.json, then rename it to
-    the next integer version atomically. Returns the version folder. On any failure nothing is left."""
+    """Call ``write(tmp_dir)`` to fill a SavedModel folder, add assets, run ``check(tmp_dir)`` (it raises
+    to refuse the folder), add metadata.json, then rename it to the next integer version atomically.
+    Returns the version folder. On any failure nothing is left: no version, no temporary folder."""
     model_dir = Path(model_root) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".tmp-{uuid.uuid4().hex[:8]}"
@@ -66,6 +66,8 @@ def write_version(
         (tmp / "assets").mkdir(exist_ok=True)
         for fname, text in (assets or {}).items():
             (tmp / "assets" / fname).write_text(text, encoding="utf-8")
+        if check is not None:
+            check(tmp)
         for _ in range(100):
             version = (list_versions(model_dir) or [0])[-1] + 1
             card = {**card, "name": name, "version": version}
@@ -121,30 +123,23 @@ def model_card(app, cfg, model, splits, metrics: dict, extra: dict | None = None
 
 
 def check_parity(model, version_dir: Path, x_sample, atol: float = 1e-3) -> float:
-    """Reload the SavedModel and compare its serving_default output with the Keras model's on ``x_sample``."""
-    import tensorflow as tf
+    """Reload the SavedModel IN A FRESH PROCESS and compare its serving_default output with the Keras
+    model's on ``x_sample``. Tolerance: ``tfdl.export.parity.SAVEDMODEL_ATOL`` + ``SAVEDMODEL_RTOL`` x
+    max|output| (``atol`` is kept for callers of the old signature and caps it from above).
+    Returns the max |diff|; raises TfdlError saying why when they disagree."""
+    from tfdl.export import parity
 
-    loaded = tf.saved_model.load(str(version_dir))
-    fn = loaded.signatures["serving_default"]
-    expected = np.asarray(model.predict(x_sample, verbose=0), dtype=np.float32)
-    if isinstance(x_sample, dict):
-        got = fn(**{k: tf.constant(v) for k, v in x_sample.items()})
-    else:
-        arg = next(iter(fn.structured_input_signature[1]))
-        got = fn(**{arg: tf.constant(x_sample)})
-    got = np.asarray(next(iter(got.values())), dtype=np.float32)
-    diff = float(np.max(np.abs(got.reshape(expected.shape) - expected))) if expected.size else 0.0
-    if diff > atol:
-        raise TfdlError(
-            f"exported SavedModel disagrees with the Keras model (max |diff| {diff:.2e} > {atol}); "
-            "the version was removed — report this as a bug"
-        )
-    return diff
+    expected = np.asarray(model.predict(x_sample, verbose=0), dtype=np.float64)
+    return parity.check_savedmodel(Path(version_dir), x_sample, expected)["max_abs_diff"]
 
 
 def export_run_model(app, cfg, model, splits, metrics: dict, run_dir: Path | None = None) -> Path:
-    """Export the trained model (wrapped by ``app.serving_model`` when the app serves something else)."""
-    from tfdl.data.splits import take
+    """Export the trained model (wrapped by ``app.serving_model`` when the app serves something else).
+
+    The folder is checked before it becomes a version: reloaded in a fresh process, serving_default on up
+    to 8 test examples must equal the Keras outputs (tolerance in tfdl.export.parity). A failed check
+    leaves no version and raises a TfdlError saying why."""
+    from tfdl.data.splits import n_rows, take
 
     served = app.serving_model(model, splits, metrics) if app.serving_model else model
     card = model_card(app, cfg, served, splits, metrics, {"run": str(run_dir.name) if run_dir else None})
@@ -152,17 +147,12 @@ def export_run_model(app, cfg, model, splits, metrics: dict, run_dir: Path | Non
     if splits.info.labels:
         assets["labels.txt"] = "\n".join(splits.info.labels) + "\n"
     assets.update(splits.info.extra.get("assets", {}))
-    version = write_version(
+    sample = take(splits.x_test, np.arange(min(8, n_rows(splits.x_test))))
+    return write_version(
         cfg.export.model_root,
         cfg.export.name or app.name,
         lambda tmp: served.export(str(tmp), format="tf_saved_model", verbose=False),
         card,
         assets,
+        check=lambda tmp: check_parity(served, tmp, sample),
     )
-    sample = take(splits.x_test, np.arange(min(8, len(splits.y_test) if splits.y_test is not None else 8)))
-    try:
-        check_parity(served, version, sample)
-    except Exception:
-        shutil.rmtree(version, ignore_errors=True)
-        raise
-    return version
