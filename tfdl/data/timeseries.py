@@ -1,0 +1,266 @@
+"""Time series: read a frame, make its time axis regular, split it in time order, cut windows.
+
+The rules that keep a forecast evaluation honest live here:
+
+* the split is chronological (train, then val, then test) and a window never straddles two parts;
+* every statistic used for scaling comes from the training part only (:func:`train_statistics`);
+* baselines that look back (seasonal naive) read the full series by index, never past the forecast origin.
+
+Shapes: a series of ``T`` steps with ``F`` features is ``values (T, F)``; windows are
+``x (n, lookback, F)`` and ``y (n, horizon)``; ``origins (n,)`` is the index of each window's first
+forecast step (``x`` covers ``[origin - lookback, origin)``, ``y`` covers ``[origin, origin + horizon)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tfdl.errors import TfdlError
+
+FILL_RULES = ("interpolate", "ffill", "error")
+
+
+@dataclass
+class Series:
+    """A regular time series: ``times (T,)`` datetime64, ``values (T, F)`` float32, ``columns`` (F names).
+
+    ``columns[0]`` is the target. ``step`` is the regular spacing; ``notes`` tell what was repaired.
+    """
+
+    times: np.ndarray
+    values: np.ndarray
+    columns: list[str]
+    step: pd.Timedelta
+    notes: list[str]
+
+    @property
+    def target(self) -> np.ndarray:
+        return self.values[:, 0]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise TfdlError(f"--data expects a CSV file with a time column and a value column; '{p}' is not a file")
+    if p.suffix.lower() not in (".csv", ".txt"):
+        raise TfdlError(f"--data for timeseries expects a .csv file; got '{p.name}'")
+    try:
+        return pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise TfdlError(f"could not read '{p.name}' as CSV ({type(exc).__name__}); check the file") from None
+
+
+def _check_column(df: pd.DataFrame, name: str | None, key: str) -> str:
+    cols = ", ".join(map(str, df.columns))
+    if not name:
+        raise TfdlError(f"timeseries CSV needs --set {key}=COLUMN; the file has columns: {cols}")
+    if name not in df.columns:
+        raise TfdlError(f"{key}='{name}' is not a column of the CSV; columns are: {cols}")
+    return name
+
+
+def _numeric(df: pd.DataFrame, col: str, key: str) -> np.ndarray:
+    raw = df[col]
+    vals = pd.to_numeric(raw, errors="coerce")
+    bad = vals.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise TfdlError(
+            f"{key} column '{col}' must be numeric; row {i + 1} holds {raw.iloc[i]!r} (clean the file or pick "
+            "another column)"
+        )
+    return vals.to_numpy(dtype=np.float64)
+
+
+def parse_times(raw: pd.Series, col: str) -> pd.DatetimeIndex:
+    try:
+        times = pd.to_datetime(raw, errors="raise")
+    except (ValueError, TypeError) as exc:
+        raise TfdlError(f"time column '{col}' must hold dates/times; {str(exc).splitlines()[0]}") from None
+    if times.isna().any():
+        i = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise TfdlError(f"time column '{col}' is empty in row {i + 1}; every row needs a timestamp")
+    return pd.DatetimeIndex(times)
+
+
+def frame_to_series(
+    df: pd.DataFrame,
+    time_column: str | None,
+    target: str | None,
+    covariates: list[str] | None = None,
+    fill: str = "interpolate",
+) -> Series:
+    """Check and regularize a user frame: target first, then covariates, on a regular time grid.
+
+    Duplicate or decreasing timestamps are errors (the user must decide what they mean). Missing
+    grid points, off-grid timestamps and empty cells are repaired by ``fill`` (``interpolate``:
+    linear in time; ``ffill``: carry the last value) or, with ``fill="error"``, stop the run.
+    """
+    if fill not in FILL_RULES:
+        raise TfdlError(f"data.fill must be one of {', '.join(FILL_RULES)}; got {fill!r}")
+    tcol = _check_column(df, time_column, "data.time_column")
+    ycol = _check_column(df, target, "data.target")
+    covs = [_check_column(df, c, "data.covariates") for c in (covariates or [])]
+    if ycol in covs or tcol in [ycol, *covs]:
+        raise TfdlError("data.target, data.covariates and data.time_column must name different columns")
+    times = parse_times(df[tcol], tcol)
+    dup = times.duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise TfdlError(
+            f"duplicate timestamp {times[i]} in column '{tcol}' (row {i + 1}); keep one row per time step "
+            f"({int(dup.sum())} duplicates)"
+        )
+    if not times.is_monotonic_increasing:
+        i = int(np.flatnonzero(np.diff(times.to_numpy()) < np.timedelta64(0))[0]) + 1
+        raise TfdlError(
+            f"timestamps in '{tcol}' must increase; row {i + 1} ({times[i]}) comes before row {i} "
+            f"({times[i - 1]}): sort the file by time"
+        )
+    cols = [ycol, *covs]
+    values = np.stack([_numeric(df, c, "data.target" if c == ycol else "data.covariates") for c in cols], 1)
+    return regularize(times, values, cols, fill)
+
+
+def infer_step(times: pd.DatetimeIndex) -> pd.Timedelta:
+    """The most common spacing between consecutive timestamps (robust to a few gaps)."""
+    if len(times) < 2:
+        raise TfdlError(f"need at least 2 timestamps to infer the time step; got {len(times)}")
+    # timedelta64 diffs keep their unit (pandas 3 may store datetimes in us, not ns).
+    vals, counts = np.unique(np.diff(times.to_numpy()), return_counts=True)
+    return pd.Timedelta(vals[np.argmax(counts)])
+
+
+def regularize(times: pd.DatetimeIndex, values: np.ndarray, columns: list[str], fill: str) -> Series:
+    """Put ``values (T, F)`` on the grid ``times[0] + k * step``; report and repair what is off."""
+    step = infer_step(times)
+    grid = pd.date_range(times[0], times[-1], freq=step)
+    frame = pd.DataFrame(values, index=times, columns=columns)
+    on_grid = frame.index.isin(grid)
+    n_missing = int((~grid.isin(frame.index)).sum())
+    n_off = int((~on_grid).sum())
+    n_nan = int(np.isnan(values).sum())
+    notes = []
+    if n_missing or n_off or n_nan:
+        what = (
+            f"{n_missing} missing time steps, {n_off} off-grid timestamps, {n_nan} empty cells "
+            f"(step {step})"
+        )
+        if fill == "error":
+            raise TfdlError(
+                f"the series is not regular: {what}; set data.fill=interpolate or data.fill=ffill, or fix the file"
+            )
+        union = frame.reindex(frame.index.union(grid))
+        union = union.interpolate(method="time", limit_direction="both") if fill == "interpolate" else union.ffill()
+        frame = union.reindex(grid).bfill()  # bfill: a leading gap has nothing to carry forward
+        notes.append(f"repaired {what} with data.fill={fill}")
+    return Series(grid.to_numpy(), frame.to_numpy(np.float32), columns, step, notes)
+
+
+# --------------------------------------------------------------------------- split + windows
+
+
+def chronological_bounds(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """-> (train_end, val_end): train = [0, train_end), val = [train_end, val_end), test = [val_end, n)."""
+    train_end = int(round(n * (1 - val_fraction - test_fraction)))
+    val_end = int(round(n * (1 - test_fraction)))
+    return train_end, val_end
+
+
+def window_origins(start: int, end: int, lookback: int, horizon: int, stride: int = 1) -> np.ndarray:
+    """Forecast origins ``t`` whose whole window ``[t - lookback, t + horizon)`` lies in ``[start, end)``."""
+    return np.arange(start + lookback, end - horizon + 1, stride, dtype=np.int64)
+
+
+def make_windows(
+    values: np.ndarray, origins: np.ndarray, lookback: int, horizon: int, target_col: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut ``x (n, lookback, F)`` and ``y (n, horizon)`` at ``origins`` from ``values (T, F)``."""
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim == 1:
+        values = values[:, None]
+    if len(origins) == 0:
+        return np.zeros((0, lookback, values.shape[1]), np.float32), np.zeros((0, horizon), np.float32)
+    idx_x = origins[:, None] + np.arange(-lookback, 0)[None, :]
+    idx_y = origins[:, None] + np.arange(horizon)[None, :]
+    if idx_x.min() < 0 or idx_y.max() >= len(values):
+        raise ValueError(f"origins need lookback {lookback} before and horizon {horizon} after; out of range")
+    return values[idx_x], values[idx_y, target_col]
+
+
+@dataclass
+class Windows:
+    """Windows of the three parts plus the origins (series indices) they forecast from."""
+
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    origins: dict[str, np.ndarray]
+    bounds: tuple[int, int]
+
+
+def split_windows(
+    values: np.ndarray,
+    lookback: int,
+    horizon: int,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    stride: int = 1,
+) -> Windows:
+    """Chronological train/val/test windows; no window crosses a boundary (test windows use stride 1)."""
+    n = len(values)
+    train_end, val_end = chronological_bounds(n, val_fraction, test_fraction)
+    need = lookback + horizon
+    short = {k: s for k, s in (("train", train_end), ("val", val_end - train_end), ("test", n - val_end))
+             if s < need}  # fmt: skip
+    if short:
+        parts = ", ".join(f"{k} has {s}" for k, s in short.items())
+        raise TfdlError(
+            f"each split needs at least lookback + horizon = {need} rows; {parts} of {n} rows. Use a longer "
+            "series or smaller data.lookback / data.horizon"
+        )
+    ranges = {"train": (0, train_end, stride), "val": (train_end, val_end, 1), "test": (val_end, n, 1)}
+    origins = {k: window_origins(a, b, lookback, horizon, s) for k, (a, b, s) in ranges.items()}
+    xs, ys = {}, {}
+    for k, o in origins.items():
+        xs[k], ys[k] = make_windows(values, o, lookback, horizon)
+    return Windows(xs, ys, origins, (train_end, val_end))
+
+
+def train_statistics(values: np.ndarray, train_end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std of the training part only; a constant feature gets std 1."""
+    part = np.asarray(values[:train_end], dtype=np.float64)
+    mean, std = part.mean(axis=0), part.std(axis=0)
+    return mean, np.where(std > 1e-12, std, 1.0)
+
+
+# --------------------------------------------------------------------------- baselines by index
+
+
+def naive_forecast(series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Last observed value repeated: ``pred[i, h] = series[origin_i - 1]`` -> (n, horizon)."""
+    s = np.asarray(series, dtype=np.float64)
+    return np.repeat(s[np.asarray(origins) - 1][:, None], horizon, axis=1)
+
+
+def seasonal_naive_forecast(series: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """Same phase one season back: ``pred[i, h] = series[origin_i + h - season * k]`` with the smallest
+    ``k >= 1`` that lands before the origin (never a value at or after the forecast origin).
+
+    Where the series does not reach back that far, the naive (last value) forecast stands in.
+    """
+    s = np.asarray(series, dtype=np.float64)
+    o = np.asarray(origins)[:, None]
+    h = np.arange(horizon)[None, :]
+    k = h // season + 1  # smallest k with h - k * season < 0
+    idx = o + h - k * season
+    out = s[np.clip(idx, 0, None)]
+    fallback = np.broadcast_to(s[o - 1], out.shape)
+    return np.where(idx >= 0, out, fallback)
