@@ -1,0 +1,131 @@
+"""Time-series data rules: chronological split without leakage, window shapes, gap rules, baselines by index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfdl.data import timeseries as ts
+from tfdl.errors import TfdlError
+
+
+def _frame(n: int = 200, step: str = "30min") -> pd.DataFrame:
+    t = pd.date_range("2024-01-01", periods=n, freq=step)
+    return pd.DataFrame({"when": t, "load": np.arange(n, dtype=float), "temp": np.arange(n) * 0.5})
+
+
+def test_windows_cut_the_right_values_with_shapes():
+    values = np.stack([np.arange(100.0), np.arange(100.0) * 10], axis=1)  # value = its own index
+    origins = np.array([5, 40, 90])
+    x, y = ts.make_windows(values, origins, lookback=5, horizon=10)
+    assert x.shape == (3, 5, 2) and y.shape == (3, 10)
+    np.testing.assert_array_equal(x[1, :, 0], np.arange(35, 40))
+    np.testing.assert_array_equal(x[1, :, 1], np.arange(35, 40) * 10)
+    np.testing.assert_array_equal(y[2], np.arange(90, 100))
+    with pytest.raises(ValueError):
+        ts.make_windows(values, np.array([91]), lookback=5, horizon=10)
+
+
+def test_no_window_straddles_a_split_and_no_test_time_is_in_training():
+    n, lookback, horizon = 1000, 48, 24
+    w = ts.split_windows(np.arange(n, dtype=np.float32), lookback, horizon, val_fraction=0.15, test_fraction=0.15)
+    train_end, val_end = w.bounds
+    assert (train_end, val_end) == (700, 850)
+    covered = {}
+    for part, (lo, hi) in {"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, n)}.items():
+        x, y = w.x[part], w.y[part]
+        assert x.shape == (len(w.origins[part]), lookback, 1) and y.shape == (len(x), horizon)
+        # values equal their time index, so the window contents ARE the time steps they cover
+        steps = np.concatenate([x[..., 0].ravel(), y.ravel()])
+        assert steps.min() >= lo and steps.max() < hi, part
+        covered[part] = set(steps.astype(int))
+    assert not covered["train"] & covered["test"] and not covered["train"] & covered["val"]
+    # every admissible test origin is used (stride 1): the last one forecasts the final step
+    assert w.origins["test"][0] == val_end + lookback and w.origins["test"][-1] == n - horizon
+
+
+def test_train_stride_and_statistics_use_training_part_only():
+    values = np.concatenate([np.zeros(700), np.full(300, 100.0)])[:, None]
+    mean, std = ts.train_statistics(values, 700)
+    assert mean[0] == 0 and std[0] == 1.0  # constant training feature: std 1, and the test jump is unseen
+    w = ts.split_windows(values, 10, 5, val_fraction=0.15, test_fraction=0.15, stride=4)
+    assert np.all(np.diff(w.origins["train"]) == 4) and np.all(np.diff(w.origins["test"]) == 1)
+
+
+def test_too_short_series_is_a_clear_error():
+    with pytest.raises(TfdlError, match="lookback \\+ horizon = 96"):
+        ts.split_windows(np.zeros((300, 1)), 48, 48, val_fraction=0.15, test_fraction=0.15)
+
+
+def test_seasonal_naive_is_exact_on_a_periodic_series_and_never_looks_ahead():
+    t = np.arange(2000)
+    sine = np.sin(2 * np.pi * t / 48)
+    origins = np.arange(400, 1900, 7)
+    pred = ts.seasonal_naive_forecast(sine, origins, 48, season=48)
+    truth = sine[origins[:, None] + np.arange(48)]
+    np.testing.assert_allclose(pred, truth, atol=1e-12)
+    # a longer horizon than the season wraps back whole seasons: still only past values
+    marker = np.arange(2000, dtype=float)
+    pred = ts.seasonal_naive_forecast(marker, origins, 100, season=48)
+    assert np.all(pred < origins[:, None])
+    np.testing.assert_array_equal(pred[0, :3], [400 - 48, 401 - 48, 402 - 48])
+    np.testing.assert_array_equal(pred[0, 48:51], [400 - 48, 401 - 48, 402 - 48])
+    # too little history for the season: the last value stands in
+    np.testing.assert_array_equal(ts.seasonal_naive_forecast(marker, np.array([10]), 3, 336)[0], [9, 9, 9])
+
+
+def test_naive_repeats_the_last_value():
+    s = np.arange(50.0)
+    np.testing.assert_array_equal(ts.naive_forecast(s, np.array([10, 20]), 3), [[9, 9, 9], [19, 19, 19]])
+
+
+def test_regular_frame_passes_through_with_target_first():
+    s = ts.frame_to_series(_frame(), "when", "temp", ["load"])
+    assert s.columns == ["temp", "load"] and s.values.shape == (200, 2) and s.notes == []
+    assert s.step == pd.Timedelta("30min")
+    np.testing.assert_allclose(s.target, np.arange(200) * 0.5)
+
+
+@pytest.mark.parametrize("fill, expected", [("interpolate", 10.0), ("ffill", 9.0)])
+def test_gaps_are_filled_by_the_stated_rule_and_reported(fill, expected):
+    df = _frame().drop(index=[10, 11]).reset_index(drop=True)
+    df.loc[50, "temp"] = np.nan
+    s = ts.frame_to_series(df, "when", "load", ["temp"], fill)
+    assert len(s.times) == 200 and s.values[10, 0] == expected
+    assert "2 missing time steps" in s.notes[0] and "1 empty cells" in s.notes[0] and fill in s.notes[0]
+
+
+def test_gaps_with_fill_error_stop_the_run():
+    df = _frame().drop(index=[10]).reset_index(drop=True)
+    with pytest.raises(TfdlError, match="1 missing time steps.*data.fill=interpolate"):
+        ts.frame_to_series(df, "when", "load", [], "error")
+
+
+def test_off_grid_timestamps_are_put_on_the_grid():
+    df = _frame(100)
+    df.loc[30, "when"] = df.loc[30, "when"] + pd.Timedelta("5min")  # irregular stamp
+    s = ts.frame_to_series(df, "when", "load", [], "interpolate")
+    assert len(s.times) == 100 and "1 off-grid" in s.notes[0]
+    assert s.values[30, 0] == pytest.approx(30.0, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.assign(when=d["when"].where(d.index != 5, d["when"][4])), "duplicate timestamp"),
+        (lambda d: d.iloc[[*range(10), 12, 11, *range(13, 200)]], "must increase"),
+        (lambda d: d.assign(load=d["load"].astype(object).where(d.index != 7, "n/a")), "must be numeric"),
+        (lambda d: d.assign(when=d["when"].astype(str).where(d.index != 3, "yesterday")), "dates/times"),
+    ],
+)
+def test_bad_frames_are_clear_errors(mutate, message):
+    with pytest.raises(TfdlError, match=message):
+        ts.frame_to_series(mutate(_frame()), "when", "load", [])
+
+
+def test_missing_columns_name_the_fix():
+    with pytest.raises(TfdlError, match="data.target=COLUMN; the file has columns: when, load, temp"):
+        ts.frame_to_series(_frame(), "when", None)
+    with pytest.raises(TfdlError, match="'nope' is not a column"):
+        ts.frame_to_series(_frame(), "when", "load", ["nope"])
