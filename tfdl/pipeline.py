@@ -196,7 +196,18 @@ def train(
         _trim_history(run_dir / "history.csv", run_dir / "backup")
 
     t0 = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, callbacks=callbacks, verbose=2)
+    if cfg.train.distribution == "multi_worker":
+        # Keras 3's fit() fails under MultiWorkerMirroredStrategy (keras-team/keras#20585): own loop.
+        from tfdl.training.distributed import fit_distributed
+
+        repeated = make_dataset(splits.x_train, y_train, batch, shuffle=True, seed=cfg.train.seed).repeat()
+        hist = fit_distributed(model, repeated, epochs=cfg.train.epochs, steps_per_epoch=steps,
+                               global_batch_size=batch, strategy=strategy, log=log)  # fmt: skip
+        history = type("History", (), {"epoch": list(range(len(hist["loss"]))), "history": hist})()
+    else:
+        history = model.fit(
+            train_ds, validation_data=val_ds, epochs=cfg.train.epochs, callbacks=callbacks, verbose=2, shuffle=False
+        )
     train_seconds = time.perf_counter() - t0
     if guard.bad_epoch is not None:
         raise TfdlError(
