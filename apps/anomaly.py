@@ -18,6 +18,7 @@ The exported model returns per row ``[score, threshold, is_anomaly]``.
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -209,8 +210,14 @@ def score_model(model):
     return keras.Model(model.inputs, score, name="anomaly_score")
 
 
+_SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one scorer per model: no retracing
+
+
 def predict(model, x) -> np.ndarray:
-    return np.asarray(score_model(model).predict(x, batch_size=1024, verbose=0), dtype=np.float64).reshape(-1)
+    """(N, ...) raw inputs -> (N,) float64 anomaly scores."""
+    if model not in _SCORERS:
+        _SCORERS[model] = score_model(model)
+    return np.asarray(_SCORERS[model].predict(x, batch_size=1024, verbose=0), dtype=np.float64).reshape(-1)
 
 
 def serving_model(model, splits: Splits, metrics: dict):

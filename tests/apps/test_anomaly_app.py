@@ -1,0 +1,155 @@
+"""Anomaly app: threshold from validation only, VAE loss terms, CLI errors, serving output, Shuttle floor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfdl.cli import main
+
+
+def _rows(n: int, anomaly_rate: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normals lie on a 2-D plane inside 6-D (plus small noise); anomalies are off the plane."""
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(99).normal(size=(2, 6))
+    y = (rng.random(n) < anomaly_rate).astype(int)
+    x = rng.normal(size=(n, 2)) @ basis + 0.05 * rng.normal(size=(n, 6)) + 10.0
+    x[y == 1] += rng.normal(scale=2.0, size=(int(y.sum()), 6))
+    return x, y
+
+
+def _write(path: Path, x: np.ndarray, y: np.ndarray | None = None) -> Path:
+    cols = [f"f{i}" for i in range(x.shape[1])]
+    lines = [",".join(cols + (["label"] if y is not None else []))]
+    for i, row in enumerate(x):
+        lines.append(",".join(f"{v:.5f}" for v in row) + (f",{y[i]}" if y is not None else ""))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def rows_csv(tmp_path) -> Path:
+    return _write(tmp_path / "rows.csv", *_rows(800, 0.1, 0))
+
+
+def _trained(rows_csv: Path, model: str = "dense_ae"):
+    from apps.anomaly import APP
+    from tfdl.pipeline import build_model, make_dataset, resolve_config
+
+    cfg = resolve_config(APP, {}, [f"data.path={rows_csv}", "data.label_column=label", f"model.name={model}"])
+    splits = APP.load_data(cfg)
+    y_train, y_val = APP.targets(splits)
+    net = build_model(APP, cfg, splits)
+    net.compile(optimizer="adam", loss="mse")
+    net.fit(make_dataset(splits.x_train, y_train, 64, shuffle=True, seed=0), epochs=3, verbose=0)
+    return APP, cfg, splits, net
+
+
+def test_threshold_and_baseline_thresholds_never_touch_test(rows_csv, tmp_path):
+    from apps import anomaly
+    from tfdl.evaluation.metrics import choose_threshold
+
+    app, cfg, splits, net = _trained(rows_csv)
+    assert (splits.y_train == 0).all() and splits.y_val.sum() > 0 and splits.y_test.sum() > 0
+    kw = app.after_fit(net, splits, cfg, tmp_path)
+    expected = choose_threshold(splits.y_val, anomaly.predict(net, splits.x_val), rule="f1")
+    assert kw["threshold"] == pytest.approx(expected)
+    base = {name: (fn(splits), splits.info.extra["baseline_evaluation_kwargs"][name]["threshold"])
+            for name, fn in app.baselines.items()}  # fmt: skip
+    # Scramble the test split (values and labels): every threshold must stay exactly the same.
+    rng = np.random.default_rng(5)
+    splits.x_test = rng.normal(scale=50, size=splits.x_test.shape).astype(np.float32)
+    splits.y_test = 1 - splits.y_test
+    assert app.after_fit(net, splits, cfg, tmp_path)["threshold"] == kw["threshold"]
+    for name, fn in app.baselines.items():
+        fn(splits)
+        assert splits.info.extra["baseline_evaluation_kwargs"][name]["threshold"] == base[name][1]
+    # The fpr rule flags at most the budget of validation normals.
+    splits.info.extra.update(threshold_rule="fpr", fpr_budget=0.05)
+    thr = app.after_fit(net, splits, cfg, tmp_path)["threshold"]
+    val = anomaly.predict(net, splits.x_val)
+    assert (val[splits.y_val == 0] >= thr).mean() <= 0.05
+
+
+def test_vae_adds_kl_term_to_reconstruction_loss(rows_csv):
+    import keras
+
+    app, cfg, splits, net = _trained(rows_csv, "vae")
+    x = splits.x_val[:64]
+    target = app.targets(splits)[1][:64]
+    net(x, training=False)
+    assert len(net.losses) == 1  # the Sampling layer's KL term
+    kl = float(sum(keras.ops.convert_to_numpy(t) for t in net.losses))
+    assert kl > 0
+    mse = float(np.mean((np.asarray(net.predict(x, verbose=0)) - target) ** 2))
+    total = net.evaluate(x, target, batch_size=64, verbose=0)
+    total = total[0] if isinstance(total, list) else total
+    assert total == pytest.approx(mse + kl, rel=1e-3)
+
+
+def test_cli_train_export_serve_and_predict(rows_csv, workdir, capsys):
+    import tensorflow as tf
+
+    args = ["train", "anomaly", "--data", str(rows_csv), "--epochs", "8", "--set", "data.label_column=label"]
+    args += ["--set", "train.batch_size=32", "--set", "train.learning_rate=0.003"]
+    assert main(args) == 0
+    run = next((workdir / "runs" / "anomaly").iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["roc_auc"] > 0.95, test
+    assert set(metrics["baselines"]) == {"pca", "isolation_forest"}
+    assert metrics["baselines"]["pca"]["threshold"] != test["threshold"]  # own validation threshold
+    report = (run / "report.md").read_text()
+    assert "## Threshold" in report and "plots/reconstruction_error.png" in report
+    assert (run / "plots" / "score_histogram.png").is_file()
+
+    version = workdir / "saved_models" / "anomaly" / "1"
+    assert json.loads((version / "assets" / "threshold.json").read_text())["threshold"] == test["threshold"]
+    card = json.loads((version / "metadata.json").read_text())
+    assert card["preprocessing"]["threshold"] == test["threshold"]
+    x, _ = _rows(20, 0.5, 3)
+    fn = tf.saved_model.load(str(version)).signatures["serving_default"]
+    out = next(
+        iter(fn(**{next(iter(fn.structured_input_signature[1])): tf.constant(x, tf.float32)}).values())
+    )
+    out = out.numpy()
+    assert out.shape == (20, 3)
+    np.testing.assert_allclose(out[:, 1], test["threshold"], rtol=1e-6)
+    assert ((out[:, 0] >= out[:, 1]) == (out[:, 2] == 1.0)).all()
+
+    capsys.readouterr()
+    good = _write(workdir / "new.csv", x)
+    assert main(["predict", "anomaly", "--input", str(good), "--model", str(version)]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(answers) == 20 and set(answers[0]) == {"score", "threshold", "is_anomaly"}
+    short = _write(workdir / "short.csv", x[:, :5])
+    assert main(["predict", "anomaly", "--input", str(short), "--model", str(version)]) == 2
+    assert "expected 6 columns" in capsys.readouterr().err
+
+
+def test_cli_bad_inputs_exit_2(tmp_path, workdir, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,x\n4,5\n")
+    assert main(["train", "anomaly", "--data", str(bad)]) == 2
+    assert "column 'b' must be numeric" in capsys.readouterr().err
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3,4,5\n")
+    assert main(["train", "anomaly", "--data", str(ragged)]) == 2
+    assert "same number of columns" in capsys.readouterr().err
+    assert main(["train", "anomaly", "--set", "data.source=nope"]) == 2
+    assert main(["train", "anomaly", "--model", "conv_ae", "--data", str(tmp_path / "rows.csv")]) == 2
+
+
+@pytest.mark.slow
+def test_shuttle_roc_auc_floor(workdir):
+    """Real data: 8 epochs on the normal Shuttle training rows must reach test ROC-AUC >= 0.99."""
+    from apps.anomaly import APP
+    from tfdl.pipeline import resolve_config, train
+
+    cfg = resolve_config(APP, {}, ["train.epochs=8"])
+    result = train(APP, cfg, export=False, log=lambda *_: None)
+    assert result.metrics["test"]["roc_auc"] >= 0.99, result.metrics["test"]
+    assert result.metrics["baselines"]["isolation_forest"]["roc_auc"] > 0.9
