@@ -151,7 +151,7 @@ def _describe_data(splits: Splits, columns, target: str, task: str, transform: s
     }
     ex["assets"] = {"schema.yaml": T.schema_yaml(columns, target, task, transform)}
     rows = [
-        f"| {c.name} | `{c.input_name}` | {c.kind} | {c.dtype} | "
+        f"| {c.name} | `{c.input_name}` | {c.kind}{' (log1p)' if c.log else ''} | {c.dtype} | "
         f"{len(c.vocabulary) if c.vocabulary else ''} | {'yes' if c.missing else ''} |"
         for c in columns
     ]
@@ -187,7 +187,10 @@ def _preprocess(splits: Splits, *, embed_min_categories: int, tokens: int = 0):
             if c.dtype == "float32":
                 t = ops.expand_dims(t, -1)
                 miss = ops.cast(ops.isnan(t), "float32")
-                t = ops.nan_to_num(t, nan=c.mean if c.kind == "numeric" else 0.5)
+                if c.log:  # impute with the value whose log1p is the training mean, then log1p
+                    t = ops.log1p(ops.maximum(ops.nan_to_num(t, nan=float(np.expm1(c.mean))), 0.0))
+                else:
+                    t = ops.nan_to_num(t, nan=c.mean if c.kind == "numeric" else 0.5)
                 if c.kind == "numeric":
                     t = keras.layers.Normalization(
                         mean=c.mean, variance=max(c.variance, 1e-12), name=f"{n}_norm"

@@ -45,6 +45,7 @@ class Column:
     mean: float | None = None  # numeric: training mean (imputation + normalisation)
     variance: float | None = None
     missing: bool = False  # the training split has missing values (the model adds an indicator)
+    log: bool = False  # numeric, non-negative and heavy-tailed in training: the model takes log1p first
 
 
 def safe_name(name: str, taken: set[str] | None = None) -> str:
@@ -106,10 +107,10 @@ def _as_bool(s: pd.Series) -> pd.Series | None:
         return None
     if present.dtype == bool:
         return s.map(lambda v: np.nan if pd.isna(v) else float(bool(v)))
+    if pd.api.types.is_numeric_dtype(present):
+        return s.astype(float) if set(present.unique()) <= {0, 1} else None
     text = present.astype(str).str.strip().str.lower()
     if not text.isin(_TRUE | _FALSE).all() or text.nunique() > 2:
-        return None
-    if pd.api.types.is_numeric_dtype(present) and not set(present.unique()) <= {0, 1}:
         return None
     return s.map(lambda v: np.nan if pd.isna(v) else float(str(v).strip().lower() in _TRUE))
 
@@ -253,7 +254,15 @@ def fit_stats(columns: list[Column], x_train: dict[str, np.ndarray], max_vocabul
         v = x_train[col.input_name]
         if col.dtype == "float32":
             col.missing = bool(np.isnan(v).any())
-            present = v[~np.isnan(v)]
+            present = v[~np.isnan(v)].astype(np.float64)
+            # Incomes, assets, debts: a few huge values squash everyone else after standardisation.
+            col.log = bool(
+                col.kind == "numeric"
+                and present.size > 2
+                and present.min() >= 0
+                and pd.Series(present).skew() > 2
+            )
+            present = np.log1p(present) if col.log else present
             col.mean = float(present.mean()) if present.size else 0.0
             col.variance = float(present.var()) if present.size > 1 else 1.0
         else:
