@@ -62,7 +62,7 @@ def _chunks_predict(fn, x, batch: int = 512) -> np.ndarray:
     )
 
 
-def _predict_latency_ms(model, x_one, runs: int = 20) -> float:
+def _predict_latency_ms(model, x_one, runs: int = 10) -> float:
     """Median wall time of ``model.predict`` on one example (what a naive Python service pays)."""
     for _ in range(2):
         model.predict(x_one, verbose=0)
