@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,25 +13,25 @@ OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "linear", "tanh", "softplus", None)
 
 def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> None:
     lo = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
         raise ValueError(f"`{name}` must be an integer >= {lo}. Received: {name}={value!r}")
 
 
 def check_int_tuple(name: str, value: Any, *, allow_empty: bool = False) -> tuple[int, ...]:
     """Accept an int or a sequence of positive ints; return it as a tuple."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
     if (
         not isinstance(value, Sequence)
         or isinstance(value, str)
         or (not value and not allow_empty)
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in value)
     ):
         raise ValueError(
             f"`{name}` must be a {'possibly empty ' if allow_empty else 'non-empty '}sequence of positive "
             f"integers. Received: {name}={value!r}"
         )
-    return tuple(value)
+    return tuple(int(v) for v in value)
 
 
 def check_rate(name: str, value: Any) -> None:
