@@ -219,6 +219,19 @@ def _describe(row: np.ndarray, meta: dict) -> dict:
     }
 
 
+def _after_fit(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:
+    """Put an explanation of two validation texts in the report (attention for the transformer)."""
+    from tfdl.explain.text import report_example
+
+    try:
+        section = report_example(model, splits.x_val[:2], splits.info.labels, Path(run_dir))
+    except TfdlError as err:  # e.g. a text of unknown words only: the run itself is fine
+        section = ("Explanation example", f"not drawn: {err}")
+    sections = [s for s in splits.info.extra.get("report_sections", []) if s[0] != section[0]]
+    splits.info.extra["report_sections"] = [*sections, section]
+    return {}
+
+
 def _explain_attention(model, cfg, run_dir, input_path=None, target=None):
     from tfdl.explain.text import explain_attention
 
@@ -243,5 +256,6 @@ APP = App(
     config_class=TextConfig,
     explainers={"attention": _explain_attention, "occlusion": _explain_occlusion},
     codec=Codec(read=_read, describe=_describe),
+    after_fit=_after_fit,
     defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},
 )

@@ -160,6 +160,9 @@ def test_train_export_string_signature_and_predict(reviews_csv, workdir, capsys)
     assert (version / "assets" / "vocab.txt").is_file() and (
         version / "assets" / "labels.txt"
     ).read_text() == "neg\npos\n"
+    report = next((workdir / "runs" / "text").glob("*/report.md"))
+    assert "Explanation example (occlusion)" in report.read_text()
+    assert list(report.parent.glob("explain/occlusion/*.png"))
     capsys.readouterr()
     assert main(["predict", "text", "--input", "a brilliant superb film"]) == 0
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -188,13 +188,16 @@ def _write(out_dir: Path, stem: str, record: dict) -> Path:
 
 
 def explain_attention(
-    model, cfg, run_dir: Path, *, input_path=None, target=None, app=None, texts=None
+    model, cfg, run_dir: Path, *, input_path=None, target=None, app=None, texts=None, labels=None
 ) -> list[Path]:
-    """Attention heatmaps + token scores for each input text; returns the PNG and JSON paths."""
+    """Attention heatmaps + token scores for each input text; returns the PNG and JSON paths.
+
+    ``texts`` (strings) replaces ``input_path``; ``labels`` (class names) replaces the run's metrics.json.
+    """
     texts = _strings(texts) if texts is not None else _texts(input_path, cfg, app)
     tokens, maps = attention_maps(model, texts)
     probs = np.asarray(model.predict(texts, verbose=0), dtype=np.float64)
-    labels = _labels(run_dir, probs.shape[1])
+    labels = labels or _labels(run_dir, probs.shape[1])
     k_target = _target_id(target, labels)
     out_dir = Path(run_dir) / "explain" / "attention"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -219,14 +222,16 @@ def explain_attention(
 
 
 def explain_occlusion(
-    model, cfg, run_dir: Path, *, input_path=None, target=None, app=None, texts=None
+    model, cfg, run_dir: Path, *, input_path=None, target=None, app=None, texts=None, labels=None
 ) -> list[Path]:
-    """Word-occlusion bar charts + token scores for each input text; returns the PNG and JSON paths."""
+    """Word-occlusion bar charts + token scores for each input text; returns the PNG and JSON paths.
+
+    ``texts`` (strings) replaces ``input_path``; ``labels`` (class names) replaces the run's metrics.json.
+    """
     texts = _strings(texts) if texts is not None else _texts(input_path, cfg, app)
     out_dir = Path(run_dir) / "explain" / "occlusion"
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    labels: list[str] | None = None
     for i, text in enumerate(texts):
         if labels is None:
             k_out = int(np.asarray(model.predict(texts[:1], verbose=0)).shape[1])
@@ -241,3 +246,35 @@ def explain_occlusion(
                   "top_tokens": _top(res["tokens"], res["scores"])}  # fmt: skip
         files.append(_write(out_dir, stem, record))
     return files
+
+
+def report_example(model, texts, labels: list[str], run_dir: Path) -> tuple[str, str]:
+    """A report section ``(title, markdown)`` on ``texts``: attention for a transformer, else occlusion.
+
+    The PNGs are linked relative to ``run_dir`` (the report lives there).
+    """
+    from tfdl.models.layers import TransformerBlock
+
+    attention = any(isinstance(layer, TransformerBlock) for layer in model.layers)
+    explain = explain_attention if attention else explain_occlusion
+    files = explain(model, None, run_dir, texts=texts, labels=labels)
+    parts = []
+    for png, js in zip(files[::2], files[1::2], strict=True):
+        rec = json.loads(js.read_text())
+        top = ", ".join(f"`{t['token']}` {t['score']:+.3f}" for t in rec["top_tokens"])
+        parts.append(
+            f"> {rec['text']}\n\nPredicted **{rec['class']}** (p={rec['probability']:.2f}). "
+            f"Top tokens: {top}\n\n"
+            f"![{rec['method']}]({png.relative_to(run_dir).as_posix()})"
+        )
+    how = (
+        "self-attention weights per block (rows) and head (columns); token score = attention received"
+        if attention
+        else "drop each word, measure the fall in the predicted class's probability"
+    )
+    title = f"Explanation example ({'attention' if attention else 'occlusion'})"
+    return (
+        title,
+        f"Method: {how}. Reproduce with `tfdl explain text --method "
+        f'{"attention" if attention else "occlusion"} --input "..."`.\n\n' + "\n\n".join(parts),
+    )
