@@ -10,7 +10,9 @@ from tfdl.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfdl.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tfdl.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_apps_lists_every_app_without_tensorflow():

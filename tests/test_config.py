@@ -5,8 +5,14 @@ from tfdl.errors import TfdlError
 
 
 def test_overrides_parse_yaml_values():
-    raw = apply_overrides({}, ["train.epochs=3", "train.learning_rate=0.01", "model.units=[64, 32]", "data.path=x y"])
-    assert raw == {"train": {"epochs": 3, "learning_rate": 0.01}, "model": {"units": [64, 32]}, "data": {"path": "x y"}}
+    raw = apply_overrides(
+        {}, ["train.epochs=3", "train.learning_rate=0.01", "model.units=[64, 32]", "data.path=x y"]
+    )
+    assert raw == {
+        "train": {"epochs": 3, "learning_rate": 0.01},
+        "model": {"units": [64, 32]},
+        "data": {"path": "x y"},
+    }
 
 
 def test_unknown_key_names_key_and_allowed_values():

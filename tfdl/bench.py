@@ -50,9 +50,15 @@ def _has(pkg: str) -> bool:
 def record(title: str, command: str, lines: list[str]) -> Path:
     """Append a dated section to BENCHMARKS.md and return its path."""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    text = f"\n### {title} ({stamp})\n\nCommand: `{command}`  \nMachine: {machine()}\n\n" + "\n".join(lines) + "\n"
+    text = (
+        f"\n### {title} ({stamp})\n\nCommand: `{command}`  \nMachine: {machine()}\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
     if not BENCH_FILE.exists():
-        BENCH_FILE.write_text("# Benchmarks\n\nEvery number here was written by the command shown beside it.\n")
+        BENCH_FILE.write_text(
+            "# Benchmarks\n\nEvery number here was written by the command shown beside it.\n"
+        )
     with BENCH_FILE.open("a") as fh:
         fh.write(text)
     print(text)
@@ -102,8 +108,11 @@ def vision_throughput(limit: int = 20_000, epochs: int = 3, rounds: int = 2) -> 
         # ours: the pipeline's data set, optimizer/schedule and full callback list
         keras.utils.set_random_seed(0)
         model = APP.models["cnn"](splits, cfg)
-        model.compile(optimizer=build_optimizer(cfg.train, steps), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])  # fmt: skip
+        model.compile(
+            optimizer=build_optimizer(cfg.train, steps),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         timer = _EpochTimer()
         with tempfile.TemporaryDirectory() as tmp:
             cbs, _ = standard_callbacks(Path(tmp), early_stopping_patience=0)
@@ -115,8 +124,14 @@ def vision_throughput(limit: int = 20_000, epochs: int = 3, rounds: int = 2) -> 
         model = APP.models["cnn"](splits, cfg)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         timer = _EpochTimer()
-        model.fit(np.asarray(splits.x_train), splits.y_train, batch_size=batch, epochs=epochs,
-                  callbacks=[timer.cb], verbose=0)  # fmt: skip
+        model.fit(
+            np.asarray(splits.x_train),
+            splits.y_train,
+            batch_size=batch,
+            epochs=epochs,
+            callbacks=[timer.cb],
+            verbose=0,
+        )
         plain_sps.append(n / statistics.median(timer.times[1:]))
     ours, plain = max(ours_sps), max(plain_sps)
     ratio = ours / plain
@@ -125,10 +140,12 @@ def vision_throughput(limit: int = 20_000, epochs: int = 3, rounds: int = 2) -> 
         "|---|---|---|",
         f"| tfdl pipeline (tf.data cache/shuffle/prefetch, AdamW+cosine, callbacks) | {ours:.0f} | "
         f"{', '.join(f'{v:.0f}' for v in ours_sps)} |",
-        f"| plain `model.fit(numpy)` + Adam, no callbacks | {plain:.0f} | {', '.join(f'{v:.0f}' for v in plain_sps)} |",
+        f"| plain `model.fit(numpy)` + Adam, no callbacks | {plain:.0f} | "
+        f"{', '.join(f'{v:.0f}' for v in plain_sps)} |",
         "",
         f"Ratio ours/plain: **{ratio:.2f}** (target >= 0.95; {'met' if ratio >= 0.95 else 'NOT met'}). "
-        f"CNN on {n} Fashion-MNIST images, batch {batch}, precision {policy}, median epoch time of epochs 2..{epochs}.",
+        f"CNN on {n} Fashion-MNIST images, batch {batch}, precision {policy}, "
+        f"median epoch time of epochs 2..{epochs}.",
     ]
     return record("Vision training throughput: tfdl vs plain model.fit", "tfdl bench vision", lines)
 
@@ -147,12 +164,13 @@ def vision_accuracy() -> Path:
     lines = [
         "| model | test accuracy | macro F1 | epochs | train seconds | samples/s | precision |",
         "|---|---|---|---|---|---|---|",
-        f"| cnn (default) | {acc} | {m['test']['macro_f1']} | {m['epochs_run']} | {secs} | {m['samples_per_second']} | "
-        f"{m['precision_policy']} |",
+        f"| cnn (default) | {acc} | {m['test']['macro_f1']} | {m['epochs_run']} | {secs} | "
+        f"{m['samples_per_second']} | {m['precision_policy']} |",
         f"| baseline logistic_regression | {m['baseline']['test']['accuracy']} | "
         f"{m['baseline']['test']['macro_f1']} | | | | |",
         "",
-        f"Target >= 0.91 test accuracy in <= 600 s of training: **{'met' if acc >= 0.91 and secs <= 600 else 'NOT met'}**. "
+        f"Target >= 0.91 test accuracy in <= 600 s of training: "
+        f"**{'met' if acc >= 0.91 and secs <= 600 else 'NOT met'}**. "
         f"Run folder: `{result.run_dir}`.",
     ]
     json.dumps(m)  # fail early on non-JSON values

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,8 +28,8 @@ cli.add_typer(models_cli, name="models")
 
 AppArg = Annotated[str, typer.Argument(help="vision | text | tabular | timeseries | anomaly")]
 RunOpt = Annotated[str, typer.Option("--run", help="run id, run folder or 'latest'")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override a config key: key.sub=value")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML run configuration")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: key.sub=value")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run configuration")]
 
 
 def _quiet_tf() -> None:
@@ -78,12 +78,14 @@ def apps_cmd() -> None:
 @cli.command("train")
 def train_cmd(
     app_name: AppArg,
-    data: Annotated[Optional[str], typer.Option("--data", help="your data: a folder or a file")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="model name (see tfdl apps)")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="maximum epochs")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="your data: a folder or a file")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="model name (see tfdl apps)")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="maximum epochs")] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
-    no_export: Annotated[bool, typer.Option("--no-export", help="do not export a SavedModel version")] = False,
+    no_export: Annotated[
+        bool, typer.Option("--no-export", help="do not export a SavedModel version")
+    ] = False,
 ) -> None:
     """Train, evaluate against the baseline, write the report and export a SavedModel version."""
     from tfdl.app import get_app
@@ -151,7 +153,7 @@ def predict_cmd(
     app_name: AppArg,
     input_path: Annotated[Path, typer.Option("--input", help="image(s), CSV rows, text lines or a window")],
     model_dir: Annotated[
-        Optional[Path], typer.Option("--model", help="saved_models/NAME/VERSION (default: newest version)")
+        Path | None, typer.Option("--model", help="saved_models/NAME/VERSION (default: newest version)")
     ] = None,
     model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models"),
 ) -> None:
@@ -177,8 +179,12 @@ def explain_cmd(
     app_name: AppArg,
     method: Annotated[str, typer.Option("--method", help="explainer name (per app)")],
     run: RunOpt = "latest",
-    input_path: Annotated[Optional[str], typer.Option("--input", help="a file, or text for the text app")] = None,
-    target: Annotated[Optional[str], typer.Option("--class", help="explain this class instead of the predicted")] = None,
+    input_path: Annotated[
+        str | None, typer.Option("--input", help="a file, or text for the text app")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--class", help="explain this class instead of the predicted")
+    ] = None,
 ) -> None:
     """Explain a trained model's predictions (Grad-CAM, attention, SHAP, permutation importance...)."""
     from tfdl.app import get_app
@@ -187,7 +193,8 @@ def explain_cmd(
     app = get_app(app_name)
     if method not in app.explainers:
         raise TfdlError(
-            f"unknown method '{method}' for {app.name}; choose one of: {', '.join(app.explainers) or '(none yet)'}"
+            f"unknown method '{method}' for {app.name}; "
+            f"choose one of: {', '.join(app.explainers) or '(none yet)'}"
         )
     run_dir = resolve_run("runs", app.name, run)
     _quiet_tf()
@@ -203,12 +210,16 @@ def tune_cmd(
     app_name: AppArg,
     tuner: Annotated[str, typer.Option("--tuner", help="random | hyperband | bayesian")] = "hyperband",
     max_trials: Annotated[int, typer.Option("--max-trials")] = 10,
-    max_epochs: Annotated[Optional[int], typer.Option("--max-epochs")] = None,
+    max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the last search of this app")] = False,
-    retrain_best: Annotated[bool, typer.Option("--retrain-best", help="retrain the best on train+val, export")] = False,
-    distributed: Annotated[Optional[str], typer.Option("--distributed", help="chief | worker")] = None,
-    oracle: Annotated[Optional[str], typer.Option("--oracle", help="HOST:PORT of the chief's oracle")] = None,
-    directory: Annotated[Optional[Path], typer.Option("--directory", help="search folder (shared by workers)")] = None,
+    retrain_best: Annotated[
+        bool, typer.Option("--retrain-best", help="retrain the best on train+val, export")
+    ] = False,
+    distributed: Annotated[str | None, typer.Option("--distributed", help="chief | worker")] = None,
+    oracle: Annotated[str | None, typer.Option("--oracle", help="HOST:PORT of the chief's oracle")] = None,
+    directory: Annotated[
+        Path | None, typer.Option("--directory", help="search folder (shared by workers)")
+    ] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
@@ -221,16 +232,26 @@ def tune_cmd(
     from tfdl.tuning.runner import tune
 
     paths = tune(
-        app, cfg, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, resume=resume,
-        retrain_best=retrain_best, distributed=distributed, oracle=oracle, directory=directory,
-    )  # fmt: skip
+        app,
+        cfg,
+        tuner=tuner,
+        max_trials=max_trials,
+        max_epochs=max_epochs,
+        resume=resume,
+        retrain_best=retrain_best,
+        distributed=distributed,
+        oracle=oracle,
+        directory=directory,
+    )
     _print_paths(paths)
 
 
 @cli.command("serve")
 def serve_cmd(
     model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models"),
-    host: Annotated[str, typer.Option("--host", help="0.0.0.0 exposes the server: an explicit choice")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="0.0.0.0 exposes the server: an explicit choice")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8501,
     max_batch: Annotated[int, typer.Option("--max-batch", help="micro-batch size limit")] = 32,
     batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", help="gather requests this long")] = 5.0,
@@ -243,7 +264,9 @@ def serve_cmd(
 
 
 @cli.command("bench")
-def bench_cmd(what: Annotated[str, typer.Argument(help="vision | vision-augment | ... (see benchmarks/)")] = "vision") -> None:
+def bench_cmd(
+    what: Annotated[str, typer.Argument(help="vision | vision-augment | ... (see benchmarks/)")] = "vision",
+) -> None:
     """Run a benchmark; results are appended to BENCHMARKS.md with the machine they ran on."""
     _quiet_tf()
     from tfdl.bench import run
@@ -264,7 +287,9 @@ def models_list(
     if not rows:
         typer.echo(f"no exported models under {model_root}")
     for r in rows:
-        typer.echo(f"{r['name']:<14} v{r['version']:<4} {r['created_at']:<21} {r['model']:<12} {r['headline']}")
+        typer.echo(
+            f"{r['name']:<14} v{r['version']:<4} {r['created_at']:<21} {r['model']:<12} {r['headline']}"
+        )
 
 
 @models_cli.command("rm")

@@ -99,7 +99,9 @@ def build_model(app: App, cfg: cfgmod.RunConfig, splits: Splits):
         if "unexpected keyword argument" not in str(exc):
             raise
         key = str(exc).rsplit("argument", 1)[-1].strip(" '\"")
-        raise TfdlError(f"unknown config key 'model.{key}' for model {cfg.model.name}; check the spelling") from None
+        raise TfdlError(
+            f"unknown config key 'model.{key}' for model {cfg.model.name}; check the spelling"
+        ) from None
 
 
 def predict(app: App, model, x, batch_size: int = 512) -> np.ndarray:
@@ -201,12 +203,24 @@ def train(
         from tfdl.training.distributed import fit_distributed
 
         repeated = make_dataset(splits.x_train, y_train, batch, shuffle=True, seed=cfg.train.seed).repeat()
-        hist = fit_distributed(model, repeated, epochs=cfg.train.epochs, steps_per_epoch=steps,
-                               global_batch_size=batch, strategy=strategy, log=log)  # fmt: skip
+        hist = fit_distributed(
+            model,
+            repeated,
+            epochs=cfg.train.epochs,
+            steps_per_epoch=steps,
+            global_batch_size=batch,
+            strategy=strategy,
+            log=log,
+        )
         history = type("History", (), {"epoch": list(range(len(hist["loss"]))), "history": hist})()
     else:
         history = model.fit(
-            train_ds, validation_data=val_ds, epochs=cfg.train.epochs, callbacks=callbacks, verbose=2, shuffle=False
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg.train.epochs,
+            callbacks=callbacks,
+            verbose=2,
+            shuffle=False,
         )
     train_seconds = time.perf_counter() - t0
     if guard.bad_epoch is not None:
@@ -268,7 +282,14 @@ def finish_run(app: App, cfg, model, splits: Splits, metrics: dict, preds: dict,
     plots_dir = run_dir / "plots"
     plots_dir.mkdir(exist_ok=True)
     history = run_dir / "history.csv"
-    plots = task_plots(cfg.task, splits.y_test, preds["model"], splits.info, plots_dir, history if history.is_file() else None)
+    plots = task_plots(
+        cfg.task,
+        splits.y_test,
+        preds["model"],
+        splits.info,
+        plots_dir,
+        history if history.is_file() else None,
+    )
     sections = list(splits.info.extra.get("report_sections", []))
     if app.report is not None:
         more_plots, more_sections = app.report(splits, metrics, preds, plots_dir)

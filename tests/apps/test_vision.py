@@ -3,29 +3,54 @@
 import json
 
 import numpy as np
-import pytest
 
 from tfdl.cli import main
 
 
-
-
 def test_train_writes_run_and_exports_raw_uint8_savedmodel(image_folder, workdir, capsys):
-    rc = main([
-        "train", "vision", "--data", str(image_folder), "--epochs", "3",
-        "--set", "data.image_size=20", "--set", "train.batch_size=16", "--set", "model.filters=[8, 16]",
-        "--set", "model.dense_units=16",
-    ])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "vision",
+            "--data",
+            str(image_folder),
+            "--epochs",
+            "3",
+            "--set",
+            "data.image_size=20",
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "model.filters=[8, 16]",
+            "--set",
+            "model.dense_units=16",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     run_dir = next((workdir / "runs" / "vision").iterdir())
-    for name in ("config.yaml", "metrics.json", "report.md", "model.keras", "history.csv", "plots/confusion_matrix.png"):
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "report.md",
+        "model.keras",
+        "history.csv",
+        "plots/confusion_matrix.png",
+    ):
         assert (run_dir / name).exists(), name
     assert (run_dir / "tensorboard").is_dir()
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["app"] == "vision" and m["model"] == "cnn" and m["task"] == "classification"
     assert m["dataset"]["fingerprint"].startswith("sha256:") and m["dataset"]["n_train"] == 84
-    for key in ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "mcc", "roc_auc"):
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "macro_precision",
+        "macro_recall",
+        "macro_f1",
+        "mcc",
+        "roc_auc",
+    ):
         assert key in m["test"]
     assert m["baseline"]["name"] == "logistic_regression" and "accuracy" in m["baseline"]["test"]
     assert m["precision_policy"] in ("float32", "mixed_bfloat16") and m["samples_per_second"] > 0
@@ -59,11 +84,28 @@ def test_train_writes_run_and_exports_raw_uint8_savedmodel(image_folder, workdir
 
 
 def test_nan_loss_is_a_user_error(image_folder, workdir, capsys):
-    rc = main([
-        "train", "vision", "--data", str(image_folder), "--epochs", "2", "--no-export",
-        "--set", "data.image_size=12", "--set", "train.learning_rate=1e30", "--set", "train.optimizer=sgd",
-        "--set", "model.batch_norm=false",
-        "--set", "train.schedule=constant", "--set", "train.precision=float32",
-    ])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "vision",
+            "--data",
+            str(image_folder),
+            "--epochs",
+            "2",
+            "--no-export",
+            "--set",
+            "data.image_size=12",
+            "--set",
+            "train.learning_rate=1e30",
+            "--set",
+            "train.optimizer=sgd",
+            "--set",
+            "model.batch_norm=false",
+            "--set",
+            "train.schedule=constant",
+            "--set",
+            "train.precision=float32",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "NaN" in err and "learning_rate" in err

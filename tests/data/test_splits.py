@@ -21,6 +21,8 @@ def test_fingerprint_changes_with_content_and_limit_keeps_classes():
     assert fingerprint(x) == fingerprint(x.copy()) != fingerprint(x + 1)
     assert fingerprint({"a": np.array(["x", "y"])}) != fingerprint({"a": np.array(["x", "z"])})
     y = np.repeat(np.arange(2), 100)
-    s = split_arrays(np.arange(200)[:, None], y, DataInfo("t", "t"), val_fraction=0.1, test_fraction=0.1, seed=0)
+    s = split_arrays(
+        np.arange(200)[:, None], y, DataInfo("t", "t"), val_fraction=0.1, test_fraction=0.1, seed=0
+    )
     s = limit_train(s, 40, 0)
     assert len(s.x_train) == 40 and set(np.bincount(s.y_train).tolist()) == {20}

@@ -26,7 +26,9 @@ with strategy.scope():
 import tensorflow as tf
 from tfdl.training.distributed import fit_distributed
 ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(32)
-hist = fit_distributed(model, ds, epochs=1, steps_per_epoch=8, global_batch_size=32, strategy=strategy, log=lambda m: None)
+hist = fit_distributed(
+    model, ds, epochs=1, steps_per_epoch=8, global_batch_size=32, strategy=strategy, log=lambda m: None
+)
 assert np.isfinite(hist["loss"][0])
 np.savez(sys.argv[1], *[w for w in model.get_weights()], chief=np.array(is_chief()))
 """
@@ -48,10 +50,20 @@ def test_two_workers_finish_with_same_weights(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for i in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / f"w{i}.npz")], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(tmp_path / f"w{i}.npz")],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]

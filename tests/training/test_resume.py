@@ -13,17 +13,34 @@ import pytest
 
 def _cmd(folder, runs):
     return [
-        sys.executable, "-m", "tfdl.cli", "train", "vision", "--data", str(folder), "--epochs", "8", "--no-export",
-        "--set", "data.image_size=48", "--set", "train.batch_size=4", "--set", "train.early_stopping_patience=0",
-        "--set", f"runs_dir={runs}",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "tfdl.cli",
+        "train",
+        "vision",
+        "--data",
+        str(folder),
+        "--epochs",
+        "8",
+        "--no-export",
+        "--set",
+        "data.image_size=48",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "train.early_stopping_patience=0",
+        "--set",
+        f"runs_dir={runs}",
+    ]
 
 
 @pytest.mark.slow
 def test_sigkill_then_same_command_resumes(image_folder, tmp_path):
     runs = tmp_path / "runs"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(_cmd(image_folder, runs), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        _cmd(image_folder, runs), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     deadline = time.time() + 240
     history = None
     while time.time() < deadline and proc.poll() is None:

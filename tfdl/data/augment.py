@@ -24,7 +24,9 @@ def augmentation(level: str, *, flip: bool = True, seed: int = 42):
     steps += [
         layers.RandomRotation(0.10 if strong else 0.05, fill_mode="constant", seed=seed),
         layers.RandomZoom(0.20 if strong else 0.10, fill_mode="constant", seed=seed),
-        layers.RandomTranslation(0.15 if strong else 0.10, 0.15 if strong else 0.10, fill_mode="constant", seed=seed),
+        layers.RandomTranslation(
+            0.15 if strong else 0.10, 0.15 if strong else 0.10, fill_mode="constant", seed=seed
+        ),
     ]
     if strong:
         steps += [layers.RandomContrast(0.2, seed=seed), layers.GaussianNoise(0.05, seed=seed)]

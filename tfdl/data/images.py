@@ -17,9 +17,17 @@ from tfdl.errors import TfdlError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_LABELS = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 FIX = (
     "install it with `make data` (runs `apt-get install -y dataset-fashion-mnist` as root), "
@@ -35,8 +43,12 @@ def _read_idx(path: Path, offset: int) -> np.ndarray:
 def read_fashion_mnist_dir(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """(x_train, y_train, x_test, y_test) from the idx .gz files in ``folder`` (or its fashion-mnist/)."""
     for d in (folder, folder / "fashion-mnist", folder / "fashion_mnist"):
-        names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]  # fmt: skip
+        names = [
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ]
         if all((d / n).is_file() for n in names):
             xtr = _read_idx(d / names[0], 16).reshape(-1, 28, 28, 1)
             ytr = _read_idx(d / names[1], 8).astype(np.int64)
@@ -72,7 +84,9 @@ def _load_tfds(name: str, download: bool):
     kwargs = {"data_dir": os.environ.get("TFDS_DATA_DIR")} if os.environ.get("TFDS_DATA_DIR") else {}
     try:
         (xtr, ytr), (xte, yte) = tfds.as_numpy(
-            tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True, download=download, **kwargs)
+            tfds.load(
+                name, split=["train", "test"], batch_size=-1, as_supervised=True, download=download, **kwargs
+            )
         )
     except AssertionError:
         raise TfdlError(f"Fashion-MNIST not found (TFDS has not prepared it); {FIX}") from None
@@ -94,7 +108,9 @@ def load_image_folder(
     if not root.exists():
         raise TfdlError(f"--data folder not found: '{root}' (give a folder of class sub-folders of images)")
     if root.is_file():
-        raise TfdlError(f"--data for vision expects a folder of class sub-folders of images; got the file '{root}'")
+        raise TfdlError(
+            f"--data for vision expects a folder of class sub-folders of images; got the file '{root}'"
+        )
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(classes) < 2:
         raise TfdlError(
@@ -119,7 +135,9 @@ def load_image_folder(
     counts = np.bincount(labels, minlength=len(classes))
     empty = [classes[i] for i, c in enumerate(counts) if c == 0]
     if empty:
-        raise TfdlError(f"class folder(s) without readable images: {', '.join(empty)}; add images or remove them")
+        raise TfdlError(
+            f"class folder(s) without readable images: {', '.join(empty)}; add images or remove them"
+        )
     if channels is None:
         channels = 1 if modes == {"L"} else 3
     arr = np.stack([np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8) for im in images])
@@ -144,10 +162,14 @@ def read_images(path: str | Path, image_size: int, channels: int) -> tuple[np.nd
     for f in files:
         try:
             with Image.open(f) as im:
-                im = im.convert("L" if channels == 1 else "RGB").resize((image_size, image_size), Image.BILINEAR)
+                im = im.convert("L" if channels == 1 else "RGB").resize(
+                    (image_size, image_size), Image.BILINEAR
+                )
                 arr = np.asarray(im, dtype=np.uint8)
         except (UnidentifiedImageError, OSError, ValueError):
-            raise TfdlError(f"'{f}' is not a readable image (PNG/JPEG expected); replace or remove it") from None
+            raise TfdlError(
+                f"'{f}' is not a readable image (PNG/JPEG expected); replace or remove it"
+            ) from None
         out.append(arr[..., None] if channels == 1 else arr)
         names.append(f.name)
     if not out:

@@ -138,7 +138,7 @@ def split_arrays(
     if n < 3:
         raise TfdlError(f"need at least 3 examples to split into train/val/test; got {n}")
     train, val, test = stratified_indices(y, n, (val_fraction, test_fraction), seed, stratify)
-    sel = (lambda a, i: None if a is None else np.asarray(a)[i])
+    sel = lambda a, i: None if a is None else np.asarray(a)[i]
     return Splits(take(x, train), sel(y, train), take(x, val), sel(y, val), take(x, test), sel(y, test), info)
 
 
@@ -155,7 +155,7 @@ def carve_val(
     """Keep an official test split; carve a stratified validation split from the training data."""
     n = n_rows(x_train)
     train, val = stratified_indices(y_train, n, (val_fraction,), seed)
-    sel = (lambda a, i: None if a is None else np.asarray(a)[i])
+    sel = lambda a, i: None if a is None else np.asarray(a)[i]
     return Splits(
         take(x_train, train), sel(y_train, train), take(x_train, val), sel(y_train, val), x_test, y_test, info
     )

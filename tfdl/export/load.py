@@ -21,7 +21,9 @@ def resolve_version(model_root: str | Path, name: str, version: int | None = Non
     if version is None:
         return model_dir / str(versions[-1])
     if version not in versions:
-        raise TfdlError(f"version {version} of '{name}' not found; available: {', '.join(map(str, versions))}")
+        raise TfdlError(
+            f"version {version} of '{name}' not found; available: {', '.join(map(str, versions))}"
+        )
     return model_dir / str(version)
 
 

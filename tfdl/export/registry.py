@@ -21,10 +21,15 @@ def list_models(model_root: str | Path) -> list[dict]:
             meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
             test = meta.get("test_metrics", {})
             key = next((k for k in ("accuracy", "roc_auc", "rmse", "mae") if k in test), None)
-            rows.append({
-                "name": d.name, "version": v, "created_at": meta.get("created_at", "?"),
-                "model": meta.get("model", "?"), "headline": f"{key}={test[key]}" if key else "",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "name": d.name,
+                    "version": v,
+                    "created_at": meta.get("created_at", "?"),
+                    "model": meta.get("model", "?"),
+                    "headline": f"{key}={test[key]}" if key else "",
+                }
+            )
     return rows
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from tfdl.errors import TfdlError
 
 
-def export(app, run_dir: Path, *, fmt: str = "savedmodel", quantize: str = "none", int8_io: bool = False) -> list[Path]:
+def export(
+    app, run_dir: Path, *, fmt: str = "savedmodel", quantize: str = "none", int8_io: bool = False
+) -> list[Path]:
     from tfdl.data.splits import limit_train
     from tfdl.pipeline import load_run
 
@@ -22,5 +24,7 @@ def export(app, run_dir: Path, *, fmt: str = "savedmodel", quantize: str = "none
     if fmt == "tflite":
         from tfdl.export import tflite
 
-        return tflite.export_tflite(app, cfg, model, splits, metrics, run_dir, quantize=quantize, int8_io=int8_io)
+        return tflite.export_tflite(
+            app, cfg, model, splits, metrics, run_dir, quantize=quantize, int8_io=int8_io
+        )
     raise TfdlError(f"--format must be savedmodel or tflite; got '{fmt}'")

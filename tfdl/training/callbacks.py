@@ -58,5 +58,7 @@ def standard_callbacks(
     # append=True keeps the epochs logged before a kill; the pipeline trims rows past the resume point.
     cbs.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
     if tensorboard:
-        cbs.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, profile_batch=0))
+        cbs.append(
+            keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, profile_batch=0)
+        )
     return cbs, guard

@@ -11,8 +11,16 @@ import keras
 import tensorflow as tf
 
 
-def fit_distributed(model: keras.Model, dataset: tf.data.Dataset, *, epochs: int, steps_per_epoch: int,
-                    global_batch_size: int, strategy, log=print) -> dict[str, list[float]]:  # fmt: skip
+def fit_distributed(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    global_batch_size: int,
+    strategy,
+    log=print,
+) -> dict[str, list[float]]:
     """Train ``model`` (built and compiled under ``strategy.scope()``) on a repeated, batched ``dataset``
     (global batches). Returns {"loss": [per-epoch mean loss]}."""
     dist = strategy.experimental_distribute_dataset(dataset)
