@@ -130,7 +130,7 @@ def test_cli_train_export_serve_and_predict(rows_csv, workdir, capsys):
     assert "expected 6 columns" in capsys.readouterr().err
 
 
-def test_cli_bad_inputs_exit_2(tmp_path, workdir, capsys):
+def test_cli_bad_inputs_exit_2(tmp_path, rows_csv, workdir, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n3,x\n4,5\n")
     assert main(["train", "anomaly", "--data", str(bad)]) == 2
@@ -140,7 +140,9 @@ def test_cli_bad_inputs_exit_2(tmp_path, workdir, capsys):
     assert main(["train", "anomaly", "--data", str(ragged)]) == 2
     assert "same number of columns" in capsys.readouterr().err
     assert main(["train", "anomaly", "--set", "data.source=nope"]) == 2
-    assert main(["train", "anomaly", "--model", "conv_ae", "--data", str(tmp_path / "rows.csv")]) == 2
+    assert "unknown data.source 'nope'" in capsys.readouterr().err
+    assert main(["train", "anomaly", "--model", "conv_ae", "--data", str(rows_csv)]) == 2
+    assert "conv_ae needs images" in capsys.readouterr().err
 
 
 @pytest.mark.slow
