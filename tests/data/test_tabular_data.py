@@ -1,4 +1,4 @@
-"""Tabular data: CSV reading errors, column-type and task inference, schema YAML, encoding, train-only stats."""
+"""Tabular data: CSV errors, column-type and task inference, schema YAML, encoding, train-only stats."""
 
 from __future__ import annotations
 
