@@ -179,3 +179,11 @@ def test_read_texts_file_lines_or_literal(tmp_path):
 def test_encode_labels_is_stable():
     y, names = text.encode_labels(["b", "a", "b", "c"])
     assert names == ["a", "b", "c"] and y.dtype == np.int64 and y.tolist() == [1, 0, 1, 2]
+
+
+def test_clean_text_keeps_vocabulary_lines_intact():
+    # U+0085 occurs in the real Rotten Tomatoes file; splitlines() would cut a vocabulary entry at it.
+    raw = "ambition\x85 whole\rsubplots\u2028end\ttab"
+    cleaned = text.clean_text(raw)
+    assert cleaned == "ambition...  whole subplots end\ttab"
+    assert len(cleaned.splitlines()) == 1

