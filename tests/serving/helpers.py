@@ -26,10 +26,19 @@ def export_vision(root: Path, name: str = "vision", bias: float = 0.0) -> Path:
     dense = keras.layers.Dense(3, name="logits")
     out = keras.layers.Activation("softmax", dtype="float32")(dense(x))
     model = keras.Model(inputs, out)
-    dense.set_weights([np.array([[-20.0, 0.0, 20.0]], np.float32), np.array([8.0 + bias, 0.0, -12.0], np.float32)])
-    card = {"app": "vision", "model": "tiny", "task": "classification", "labels": LABELS,
-            "signature": signature_in_words(model)}  # fmt: skip
-    return write_version(root, name, lambda p: model.export(str(p), format="tf_saved_model", verbose=False), card)
+    dense.set_weights(
+        [np.array([[-20.0, 0.0, 20.0]], np.float32), np.array([8.0 + bias, 0.0, -12.0], np.float32)]
+    )
+    card = {
+        "app": "vision",
+        "model": "tiny",
+        "task": "classification",
+        "labels": LABELS,
+        "signature": signature_in_words(model),
+    }
+    return write_version(
+        root, name, lambda p: model.export(str(p), format="tf_saved_model", verbose=False), card
+    )
 
 
 def export_tabular(root: Path, name: str, task: str) -> Path:
@@ -44,10 +53,19 @@ def export_tabular(root: Path, name: str, task: str) -> Path:
     dense = keras.layers.Dense(1, activation="sigmoid" if task == "classification" else None)
     model = keras.Model({"a": a, "b": b}, dense(keras.layers.Concatenate()([a, b])))
     w = [[1.0], [-1.0]] if task == "classification" else [[2.0], [3.0]]
-    dense.set_weights([np.array(w, np.float32), np.array([0.0 if task == "classification" else 1.0], np.float32)])
-    card = {"app": "tabular", "model": "tiny", "task": task, "signature": signature_in_words(model),
-            "labels": ["no", "yes"] if task == "classification" else []}  # fmt: skip
-    return write_version(root, name, lambda p: model.export(str(p), format="tf_saved_model", verbose=False), card)
+    dense.set_weights(
+        [np.array(w, np.float32), np.array([0.0 if task == "classification" else 1.0], np.float32)]
+    )
+    card = {
+        "app": "tabular",
+        "model": "tiny",
+        "task": task,
+        "signature": signature_in_words(model),
+        "labels": ["no", "yes"] if task == "classification" else [],
+    }
+    return write_version(
+        root, name, lambda p: model.export(str(p), format="tf_saved_model", verbose=False), card
+    )
 
 
 def free_port() -> int:

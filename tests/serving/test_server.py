@@ -55,8 +55,11 @@ def _good(client: httpx.Client, url: str) -> None:
 def test_status_and_metadata(url):
     with httpx.Client() as c:
         s = c.get(f"{url}/v1/models/vision").json()
-        assert s["model_version_status"][0] == {"version": "1", "state": "AVAILABLE",
-                                                "status": {"error_code": "OK", "error_message": ""}}  # fmt: skip
+        assert s["model_version_status"][0] == {
+            "version": "1",
+            "state": "AVAILABLE",
+            "status": {"error_code": "OK", "error_message": ""},
+        }
         assert c.get(f"{url}/v1/models/vision/versions/1").status_code == 200
         meta = c.get(f"{url}/v1/models/vision/metadata").json()
         assert meta["model_spec"] == {"name": "vision", "signature_name": "", "version": "1"}
@@ -66,7 +69,10 @@ def test_status_and_metadata(url):
         assert [d["size"] for d in image["tensor_shape"]["dim"]] == ["-1", "8", "8", "1"]
         assert meta["model_card"]["labels"] == LABELS
         tab = c.get(f"{url}/v1/models/credit/versions/1/metadata").json()
-        assert set(tab["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]) == {"a", "b"}
+        assert set(tab["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]) == {
+            "a",
+            "b",
+        }
 
 
 def test_predict_row_and_columnar(url):
@@ -75,23 +81,36 @@ def test_predict_row_and_columnar(url):
         probs = np.array(rows["predictions"])
         assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
         assert probs.argmax(1).tolist() == [0, 1, 2]
-        cols = c.post(f"{url}/v1/models/vision/versions/1:predict", json={"inputs": _images(0, 128, 255)}).json()
+        cols = c.post(
+            f"{url}/v1/models/vision/versions/1:predict", json={"inputs": _images(0, 128, 255)}
+        ).json()
         assert np.allclose(np.array(cols["outputs"]), probs, atol=1e-6)
         # Named inputs: rows of objects, or one object of columns; same answers.
-        r = c.post(f"{url}/v1/models/price:predict", json={"instances": [{"a": [1.0], "b": [2.0]}, {"a": [0], "b": [0]}]})
+        r = c.post(
+            f"{url}/v1/models/price:predict",
+            json={"instances": [{"a": [1.0], "b": [2.0]}, {"a": [0], "b": [0]}]},
+        )
         assert np.allclose(r.json()["predictions"], [[9.0], [1.0]], atol=1e-4)
-        r = c.post(f"{url}/v1/models/price:predict", json={"inputs": {"a": [[1.0], [0.0]], "b": [[2.0], [0.0]]}})
+        r = c.post(
+            f"{url}/v1/models/price:predict", json={"inputs": {"a": [[1.0], [0.0]], "b": [[2.0], [0.0]]}}
+        )
         assert np.allclose(r.json()["outputs"], [[9.0], [1.0]], atol=1e-4)
 
 
 def test_classify_and_regress(url):
     with httpx.Client() as c:
-        r = c.post(f"{url}/v1/models/credit:classify", json={"examples": [{"a": 3.0, "b": 0.0}, {"a": 0.0, "b": 3.0}]})
+        r = c.post(
+            f"{url}/v1/models/credit:classify",
+            json={"examples": [{"a": 3.0, "b": 0.0}, {"a": 0.0, "b": 3.0}]},
+        )
         res = r.json()["results"]
         assert [lab for lab, _ in res[0]] == ["no", "yes"]
         assert res[0][1][1] > 0.9 and res[1][0][1] > 0.9
-        body = {"signature_name": "tensorflow/serving/regress", "context": {"b": 1.0},
-                "examples": [{"a": 1.0}, {"a": 2.0}]}  # fmt: skip
+        body = {
+            "signature_name": "tensorflow/serving/regress",
+            "context": {"b": 1.0},
+            "examples": [{"a": 1.0}, {"a": 2.0}],
+        }
         r = c.post(f"{url}/v1/models/price:regress", json=body)
         assert np.allclose(r.json()["results"], [6.0, 8.0], atol=1e-4)
         # The wrong verb for the task is a clear 400, not a guess.
@@ -124,9 +143,19 @@ BAD_REQUESTS = [
     ("infinity", "price:regress", '{"examples": [{"a": Infinity, "b": 1.0}]}', 400),
     ("missing input", "price:predict", json.dumps({"instances": [{"a": 1.0}]}), 400),
     ("unknown input", "price:predict", json.dumps({"instances": [{"a": 1.0, "b": 1.0, "c": 2}]}), 400),
-    ("context clash", "price:regress", json.dumps({"context": {"a": 1}, "examples": [{"a": 1, "b": 1}]}), 400),
+    (
+        "context clash",
+        "price:regress",
+        json.dumps({"context": {"a": 1}, "examples": [{"a": 1, "b": 1}]}),
+        400,
+    ),
     ("bad b64", "vision:predict", json.dumps({"instances": [{"b64": "!!"}]}), 400),
-    ("unknown signature", "vision:predict", json.dumps({"signature_name": "x", "instances": _images(0)}), 400),
+    (
+        "unknown signature",
+        "vision:predict",
+        json.dumps({"signature_name": "x", "instances": _images(0)}),
+        400,
+    ),
     ("unknown model", "nope:predict", json.dumps({"instances": _images(0)}), 404),
     ("unknown version", "vision/versions/99:predict", json.dumps({"instances": _images(0)}), 404),
     ("non-integer version", "vision/versions/abc:predict", json.dumps({"instances": _images(0)}), 404),
@@ -145,15 +174,18 @@ def test_bad_request_then_good(url, what, route, body, status):
         _good(c, url)
 
 
-@pytest.mark.parametrize("content", [b"this is not an image", _png(10)[:30], b""], ids=["text", "corrupt", "empty"])
+@pytest.mark.parametrize(
+    "content", [b"this is not an image", _png(10)[:30], b""], ids=["text", "corrupt", "empty"]
+)
 def test_bad_upload_then_good(url, content):
     with httpx.Client() as c:
         r = c.post(f"{url}/v1/models/vision:upload", files={"file": ("x.png", content, "image/png")})
         assert r.status_code == 422, r.text
         assert "error" in r.json()
         assert c.post(f"{url}/v1/models/vision:upload").status_code == 422  # no file at all
-        assert c.post(f"{url}/v1/models/price:upload", files={"file": ("x.png", _png(1), "image/png")}).status_code in (
-            400, 422)  # fmt: skip
+        assert c.post(
+            f"{url}/v1/models/price:upload", files={"file": ("x.png", _png(1), "image/png")}
+        ).status_code in (400, 422)
         _good(c, url)
 
 
@@ -171,9 +203,9 @@ def test_concurrent_requests_are_batched(url):
     async def main():
         async with httpx.AsyncClient(timeout=30) as c:
             values = list(range(0, 256, 8))
-            rs = await asyncio.gather(*[
-                c.post(f"{url}/v1/models/vision:predict", json={"instances": _images(v)}) for v in values
-            ])  # fmt: skip
+            rs = await asyncio.gather(
+                *[c.post(f"{url}/v1/models/vision:predict", json={"instances": _images(v)}) for v in values]
+            )
             return values, rs
 
     before = _batch_stats(url)
@@ -191,8 +223,16 @@ def test_concurrent_requests_are_batched(url):
 
 def _batch_stats(url: str) -> tuple[float, float]:
     text = httpx.get(f"{url}/metrics").text
-    count = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith('tfdl_batch_size_count{model="vision"'))
-    total = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith('tfdl_batch_size_sum{model="vision"'))
+    count = sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('tfdl_batch_size_count{model="vision"')
+    )
+    total = sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('tfdl_batch_size_sum{model="vision"')
+    )
     return count, total
 
 
@@ -224,7 +264,10 @@ def test_hot_reload_switches_to_new_version(root, url):
         assert int(np.argmax(after)) == 0
         old = c.post(f"{url}/v1/models/vision/versions/1:predict", json=mid).json()["predictions"][0]
         assert np.allclose(old, before, atol=1e-6)
-        assert [s["version"] for s in c.get(f"{url}/v1/models/vision").json()["model_version_status"]] == ["2", "1"]
+        assert [s["version"] for s in c.get(f"{url}/v1/models/vision").json()["model_version_status"]] == [
+            "2",
+            "1",
+        ]
 
 
 def test_b64_strings_decode():

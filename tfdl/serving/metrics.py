@@ -15,15 +15,32 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("tfdl_requests", "HTTP requests", ["model", "verb", "code"], registry=self.registry)
-        self.errors = Counter("tfdl_request_errors", "requests answered 4xx/5xx", ["model", "verb", "code"],
-                              registry=self.registry)  # fmt: skip
-        self.latency = Histogram("tfdl_request_latency_seconds", "request latency", ["model", "verb"],
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-                                 registry=self.registry)  # fmt: skip
-        self.batch = Histogram("tfdl_batch_size", "rows per model call", ["model"],
-                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)  # fmt: skip
-        self.loaded = Gauge("tfdl_model_version", "version served by default", ["model"], registry=self.registry)
+        self.requests = Counter(
+            "tfdl_requests", "HTTP requests", ["model", "verb", "code"], registry=self.registry
+        )
+        self.errors = Counter(
+            "tfdl_request_errors",
+            "requests answered 4xx/5xx",
+            ["model", "verb", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tfdl_request_latency_seconds",
+            "request latency",
+            ["model", "verb"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.batch = Histogram(
+            "tfdl_batch_size",
+            "rows per model call",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+        self.loaded = Gauge(
+            "tfdl_model_version", "version served by default", ["model"], registry=self.registry
+        )
 
     def observe_request(self, model: str, verb: str, code: int, seconds: float) -> None:
         self.requests.labels(model, verb, str(code)).inc()

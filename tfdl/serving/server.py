@@ -46,15 +46,35 @@ from tfdl.serving.tensors import (
 
 log = logging.getLogger("tfdl.serving")
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
-_DTYPES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "float16": "DT_HALF", "uint8": "DT_UINT8",
-           "int8": "DT_INT8", "int16": "DT_INT16", "int32": "DT_INT32", "int64": "DT_INT64",
-           "uint16": "DT_UINT16", "uint32": "DT_UINT32", "uint64": "DT_UINT64", "bool": "DT_BOOL",
-           "object": "DT_STRING", "bfloat16": "DT_BFLOAT16"}  # fmt: skip
-_PREDICT_BODY = {"type": "object", "properties": {
-    "signature_name": {"type": "string"}, "instances": {"type": "array"}, "inputs": {}}}  # fmt: skip
-_EXAMPLES_BODY = {"type": "object", "required": ["examples"], "properties": {
-    "signature_name": {"type": "string"}, "context": {"type": "object"},
-    "examples": {"type": "array", "items": {"type": "object"}}}}  # fmt: skip
+_DTYPES = {
+    "float32": "DT_FLOAT",
+    "float64": "DT_DOUBLE",
+    "float16": "DT_HALF",
+    "uint8": "DT_UINT8",
+    "int8": "DT_INT8",
+    "int16": "DT_INT16",
+    "int32": "DT_INT32",
+    "int64": "DT_INT64",
+    "uint16": "DT_UINT16",
+    "uint32": "DT_UINT32",
+    "uint64": "DT_UINT64",
+    "bool": "DT_BOOL",
+    "object": "DT_STRING",
+    "bfloat16": "DT_BFLOAT16",
+}
+_PREDICT_BODY = {
+    "type": "object",
+    "properties": {"signature_name": {"type": "string"}, "instances": {"type": "array"}, "inputs": {}},
+}
+_EXAMPLES_BODY = {
+    "type": "object",
+    "required": ["examples"],
+    "properties": {
+        "signature_name": {"type": "string"},
+        "context": {"type": "object"},
+        "examples": {"type": "array", "items": {"type": "object"}},
+    },
+}
 
 
 class TFServingJSON(JSONResponse):
@@ -68,19 +88,18 @@ def _error(status: int, message: str) -> TFServingJSON:
     return TFServingJSON({"error": message}, status_code=status)
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes, by Content-Length or while streaming."""
+class Guard:
+    """ASGI middleware: 413 for a body over ``limit`` bytes (by Content-Length or while streaming), and
+    request count / latency / error metrics per model and verb."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, metrics: m.Metrics, store: ModelStore):
+        self.app, self.limit, self.metrics, self.store = app, limit, metrics, store
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        too_big = _error(413, f"request body over the {self.limit} byte limit")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await too_big(scope, receive, send)
+        start = time.perf_counter()
+        status = 500
         seen, started = 0, False
 
         async def counted():
@@ -93,15 +112,24 @@ class BodyLimit:
             return msg
 
         async def tracked(msg):
-            nonlocal started
-            started = started or msg["type"] == "http.response.start"
+            nonlocal started, status
+            if msg["type"] == "http.response.start":
+                started, status = True, msg["status"]
             await send(msg)
 
+        too_big = _error(413, f"request body over the {self.limit} byte limit")
+        length = dict(scope.get("headers") or []).get(b"content-length")
         try:
-            await self.app(scope, counted, tracked)
+            if length is not None and (not length.isdigit() or int(length) > self.limit):
+                await too_big(scope, receive, tracked)
+            else:
+                await self.app(scope, counted, tracked)
         except _TooLarge:
             if not started:
-                await too_big(scope, receive, send)
+                await too_big(scope, receive, tracked)
+        finally:
+            name, verb = _route_labels(scope.get("path", ""), self.store)
+            self.metrics.observe_request(name, verb, status, time.perf_counter() - start)
 
 
 class _TooLarge(Exception):
@@ -147,10 +175,17 @@ def create_app(
             predict_pool.shutdown(wait=False, cancel_futures=True)
             loader_pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="tfdl serving", version="1", lifespan=lifespan, default_response_class=TFServingJSON,
-                  description="TensorFlow Serving's REST API for the models under the model root.")  # fmt: skip
+    app = FastAPI(
+        title="tfdl serving",
+        version="1",
+        lifespan=lifespan,
+        default_response_class=TFServingJSON,
+        description="TensorFlow Serving's REST API for the models under the model root.",
+    )
     app.state.store = store
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    # Pure ASGI (not @app.middleware): BaseHTTPMiddleware re-streams every response as chunks, which costs
+    # a 40 ms delayed-ACK stall per request on loopback.
+    app.add_middleware(Guard, limit=max_body_bytes, metrics=registry, store=store)
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):
@@ -169,14 +204,6 @@ def create_app(
     async def _bug(request: Request, exc: Exception):
         log.exception("unhandled error")
         return _error(500, f"internal error ({type(exc).__name__}); the server keeps running")
-
-    @app.middleware("http")
-    async def _measure(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        name, verb = _route_labels(request.url.path, store)
-        registry.observe_request(name, verb, response.status_code, time.perf_counter() - start)
-        return response
 
     async def served(name: str, version: str | None) -> ServedVersion:
         name, v = store.resolve(name, version)
@@ -228,7 +255,9 @@ def create_app(
     async def classify(request: Request, name: str, version: str | None):
         sv = await served(name, version)
         if not _is_classifier(sv):
-            raise RequestError(f"model '{sv.name}' is a {sv.meta.get('task', 'non-classification')} model; use :regress")
+            raise RequestError(
+                f"model '{sv.name}' is a {sv.meta.get('task', 'non-classification')} model; use :regress"
+            )
         body = await _json_body(request)
         _check_signature(body, ("serving_default", "tensorflow/serving/classify"))
         out = await run(sv, parse_examples(body, sv.spec, sv.allow_nan))
@@ -240,12 +269,17 @@ def create_app(
         _check_signature(body, ("serving_default", "tensorflow/serving/regress"))
         first_shape = next(iter(sv.outputs.values()))[0]
         if _is_classifier(sv) or len(first_shape) > 2 or (len(first_shape) == 2 and first_shape[1] != 1):
-            raise RequestError(f"model '{sv.name}' does not output one value per example; use :predict or :classify")
+            raise RequestError(
+                f"model '{sv.name}' does not output one value per example; use :predict or :classify"
+            )
         out = await run(sv, parse_examples(body, sv.spec, sv.allow_nan))
         return {"results": [float(v) for v in np.asarray(next(iter(out.values()))).reshape(-1)]}
 
-    for verb, fn, schema in (("predict", predict, _PREDICT_BODY), ("classify", classify, _EXAMPLES_BODY),
-                             ("regress", regress, _EXAMPLES_BODY)):  # fmt: skip
+    for verb, fn, schema in (
+        ("predict", predict, _PREDICT_BODY),
+        ("classify", classify, _EXAMPLES_BODY),
+        ("regress", regress, _EXAMPLES_BODY),
+    ):
         extra = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
         _add_verb_routes(app, verb, fn, extra)
 
@@ -275,8 +309,11 @@ def create_app(
     # ---- operations ----------------------------------------------------------------------------
     @app.get("/healthz", tags=["operations"])
     async def healthz():
-        return {"status": "ok", "models": {n: v for n, v in sorted(store.latest.items())},
-                "failed": {f"{n}/{v}": msg for (n, v), msg in store.failed.items()}}  # fmt: skip
+        return {
+            "status": "ok",
+            "models": {n: v for n, v in sorted(store.latest.items())},
+            "failed": {f"{n}/{v}": msg for (n, v), msg in store.failed.items()},
+        }
 
     @app.get("/metrics", tags=["operations"])
     async def metrics():
@@ -293,10 +330,22 @@ def _add_verb_routes(app: FastAPI, verb: str, fn, extra: dict) -> None:
     async def versioned(request: Request, name: str, version: str):
         return await fn(request, name, version)
 
-    app.add_api_route(f"/v1/models/{{name}}:{verb}", latest, methods=["POST"], tags=["TensorFlow Serving"],
-                      name=f"{verb}_latest", openapi_extra=extra)  # fmt: skip
-    app.add_api_route(f"/v1/models/{{name}}/versions/{{version}}:{verb}", versioned, methods=["POST"],
-                      tags=["TensorFlow Serving"], name=f"{verb}_version", openapi_extra=extra)  # fmt: skip
+    app.add_api_route(
+        f"/v1/models/{{name}}:{verb}",
+        latest,
+        methods=["POST"],
+        tags=["TensorFlow Serving"],
+        name=f"{verb}_latest",
+        openapi_extra=extra,
+    )
+    app.add_api_route(
+        f"/v1/models/{{name}}/versions/{{version}}:{verb}",
+        versioned,
+        methods=["POST"],
+        tags=["TensorFlow Serving"],
+        name=f"{verb}_version",
+        openapi_extra=extra,
+    )
 
 
 _VERB_RE = re.compile(r"^/v1/models/([^/:]+)(?:/versions/[^/:]+)?(?::(\w+)|/(metadata))?$")
@@ -309,7 +358,14 @@ def _route_labels(path: str, store: ModelStore) -> tuple[str, str]:
         return "-", path if path in ("/healthz", "/metrics", "/docs", "/openapi.json") else "other"
     name = match.group(1) if match.group(1) in store.on_disk else "unknown"
     verb = match.group(2) or match.group(3) or "status"
-    return name, verb if verb in ("predict", "classify", "regress", "upload", "metadata", "status") else "other"
+    return name, verb if verb in (
+        "predict",
+        "classify",
+        "regress",
+        "upload",
+        "metadata",
+        "status",
+    ) else "other"
 
 
 async def _json_body(request: Request) -> Any:
@@ -322,7 +378,9 @@ async def _json_body(request: Request) -> Any:
 
 def _check_signature(body: Any, allowed: tuple[str, ...]) -> None:
     if isinstance(body, dict) and body.get("signature_name") not in (None, "", *allowed):
-        raise RequestError(f"signature '{str(body['signature_name'])[:60]}' not found; this model has serving_default")
+        raise RequestError(
+            f"signature '{str(body['signature_name'])[:60]}' not found; this model has serving_default"
+        )
 
 
 def _is_classifier(sv: ServedVersion) -> bool:
@@ -332,16 +390,29 @@ def _is_classifier(sv: ServedVersion) -> bool:
 
 def _metadata(sv: ServedVersion) -> dict[str, Any]:
     def tensors(spec: dict, prefix: str) -> dict:
-        return {n: {"dtype": _DTYPES.get(dt, "DT_INVALID"), "name": f"{prefix}{n}:0",
-                    "tensor_shape": {"dim": [{"size": str(-1 if d is None else d), "name": ""} for d in shape],
-                                     "unknown_rank": False}}
-                for n, (shape, dt) in spec.items()}  # fmt: skip
+        return {
+            n: {
+                "dtype": _DTYPES.get(dt, "DT_INVALID"),
+                "name": f"{prefix}{n}:0",
+                "tensor_shape": {
+                    "dim": [{"size": str(-1 if d is None else d), "name": ""} for d in shape],
+                    "unknown_rank": False,
+                },
+            }
+            for n, (shape, dt) in spec.items()
+        }
 
-    sig = {"inputs": tensors(sv.spec, "serving_default_"), "outputs": tensors(sv.outputs, "StatefulPartitionedCall:"),
-           "method_name": "tensorflow/serving/predict"}  # fmt: skip
+    sig = {
+        "inputs": tensors(sv.spec, "serving_default_"),
+        "outputs": tensors(sv.outputs, "StatefulPartitionedCall:"),
+        "method_name": "tensorflow/serving/predict",
+    }
     card = {k: v for k, v in sv.meta.items() if k not in ("config", "libraries")}
-    return {"model_spec": {"name": sv.name, "signature_name": "", "version": str(sv.version)},
-            "metadata": {"signature_def": {"signature_def": {"serving_default": sig}}}, "model_card": card}  # fmt: skip
+    return {
+        "model_spec": {"name": sv.name, "signature_name": "", "version": str(sv.version)},
+        "metadata": {"signature_def": {"signature_def": {"serving_default": sig}}},
+        "model_card": card,
+    }
 
 
 def _codec(sv: ServedVersion):
@@ -371,7 +442,9 @@ def _read_upload(codec, data: bytes, suffix: str, meta: dict):
         except TfdlError as e:
             raise RequestError(str(e).replace(str(path), "the upload"), 422) from None
         except (ValueError, OSError, KeyError, IndexError, UnicodeDecodeError) as e:
-            raise RequestError(f"could not read the upload: {type(e).__name__}: {str(e)[:200]}", 422) from None
+            raise RequestError(
+                f"could not read the upload: {type(e).__name__}: {str(e)[:200]}", 422
+            ) from None
 
 
 def _as_inputs(x: Any, sv: ServedVersion) -> dict[str, np.ndarray]:
@@ -383,7 +456,13 @@ def _as_inputs(x: Any, sv: ServedVersion) -> dict[str, np.ndarray]:
     out = {}
     for n, (shape, dt) in sv.spec.items():
         v = np.asarray(x[n])
-        if dt != "object" and v.dtype.kind == "f" and not sv.allow_nan and v.size and not np.isfinite(v).all():
+        if (
+            dt != "object"
+            and v.dtype.kind == "f"
+            and not sv.allow_nan
+            and v.size
+            and not np.isfinite(v).all()
+        ):
             raise RequestError(f"the upload has missing or non-finite values in '{n}'", 422)
         out[n] = to_array(v.tolist(), n, shape, dt, allow_nan=True) if v.dtype.kind in "OUS" else v.astype(dt)
     if any(not math.prod(a.shape[:1]) for a in out.values()):

@@ -57,7 +57,11 @@ class ServedVersion:
 def _spec_of(tensor_specs: dict) -> dict[str, tuple[list[int | None], str]]:
     out = {}
     for name, ts in tensor_specs.items():
-        shape = [None if d is None else int(d) for d in ts.shape.as_list()] if ts.shape.rank is not None else [None]
+        shape = (
+            [None if d is None else int(d) for d in ts.shape.as_list()]
+            if ts.shape.rank is not None
+            else [None]
+        )
         out[name] = (shape, "object" if ts.dtype.name == "string" else ts.dtype.as_numpy_dtype.__name__)
     return out
 
@@ -134,7 +138,9 @@ class ModelStore:
                 try:
                     sv = self.served.get(name, {}).get(newest) or self._load(name, newest)
                 except Exception as e:  # a broken version must not take the server down: keep the old one
-                    self.failed[(name, newest)] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    self.failed[(name, newest)] = (
+                        f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    )
                     events.append(f"failed to load {name}/{newest}: {self.failed[(name, newest)]}")
                     continue
                 self._install(sv)
@@ -154,7 +160,9 @@ class ModelStore:
     def resolve(self, name: str, version: str | int | None) -> tuple[str, int | None]:
         """Validate a request's model name/version against what exists; raises 404 RequestError."""
         if not NAME_RE.match(name) or name not in self.on_disk and name not in self.served:
-            raise RequestError(f"Servable not found for request: model '{name}' (models: {sorted(self.on_disk)})", 404)
+            raise RequestError(
+                f"Servable not found for request: model '{name}' (models: {sorted(self.on_disk)})", 404
+            )
         if version is None:
             if name not in self.latest:
                 raise RequestError(f"model '{name}' has no loadable version yet", 503)
@@ -164,7 +172,9 @@ class ModelStore:
         v = int(version)
         if v not in self.on_disk.get(name, []) and v not in self.served.get(name, {}):
             have = ", ".join(map(str, self.on_disk.get(name, [])))
-            raise RequestError(f"Servable not found for request: version {v} of '{name}' (versions: {have})", 404)
+            raise RequestError(
+                f"Servable not found for request: version {v} of '{name}' (versions: {have})", 404
+            )
         return name, v
 
     def get_loaded(self, name: str, version: int | None) -> ServedVersion | None:
@@ -178,12 +188,16 @@ class ModelStore:
             if sv is not None:
                 return sv
             if (name, version) in self.failed:
-                raise RequestError(f"version {version} of '{name}' failed to load: {self.failed[(name, version)]}", 503)
+                raise RequestError(
+                    f"version {version} of '{name}' failed to load: {self.failed[(name, version)]}", 503
+                )
             try:
                 sv = self._load(name, version)
             except Exception as e:
                 self.failed[(name, version)] = f"{type(e).__name__}: {e}"
-                raise RequestError(f"version {version} of '{name}' failed to load: {type(e).__name__}", 503) from e
+                raise RequestError(
+                    f"version {version} of '{name}' failed to load: {type(e).__name__}", 503
+                ) from e
             self._install(sv)
             return sv
 
@@ -194,6 +208,11 @@ class ModelStore:
         for v in versions:
             failed = self.failed.get((name, v))
             state = "END" if failed else "AVAILABLE"
-            rows.append({"version": str(v), "state": state,
-                         "status": {"error_code": "UNKNOWN" if failed else "OK", "error_message": failed or ""}})  # fmt: skip
+            rows.append(
+                {
+                    "version": str(v),
+                    "state": state,
+                    "status": {"error_code": "UNKNOWN" if failed else "OK", "error_message": failed or ""},
+                }
+            )
         return {"model_version_status": rows}

@@ -31,16 +31,18 @@ def _decode_strings(value: Any) -> Any:
         return [_decode_strings(v) for v in value]
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
-            raise RequestError('a binary value must be {"b64": "<base64 string>"}; got an object with other keys')
+            raise RequestError(
+                'a binary value must be {"b64": "<base64 string>"}; got an object with other keys'
+            )
         try:
             return base64.b64decode(value["b64"], validate=True)
         except (binascii.Error, ValueError):
-            raise RequestError("invalid base64 in a {\"b64\": ...} value") from None
+            raise RequestError('invalid base64 in a {"b64": ...} value') from None
     if isinstance(value, str):
         return value.encode("utf-8")
     if isinstance(value, bytes):
         return value
-    raise RequestError(f"expected a string or {{\"b64\": ...}} value; got {type(value).__name__}")
+    raise RequestError(f'expected a string or {{"b64": ...}} value; got {type(value).__name__}')
 
 
 def _check_numbers(value: Any) -> None:
@@ -58,7 +60,9 @@ def _check_numbers(value: Any) -> None:
             raise RequestError("expected numbers; got null")
 
 
-def to_array(value: Any, name: str, shape: list[int | None], dtype: str, allow_nan: bool = False) -> np.ndarray:
+def to_array(
+    value: Any, name: str, shape: list[int | None], dtype: str, allow_nan: bool = False
+) -> np.ndarray:
     """One input's JSON value (batch dim included) -> array of ``dtype`` whose shape fits ``shape``.
 
     A feature column given as a flat list for an input of shape (None, 1) is reshaped to (N, 1).
@@ -67,14 +71,18 @@ def to_array(value: Any, name: str, shape: list[int | None], dtype: str, allow_n
         try:
             arr = np.asarray(_decode_strings(value), dtype=object)
         except ValueError:
-            raise RequestError(f"input '{name}': ragged nested lists; every row must have the same shape") from None
+            raise RequestError(
+                f"input '{name}': ragged nested lists; every row must have the same shape"
+            ) from None
     else:
-        _check_numbers(value)
         try:
-            raw = np.asarray(value)
+            raw = np.asarray(value)  # fast path in C; strings / null / objects show up as a non-numeric dtype
         except ValueError:
-            raise RequestError(f"input '{name}': ragged nested lists; every row must have the same shape") from None
+            raise RequestError(
+                f"input '{name}': ragged nested lists; every row must have the same shape"
+            ) from None
         if raw.dtype == object or raw.dtype.kind not in "biuf":
+            _check_numbers(value)  # names the offending value
             raise RequestError(f"input '{name}' expects numbers of type {dtype}; got {raw.dtype} values")
         target = np.dtype(dtype)
         if raw.dtype.kind == "f" and not allow_nan and raw.size and not np.isfinite(raw).all():
@@ -129,12 +137,12 @@ def parse_predict(body: Any, spec: Spec, allow_nan: bool = False) -> tuple[dict[
         if isinstance(cols, dict) and not (len(names) == 1 and set(cols) == {"b64"}):
             missing, extra = set(names) - set(cols), set(cols) - set(names)
             if missing or extra:
-                raise RequestError(f"\"inputs\" must have exactly the keys {names}; got {sorted(cols)}")
+                raise RequestError(f'"inputs" must have exactly the keys {names}; got {sorted(cols)}')
             columns = dict(cols)
         elif len(names) == 1:
             columns = {names[0]: cols}
         else:
-            raise RequestError(f"this model has named inputs {names}: \"inputs\" must be an object of them")
+            raise RequestError(f'this model has named inputs {names}: "inputs" must be an object of them')
     arrays = {n: to_array(columns[n], n, *spec[n], allow_nan=allow_nan) for n in names}
     sizes = {len(a) for a in arrays.values()}
     if len(sizes) != 1:
@@ -145,7 +153,9 @@ def parse_predict(body: Any, spec: Spec, allow_nan: bool = False) -> tuple[dict[
 def parse_examples(body: Any, spec: Spec, allow_nan: bool = False) -> dict[str, np.ndarray]:
     """A ``:classify`` / ``:regress`` body (``examples`` + optional ``context``) -> {input name: array}."""
     if not isinstance(body, dict) or not isinstance(body.get("examples"), list) or not body["examples"]:
-        raise RequestError('the body must be a JSON object with a non-empty "examples" list of feature objects')
+        raise RequestError(
+            'the body must be a JSON object with a non-empty "examples" list of feature objects'
+        )
     context = body.get("context", {})
     if not isinstance(context, dict):
         raise RequestError('"context" must be an object of features shared by all examples')
@@ -166,6 +176,7 @@ def parse_examples(body: Any, spec: Spec, allow_nan: bool = False) -> dict[str, 
 def jsonable(arr: np.ndarray) -> Any:
     """Array -> nested lists; bytes as str when UTF-8, else {"b64": ...}; NaN stays NaN (TF Serving does)."""
     if arr.dtype == object or arr.dtype.kind == "S":
+
         def enc(v):
             if isinstance(v, bytes):
                 try:
