@@ -12,6 +12,9 @@ import pytest
 
 from tfdl.cli import main
 
+# shap's colour maps use a matplotlib API slated for deprecation: not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:shap.*")
+
 
 def customers(n: int = 400, seed: int = 0) -> pd.DataFrame:
     """Churn depends on tenure, plan and a flag; income has gaps, region is noise, notes are free text."""
@@ -216,3 +219,13 @@ def test_schema_alias_and_task_override_resolve(tmp_path: Path):
     cfg = resolve_config(APP, {}, ["data.schema=s.yaml", "task=regression"])
     assert cfg.data.schema_file == "s.yaml" and cfg.task == "regression"
     assert resolve_config(APP, {}, []).task == "auto"  # inferred in load_data, not taken from the App
+
+
+@pytest.mark.slow
+def test_credit_data_mlp_reaches_its_floor(workdir: Path):
+    """Real data, default split: measured ROC-AUC 0.811-0.816 for the MLP, 0.805 for the linear baseline."""
+    assert main(["train", "tabular", "--no-export"]) == 0
+    m = json.loads((_run(workdir) / "metrics.json").read_text())
+    assert m["dataset"]["name"] == "credit_data" and m["dataset"]["n_test"] == 668
+    assert m["test"]["roc_auc"] >= 0.79
+    assert m["test"]["roc_auc"] >= m["baselines"]["linear"]["roc_auc"] - 0.02
