@@ -248,6 +248,36 @@ def test_healthz_metrics_docs(url):
         assert "/v1/models/{name}:predict" in spec["paths"]
 
 
+@pytest.mark.slow
+def test_load_mixed_good_and_bad_no_5xx(url):
+    """32 concurrent clients x 20 requests on loopback, every third one bad: zero 5xx, good ones correct."""
+    bad = [b[2] for b in BAD_REQUESTS if b[3] == 400]
+
+    async def client(c: httpx.AsyncClient, k: int) -> list[tuple[int, int, int | None]]:
+        out = []
+        for i in range(20):
+            if (k + i) % 3 == 0:
+                body = bad[(k * 20 + i) % len(bad)]
+                r = await c.post(f"{url}/v1/models/vision/versions/1:predict", content=body)
+                out.append((r.status_code, 400, None))
+            else:
+                v = 0 if (k + i) % 2 else 255
+                r = await c.post(f"{url}/v1/models/vision/versions/1:predict", json={"instances": _images(v)})
+                got = int(np.argmax(r.json()["predictions"][0])) if r.status_code == 200 else None
+                out.append((r.status_code, 200, (got, 0 if v == 0 else 2)))
+        return out
+
+    async def main():
+        async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=32)) as c:
+            return await asyncio.gather(*[client(c, k) for k in range(32)])
+
+    results = [r for rs in asyncio.run(main()) for r in rs]
+    assert len(results) == 640
+    assert not [r for r in results if r[0] >= 500]
+    assert all(code == want for code, want, _ in results)
+    assert all(pair[0] == pair[1] for _, _, pair in results if pair is not None)
+
+
 def test_hot_reload_switches_to_new_version(root, url):
     with httpx.Client() as c:
         mid = {"instances": _images(128)}
