@@ -185,3 +185,24 @@ def test_bow_on_rotten_tomatoes_beats_a_floor(workdir, monkeypatch):
     result = train(APP, cfg, export=False, log=lambda *_: None)
     assert result.metrics["dataset"]["n_train"] > 8000
     assert result.metrics["test"]["accuracy"] >= 0.72
+
+
+def test_bf16_trained_transformer_loads_and_explains_under_float32(tiny_splits, tmp_path):
+    """`tfdl explain` loads model.keras in a fresh (float32) process; training ran under mixed_bfloat16."""
+    import keras
+
+    import tfdl.models  # noqa: F401  (registers the custom layers)
+    from tfdl.explain.text import attention_maps
+
+    app, cfg, splits = tiny_splits
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = app.models["transformer"](splits, cfg, sequence_length=10)
+        model.save(tmp_path / "model.keras")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    x = np.asarray(["a great film", "dull plot"], dtype=object)
+    assert np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-3)
+    tokens, maps = attention_maps(loaded, x)
+    assert tokens[1] == ["dull", "plot"] and maps[0].shape[1:] == (2, 10, 10)

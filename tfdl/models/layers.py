@@ -74,11 +74,13 @@ class PositionalEmbedding(keras.layers.Layer):
         self.mask_zero = bool(mask_zero and vocab_size is not None)
         self.supports_masking = True
         self.token_embedding = (
-            keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding") if vocab_size else None
+            keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding", dtype=self.dtype_policy)
+            if vocab_size
+            else None
         )
         if positions == "learned":
             self.position_embedding = keras.layers.Embedding(
-                sequence_length, embed_dim, name="position_embedding"
+                sequence_length, embed_dim, name="position_embedding", dtype=self.dtype_policy
             )
         else:
             self.position_embedding = None
@@ -187,15 +189,18 @@ class TransformerBlock(keras.layers.Layer):
         self.dropout = float(dropout)
         self.attention_name = attention_name or f"{self.name}_attention"
         self.supports_masking = True
+        # Sub-layers follow the block's policy, not the global one: a model saved under mixed_bfloat16
+        # must load (and run) in a process whose global policy is float32 (tfdl explain/evaluate).
+        pol = self.dtype_policy
         self.attention = keras.layers.MultiHeadAttention(
-            num_heads, math.ceil(embed_dim / num_heads), dropout=dropout, name=self.attention_name
+            num_heads, math.ceil(embed_dim / num_heads), dropout=dropout, name=self.attention_name, dtype=pol
         )
-        self.ffn1 = keras.layers.Dense(ff_dim, activation="gelu", name="ffn1")
-        self.ffn2 = keras.layers.Dense(embed_dim, name="ffn2")
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2")
-        self.drop1 = keras.layers.Dropout(dropout)
-        self.drop2 = keras.layers.Dropout(dropout)
+        self.ffn1 = keras.layers.Dense(ff_dim, activation="gelu", name="ffn1", dtype=pol)
+        self.ffn2 = keras.layers.Dense(embed_dim, name="ffn2", dtype=pol)
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1", dtype=pol)
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2", dtype=pol)
+        self.drop1 = keras.layers.Dropout(dropout, dtype=pol)
+        self.drop2 = keras.layers.Dropout(dropout, dtype=pol)
 
     def build(self, input_shape):
         self.attention.build(input_shape, input_shape)
