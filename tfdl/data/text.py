@@ -124,6 +124,7 @@ def fetch_rotten_tomatoes(dest: Path) -> Path:
     # Write then rename: a reader never sees half a file.
     with tempfile.NamedTemporaryFile(dir=dest, delete=False) as tmp:
         tmp.write(data)
+    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile is 0600; the data file is for every user
     os.replace(tmp.name, target)
     return target
 
