@@ -91,7 +91,7 @@ export-tflite: data
 	  $(TFDL) export $$app --format tflite --quantize all || exit $$?; done
 
 serve: install
-	$(TFDL) serve --model-root saved_models
+	$(TFDL) serve --model-root saved_models --host 127.0.0.1 --port 8501
 
 bench: bench-vision
 
@@ -99,7 +99,7 @@ bench-vision: data
 	$(TFDL) bench vision
 
 bench-serve: data
-	$(BIN)/python benchmarks/serve_bench.py
+	$(BIN)/python benchmarks/serve_bench.py --model-root saved_models
 
 bench-tflite: data
 	$(BIN)/python benchmarks/tflite_bench.py
