@@ -315,52 +315,27 @@ def after_fit(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:
 
 
 def report_sections(model, splits: Splits, run_dir: Path, thr: float, why: str, val_scores) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Report sections: the threshold rule, reconstruction error per epoch vs PCA, the 2-D latent space vs
+    PCA-2 (when ``latent_dim == 2``), originals vs reconstructions (images), top rows (no labels)."""
+    from tfdl.evaluation import representation as R
 
     info, plots = splits.info, Path(run_dir) / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
-    out = [
-        (
-            "Threshold",
-            f"Threshold **{thr:.6g}** on the anomaly score ({why}), chosen on the validation split "
-            f"({len(val_scores)} rows); the test split is only scored. The baselines get their own "
-            "threshold by the same rule on the same validation rows. "
-            "Score = mean squared reconstruction error of the scaled input.",
-        )
-    ]
-    links = []
-    # Reconstruction error per epoch vs PCA (same latent size and 2 components), on the validation rows.
+    text = (
+        f"Threshold **{thr:.6g}** on the anomaly score ({why}), chosen on the validation split "
+        f"({len(val_scores)} rows); the test split is only scored. The baselines get their own threshold "
+        "by the same rule on the same validation rows. Score = mean squared reconstruction error of the "
+        "scaled input."
+    )
+    out, links = [("Threshold", text)], []
     hist = Path(run_dir) / "history.csv"
     if hist.is_file():
-        import pandas as pd
-
-        h = pd.read_csv(hist)
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        ax.plot(h["epoch"] + 1, h["loss"], label="autoencoder train loss")
-        if "val_loss" in h:
-            ax.plot(h["epoch"] + 1, h["val_loss"], label="autoencoder val loss")
-        for k in sorted({info.extra["latent_dim"], 2}):
-            ax.axhline(
-                _pca_scores(_pca(splits, k), splits.x_val, info).mean(),
-                ls="--",
-                lw=1,
-                color="C2" if k == 2 else "C3",
-                label=f"PCA-{k} val reconstruction MSE",
-            )
-        ax.set(
-            xlabel="epoch",
-            ylabel="reconstruction MSE (scaled)",
-            yscale="log",
-            title="reconstruction error per epoch",
-        )
-        ax.legend(fontsize=8)
-        fig.tight_layout(), fig.savefig(plots / "reconstruction_error.png", dpi=110), plt.close(fig)
-        links.append("![reconstruction error per epoch](plots/reconstruction_error.png)")
-    n = min(3000, len(splits.y_test))
-    idx = np.random.default_rng(0).choice(len(splits.y_test), n, replace=False)
+        refs = {
+            f"PCA-{k} val reconstruction MSE": float(_pca_scores(_pca(splits, k), splits.x_val, info).mean())
+            for k in sorted({info.extra["latent_dim"], 2})
+        }
+        R.error_per_epoch(hist, refs, plots / "reconstruction_error.png")
+        links.append("![reconstruction error per epoch vs PCA](plots/reconstruction_error.png)")
+    idx = np.random.default_rng(0).choice(len(splits.y_test), min(3000, len(splits.y_test)), replace=False)
     x_s = splits.x_test[idx]
     classes = info.extra.get("classes", {}).get("test")
     colour, names = (
@@ -369,59 +344,48 @@ def report_sections(model, splits: Splits, run_dir: Path, thr: float, why: str, 
         else (splits.y_test[idx], info.labels)
     )
     if info.extra["latent_dim"] == 2:
-        import keras
-
-        from tfdl.models import get_encoder
-
-        code = get_encoder(model)(model.get_layer("scale_input").output)
-        z = keras.Model(model.inputs, code[0] if isinstance(code, (list, tuple)) else code).predict(
-            x_s, verbose=0
-        )
-        zp = _pca(splits, 2).transform(_flat(x_s, info))
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-        for ax, pts, title in ((axes[0], z, "autoencoder latent (2-D)"), (axes[1], zp, "PCA, 2 components")):
-            sc = ax.scatter(pts[:, 0], pts[:, 1], c=colour, cmap="tab10", s=4, alpha=0.7)
-            ax.set_title(title)
-        handles = [
-            plt.Line2D([], [], marker="o", ls="", color=sc.cmap(sc.norm(i))) for i in range(len(names))
-        ]
-        fig.legend(handles, names, loc="center right", fontsize=8)
-        fig.tight_layout(rect=(0, 0, 0.86, 1)), fig.savefig(plots / "latent_2d.png", dpi=110), plt.close(fig)
+        codes = {
+            "autoencoder latent (2-D)": encode(model, x_s),
+            "PCA, 2 components": _pca(splits, 2).transform(_flat(x_s, info)),
+        }
+        R.latent_scatter(codes, colour, names, plots / "latent_2d.png")
         links.append(
             "![2-D latent space vs PCA-2 (test, coloured by the unused labels)](plots/latent_2d.png)"
         )
     if info.extra["image"]:
-        k = 10
-        recon = keras_recon(model, x_s[:k])
-        pca2 = _pca(splits)
-        rp = pca2.inverse_transform(pca2.transform(_flat(x_s[:k], info)))
-        fig, axes = plt.subplots(3, k, figsize=(k * 1.1, 3.6))
-        for j in range(k):
-            for r, img in enumerate((x_s[j] / 255.0, recon[j], rp[j])):
-                axes[r, j].imshow(np.asarray(img).reshape(info.input_shape[:2]), cmap="gray", vmin=0, vmax=1)
-                axes[r, j].axis("off")
-        for r, t in enumerate(("original", "autoencoder", f"PCA-{pca2.n_components_}")):
-            axes[r, 0].set_title(t, fontsize=8, loc="left")
-        fig.tight_layout(), fig.savefig(plots / "reconstructions.png", dpi=110), plt.close(fig)
-        links.append("![originals (top), autoencoder (middle), PCA (bottom)](plots/reconstructions.png)")
-    if links:
-        out.append(("Representation", "\n\n".join(links)))
+        pca = _pca(splits)
+        flat = _flat(x_s[:10], info)
+        rows = {
+            "original": flat,
+            "autoencoder": np.asarray(model.predict(x_s[:10], verbose=0)),
+            f"PCA-{pca.n_components_}": pca.inverse_transform(pca.transform(flat)),
+        }
+        R.reconstruction_grid(rows, info.input_shape[:2], plots / "reconstructions.png")
+        links.append("![originals, autoencoder and PCA reconstructions (test)](plots/reconstructions.png)")
+    out.append(("Representation", "\n\n".join(links)))
     if not info.extra.get("labelled", True):
         s = predict(model, splits.x_test)
         top = np.argsort(-s)[:20]
-        rows = "\n".join(f"| {i} | {s[i]:.6g} | {'yes' if s[i] >= thr else 'no'} |" for i in top)
+        rows_md = "\n".join(f"| {i} | {s[i]:.6g} | {'yes' if s[i] >= thr else 'no'} |" for i in top)
         out.append(
             (
                 "Rows above the threshold (test, no labels)",
                 f"{int((s >= thr).sum())} of {len(s)} test rows score above the threshold. Top 20:\n\n"
-                f"| test row | score | above |\n|---|---|---|\n{rows}",
+                f"| test row | score | above |\n|---|---|---|\n{rows_md}",
             )
         )
     return out
 
 
-def keras_recon(model, x) -> np.ndarray:
-    return np.asarray(model.predict(x, verbose=0))
+def encode(model, x) -> np.ndarray:
+    """Raw inputs -> (N, latent_dim) codes (the VAE's z_mean)."""
+    import keras
+
+    from tfdl.models import get_encoder
+
+    code = get_encoder(model)(model.get_layer("scale_input").output)
+    code = code[0] if isinstance(code, (list, tuple)) else code
+    return np.asarray(keras.Model(model.inputs, code).predict(x, verbose=0))
 
 
 # -------------------------------------------------------------------------------------------- serving

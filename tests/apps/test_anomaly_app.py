@@ -155,3 +155,36 @@ def test_shuttle_roc_auc_floor(workdir):
     result = train(APP, cfg, export=False, log=lambda *_: None)
     assert result.metrics["test"]["roc_auc"] >= 0.99, result.metrics["test"]
     assert result.metrics["baselines"]["isolation_forest"]["roc_auc"] > 0.9
+
+
+def _mini_fashion(folder: Path, n_train: int = 400, n_test: int = 200) -> Path:
+    """Fashion-MNIST-format .gz files: class c is a bright bar at row 2c (so classes differ)."""
+    import gzip
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+        for i, c in enumerate(y):
+            x[i, 2 * c + 4 : 2 * c + 8, 4:24] = 230
+        with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
+            fh.write(b"\0" * 16 + x.tobytes())
+        with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as fh:
+            fh.write(b"\0" * 8 + y.tobytes())
+    return folder
+
+
+def test_oneclass_conv_ae_report_has_latent_and_reconstructions(tmp_path, workdir, monkeypatch):
+    from apps.anomaly import APP
+    from tfdl.pipeline import resolve_config, train
+
+    monkeypatch.setenv("TFDL_DATA_DIR", str(_mini_fashion(tmp_path)))
+    sets = ["data.source=fashion_mnist_oneclass", "data.normal_class=3", "model.name=conv_ae",
+            "model.latent_dim=2", "train.epochs=2", "train.batch_size=16"]  # fmt: skip
+    result = train(APP, resolve_config(APP, {}, sets), export=False, log=lambda *_: None)
+    assert result.splits.x_train.shape[1:] == (28, 28, 1) and (result.splits.y_train == 0).all()
+    assert result.metrics["dataset"]["name"] == "fashion_mnist_oneclass_3"
+    assert result.metrics["test"]["roc_auc"] is not None
+    report = (result.run_dir / "report.md").read_text()
+    for png in ("latent_2d.png", "reconstructions.png", "reconstruction_error.png", "score_histogram.png"):
+        assert f"plots/{png}" in report and (result.run_dir / "plots" / png).is_file()
