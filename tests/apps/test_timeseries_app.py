@@ -114,3 +114,28 @@ def test_elecdemand_mlp_beats_seasonal_naive(workdir: Path):
     assert m["dataset"]["n_test"] == 2533
     assert m["test"]["mae"] < m["baselines"]["seasonal_naive_day"]["mae"]
     assert m["mae_standardized"]["model"] < 0.34
+
+
+@pytest.mark.slow
+def test_unrolled_lstm_converts_to_tflite_builtins_and_matches(load_csv: Path):
+    """STACK.md: a Keras 3 LSTM needs unroll=True for built-in-only TFLite with a variable batch."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from apps.timeseries import APP
+    from tfdl.pipeline import resolve_config
+
+    cfg = resolve_config(APP, {"data": {"path": str(load_csv)}},
+                         [*BASE[1::2], "data.lookback=12", "model.unroll=true", "model.units=[8]"])  # fmt: skip
+    s = APP.load_data(cfg)
+    model = APP.models["lstm"](s, cfg, **cfg.model.params())
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interp = Interpreter(model_content=conv.convert())
+    x = s.x_test[:1]
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    got = interp.get_tensor(interp.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-4, atol=1e-3)
+    assert got.shape == (1, 12) and np.all(got > 50)  # target units come out of the converted file too
