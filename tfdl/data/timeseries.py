@@ -48,7 +48,9 @@ class Series:
 def read_csv(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
-        raise TfdlError(f"--data expects a CSV file with a time column and a value column; '{p}' is not a file")
+        raise TfdlError(
+            f"--data expects a CSV file with a time column and a value column; '{p}' is not a file"
+        )
     if p.suffix.lower() not in (".csv", ".txt"):
         raise TfdlError(f"--data for timeseries expects a .csv file; got '{p.name}'")
     try:
@@ -73,8 +75,8 @@ def _numeric(df: pd.DataFrame, col: str, key: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise TfdlError(
-            f"{key} column '{col}' must be numeric; row {i + 1} holds {raw.iloc[i]!r} (clean the file or pick "
-            "another column)"
+            f"{key} column '{col}' must be numeric; row {i + 1} holds {raw.iloc[i]!r} (clean the file "
+            "or pick another column)"
         )
     return vals.to_numpy(dtype=np.float64)
 
@@ -150,15 +152,19 @@ def regularize(times: pd.DatetimeIndex, values: np.ndarray, columns: list[str], 
     notes = []
     if n_missing or n_off or n_nan:
         what = (
-            f"{n_missing} missing time steps, {n_off} off-grid timestamps, {n_nan} empty cells "
-            f"(step {step})"
+            f"{n_missing} missing time steps, {n_off} off-grid timestamps, {n_nan} empty cells (step {step})"
         )
         if fill == "error":
             raise TfdlError(
-                f"the series is not regular: {what}; set data.fill=interpolate or data.fill=ffill, or fix the file"
+                f"the series is not regular: {what}; set data.fill=interpolate or data.fill=ffill, "
+                "or fix the file"
             )
         union = frame.reindex(frame.index.union(grid))
-        union = union.interpolate(method="time", limit_direction="both") if fill == "interpolate" else union.ffill()
+        union = (
+            union.interpolate(method="time", limit_direction="both")
+            if fill == "interpolate"
+            else union.ffill()
+        )
         frame = union.reindex(grid).bfill()  # bfill: a leading gap has nothing to carry forward
         notes.append(f"repaired {what} with data.fill={fill}")
     return Series(grid.to_numpy(), frame.to_numpy(np.float32), columns, step, notes)
