@@ -115,7 +115,9 @@ def test_parameter_counts():
     # mlp + BN: dense1 without bias 20, BN 4*5=20 (gamma, beta, mean, var), predictions 18 -> 58
     assert build_mlp((4,), 3, units=(5,), batch_norm=True).count_params() == 58
     # cnn: conv1 3*3*1*4=36 (no bias), bn 16, conv2 3*3*4*4=144, bn 16, fc 4*6+6=30, predictions 6*3+3=21
-    assert build_cnn((8, 8, 1), 3, filters=(4,), dense_units=6).count_params() == 263
+    assert build_cnn((8, 8, 1), 3, filters=(4,), dense_units=6, pooling="avg").count_params() == 263
+    # same with flatten: pool output 4*4*4=64, fc 64*6+6=390 -> 36+16+144+16+390+21 = 623
+    assert build_cnn((8, 8, 1), 3, filters=(4,), dense_units=6, pooling="flatten").count_params() == 623
     # lstm: 4 gates * (4*(3+4) + 4) = 128, predictions 4*2+2=10 -> 138
     assert build_rnn((5, 3), 2, units=(4,)).count_params() == 138
     # embedding 10*3=30, bidirectional lstm 2 * 4*(4*(3+4)+4)=256, predictions 8*2+2=18 -> 304
