@@ -133,16 +133,21 @@ def check_parity(model, version_dir: Path, x_sample, atol: float = 1e-3) -> floa
     return parity.check_savedmodel(Path(version_dir), x_sample, expected)["max_abs_diff"]
 
 
-def export_run_model(app, cfg, model, splits, metrics: dict, run_dir: Path | None = None) -> Path:
+def export_run_model(
+    app, cfg, model, splits, metrics: dict, run_dir: Path | None = None, extra: dict | None = None
+) -> Path:
     """Export the trained model (wrapped by ``app.serving_model`` when the app serves something else).
 
     The folder is checked before it becomes a version: reloaded in a fresh process, serving_default on up
     to 8 test examples must equal the Keras outputs (tolerance in tfdl.export.parity). A failed check
-    leaves no version and raises a TfdlError saying why."""
+    leaves no version and raises a TfdlError saying why. ``extra`` adds fields to the model card (e.g. the
+    search that chose the config)."""
     from tfdl.data.splits import n_rows, take
 
     served = app.serving_model(model, splits, metrics) if app.serving_model else model
-    card = model_card(app, cfg, served, splits, metrics, {"run": str(run_dir.name) if run_dir else None})
+    card = model_card(
+        app, cfg, served, splits, metrics, {"run": str(run_dir.name) if run_dir else None, **(extra or {})}
+    )
     assets = {}
     if splits.info.labels:
         assets["labels.txt"] = "\n".join(splits.info.labels) + "\n"
