@@ -138,9 +138,7 @@ def _search(app, cfg, tdir, settings, *, resume, retrain_best, is_worker, is_chi
     log(f"precision policy: {policy} ({why})")
     splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
     sizes = splits.sizes()
-    log(
-        f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} (test unused while searching)"
-    )
+    log(f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} (test unused)")
     hypermodel = AppHyperModel(app, cfg, splits, policy)
     settings["objective"] = f"{hypermodel.objective.name} ({hypermodel.objective.direction})"
     if not is_worker:

@@ -59,7 +59,7 @@ def make_tuner(
     max_failures: int,
 ):
     """A tuner of ``kind`` (random | hyperband | bayesian) over ``hypermodel``; Hyperband is capped at
-    ``max_trials`` trials too (its own budget comes from ``max_epochs``), so every search has a stated budget."""
+    ``max_trials`` too (its own budget comes from ``max_epochs``): every search has a stated budget."""
     common = dict(
         hypermodel=hypermodel,
         objective=hypermodel.objective,
