@@ -72,6 +72,13 @@ def test_threshold_and_baseline_thresholds_never_touch_test(rows_csv, tmp_path):
     thr = app.after_fit(net, splits, cfg, tmp_path)["threshold"]
     val = anomaly.predict(net, splits.x_val)
     assert (val[splits.y_val == 0] >= thr).mean() <= 0.05
+    # Without labels (all rows "normal"), the F1 rule is undefined: the budget rule is used and said so.
+    splits.info.extra.update(threshold_rule="f1", labelled=False)
+    _, why = anomaly.pick_threshold(np.zeros(len(val), int), val, splits.info)
+    assert why.startswith("at most 5.0%")
+    app.after_fit(net, splits, cfg, tmp_path)
+    titles = [t for t, _ in splits.info.extra["report_sections"]]
+    assert "Rows above the threshold (test, no labels)" in titles
 
 
 def test_vae_adds_kl_term_to_reconstruction_loss(rows_csv):
