@@ -1,15 +1,20 @@
 """Vision: image classification. Fashion-MNIST by default; your own folder of class sub-folders with --data.
 
-Models: ``cnn`` (default) and ``mlp`` — the course's comparison, same data and budget.
+Models: ``cnn`` (default) and ``mlp`` — the course's comparison, same data and budget — and ``transfer``:
+a reused base (``--set model.base=runs/vision/<run>/model.keras`` or MobileNetV2/EfficientNetB0/ResNet50
+with ImageNet weights, online) fine-tuned by ``--set finetune=feature_extraction|partial|full|gradual``.
+Explanations: ``tfdl explain vision --method gradcam|gradcam++|saliency``; the report shows the top-loss
+test images with their Grad-CAM maps and the most confused class pairs.
 The exported model takes raw uint8 images (N, H, W, C); scaling and augmentation live inside it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tfdl.app import App, Codec
 from tfdl.config import DataConfig, RunConfig
@@ -25,6 +30,15 @@ class VisionData(DataConfig):
 
 class VisionConfig(RunConfig):
     data: VisionData = Field(default_factory=VisionData)
+    # transfer model only: which base weights train (see tfdl.transfer)
+    finetune: Literal["feature_extraction", "partial", "full", "gradual"] = "feature_extraction"
+
+    @model_validator(mode="after")
+    def _base_means_transfer(self):
+        # `--set model.base=...` alone selects the transfer model (the issue's command has no --model)
+        if self.model.name is None and self.model.params().get("base") is not None:
+            self.model.name = "transfer"
+        return self
 
 
 def load_data(cfg: VisionConfig) -> Splits:
@@ -102,6 +116,83 @@ def build_mlp(splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.2, 
     )
 
 
+def build_transfer(
+    splits: Splits,
+    cfg: RunConfig,
+    *,
+    base: str | None = None,
+    image_size: int = 96,
+    base_lr_factor: float = 0.1,
+    unfreeze_every: int = 1,
+    dropout: float = 0.2,
+    dense_units: int = 0,
+):
+    """A reused base + new head; ``image_size`` is the input size of a keras.applications base.
+    ``base_lr_factor`` and ``unfreeze_every`` are read by the optimizer and callback hooks below."""
+    from tfdl.data.augment import augmentation
+    from tfdl.errors import TfdlError
+    from tfdl.transfer import build_transfer_model, load_base
+
+    if base is None:
+        raise TfdlError(
+            "model transfer needs a base: --set model.base=runs/vision/<run>/model.keras "
+            "(or MobileNetV2 / EfficientNetB0 / ResNet50 online)"
+        )
+    net, convention = load_base(str(base), image_size=image_size)
+    return build_transfer_model(
+        net,
+        splits.info.input_shape,
+        splits.info.num_classes,
+        convention=convention,
+        finetune=getattr(cfg, "finetune", "feature_extraction"),
+        dropout=dropout,
+        dense_units=dense_units,
+        augment=augmentation(cfg.augment, seed=cfg.train.seed),
+    )
+
+
+def _has_base(model) -> bool:
+    return any(layer.name == "base" for layer in model.layers)
+
+
+def _optimizer(model, cfg: RunConfig, steps_per_epoch: int):
+    """Discriminative learning rates when (part of) a reused base trains; else the config's optimizer."""
+    if not _has_base(model) or getattr(cfg, "finetune", "") == "feature_extraction":
+        return None
+    from tfdl.transfer import discriminative_optimizer
+
+    factor = cfg.model.params().get("base_lr_factor", 0.1)
+    return discriminative_optimizer(model, cfg.train, steps_per_epoch, factor)
+
+
+def _callbacks(model, cfg: RunConfig, steps_per_epoch: int) -> list:
+    if not _has_base(model) or getattr(cfg, "finetune", "") != "gradual":
+        return []
+    from tfdl.transfer import GradualUnfreezing, discriminative_optimizer
+
+    factor = cfg.model.params().get("base_lr_factor", 0.1)
+    every = int(cfg.model.params().get("unfreeze_every", 1))
+    return [
+        GradualUnfreezing(every, lambda m: discriminative_optimizer(m, cfg.train, steps_per_epoch, factor))
+    ]
+
+
+def _report_extras(model, splits: Splits, preds: dict, run_dir: Path) -> list[tuple[str, str]]:
+    from tfdl.explain.vision import report_extras
+
+    return report_extras(model, splits, preds, run_dir)
+
+
+def _explainer(method: str):
+    def explain(model, cfg, run_dir, input_path=None, target=None) -> list[Path]:
+        from tfdl.explain.vision import EXPLAINERS
+
+        return EXPLAINERS[method](model, cfg, run_dir, input_path=input_path, target=target)
+
+    explain.__name__ = method.replace("+", "p")
+    return explain
+
+
 def logistic_regression(splits: Splits) -> np.ndarray:
     """Logistic regression on raw pixels (/255), fitted on at most 20,000 training images (time budget)."""
     from tfdl.evaluation.baselines import logistic_regression as lr
@@ -144,10 +235,14 @@ APP = App(
     summary="image classification (CNN vs MLP); your own folder of class sub-folders with --data",
     default_data="Fashion-MNIST 60k+10k 28x28 (Debian package dataset-fashion-mnist)",
     load_data=load_data,
-    models={"cnn": build_cnn, "mlp": build_mlp},
+    models={"cnn": build_cnn, "mlp": build_mlp, "transfer": build_transfer},
     default_model="cnn",
     baselines={"logistic_regression": logistic_regression},
     config_class=VisionConfig,
+    explainers={m: _explainer(m) for m in ("gradcam", "gradcam++", "saliency")},
     codec=Codec(read=_read, describe=_describe),
+    optimizer=_optimizer,
+    callbacks=_callbacks,
+    report_extras=_report_extras,
     defaults={"train.epochs": 15, "train.batch_size": 128},
 )

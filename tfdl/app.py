@@ -62,6 +62,13 @@ class App:
     # (model, splits, cfg, run_dir) -> evaluation kwargs, run after fit on train/val only (e.g. an anomaly
     # threshold chosen on validation); may also add info.extra report_sections / assets / per-baseline kwargs.
     after_fit: Callable[[Any, Splits, RunConfig, Path], dict] | None = None
+    # (model, cfg, steps_per_epoch) -> a Keras optimizer, or None = the config's (vision: per-stage LRs)
+    optimizer: Callable[[Any, RunConfig, int], Any] | None = None
+    # (model, cfg, steps_per_epoch) -> extra Keras callbacks, appended after the standard ones
+    callbacks: Callable[[Any, RunConfig, int], list] | None = None
+    # (model, splits, predictions {"model": ..., baseline: ...}, run_dir) -> extra report sections
+    # [(title, markdown)] written after evaluation (vision: top-loss images with Grad-CAM, confused pairs).
+    report_extras: Callable[[Any, Splits, dict, Path], list[tuple[str, str]] | None] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)  # app's default overrides (dotted keys)
 
     def model_names(self) -> list[str]:

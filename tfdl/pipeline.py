@@ -185,8 +185,9 @@ def train(
     with strategy.scope():
         model = build_model(app, cfg, splits)
         loss = app.loss(cfg, splits) if app.loss else default_loss(cfg)
+        optimizer = app.optimizer(model, cfg, steps) if app.optimizer else None
         model.compile(
-            optimizer=build_optimizer(cfg.train, steps),
+            optimizer=optimizer if optimizer is not None else build_optimizer(cfg.train, steps),
             loss=loss,
             metrics=default_metrics(cfg.task),
             steps_per_execution=cfg.train.steps_per_execution,
@@ -194,6 +195,8 @@ def train(
     train_ds = make_dataset(splits.x_train, y_train, batch, shuffle=True, seed=cfg.train.seed)
     val_ds = make_dataset(splits.x_val, y_val, batch, shuffle=False, seed=cfg.train.seed)
     callbacks, guard = standard_callbacks(run_dir, early_stopping_patience=cfg.train.early_stopping_patience)
+    if app.callbacks is not None:
+        callbacks = [*callbacks, *app.callbacks(model, cfg, steps)]
     if resumed:
         _trim_history(run_dir / "history.csv", run_dir / "backup")
 
@@ -294,6 +297,8 @@ def finish_run(app: App, cfg, model, splits: Splits, metrics: dict, preds: dict,
     if app.report is not None:
         more_plots, more_sections = app.report(splits, metrics, preds, plots_dir)
         plots, sections = [*plots, *more_plots], [*sections, *more_sections]
+    if app.report_extras is not None:
+        sections += app.report_extras(model, splits, preds, run_dir) or []
     report = write_report(run_dir, metrics, plots, sections)
     tmp = run_dir / "metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=2, default=_json_default))

@@ -223,3 +223,76 @@ def saliency(model, cfg, run_dir: Path, input_path=None, target=None) -> list[Pa
 
 
 EXPLAINERS = {"gradcam": gradcam, "gradcam++": gradcam_plus_plus, "saliency": saliency}
+
+
+def top_losses(model, splits, probs: np.ndarray, run_dir: Path, k: int = 8) -> tuple[str, str]:
+    """Report section: the ``k`` test images with the highest cross-entropy, each with its Grad-CAM
+    overlay for the predicted class (image only for a model without convolutions).
+    ``probs`` (N_test, num_classes); the figure goes to ``run_dir/plots/top_losses.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y = np.asarray(splits.y_test, dtype=np.int64)
+    labels = list(splits.info.labels)
+    loss = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0))
+    idx = np.argsort(-loss)[:k]
+    images = splits.x_test[idx]
+    try:
+        maps, pred, _ = heatmaps(model, images, "gradcam")
+    except TfdlError:  # no convolution (mlp): show the images alone
+        maps, pred = None, probs[idx].argmax(axis=1)
+    cols = 2 if maps is not None else 1
+    fig, axes = plt.subplots(len(idx), cols, figsize=(2.4 * cols, 2.3 * len(idx)), squeeze=False)
+    rows = ["| # | true | predicted | confidence | loss |", "|---|---|---|---|---|"]
+    for r, i in enumerate(idx):
+        p = int(probs[i].argmax())
+        _show(axes[r, 0], images[r])
+        axes[r, 0].set_title(f"#{r + 1} true {labels[y[i]]} / pred {labels[p]} {probs[i, p]:.2f}", fontsize=7)
+        if maps is not None:
+            axes[r, 1].imshow(overlay(images[r], maps[r]))
+            axes[r, 1].set_title(f"Grad-CAM: {labels[pred[r]]}", fontsize=7)
+            axes[r, 1].axis("off")
+        rows.append(f"| {r + 1} | {labels[y[i]]} | {labels[p]} | {probs[i, p]:.3f} | {loss[i]:.2f} |")
+    fig.tight_layout()
+    plots = Path(run_dir) / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    fig.savefig(plots / "top_losses.png", dpi=100)
+    plt.close(fig)
+    text = (
+        "The test images the model gets most wrong (highest cross-entropy), with the Grad-CAM map of the "
+        "class it predicted: where it looked.\n\n"
+        + "\n".join(rows)
+        + "\n\n![top losses](plots/top_losses.png)"
+    )
+    return "Top-loss test images", text
+
+
+def confused_pairs(y_true: np.ndarray, probs: np.ndarray, labels: list[str], k: int = 5) -> tuple[str, str]:
+    """Report section: the ``k`` most frequent (true -> predicted) mistakes on the test split."""
+    y = np.asarray(y_true, dtype=np.int64)
+    pred = probs.argmax(axis=1)
+    n = len(labels)
+    cm = np.bincount(y * n + pred, minlength=n * n).reshape(n, n)
+    np.fill_diagonal(cm, 0)
+    order = np.argsort(-cm, axis=None)[:k]
+    rows = ["| true | predicted as | count | share of the true class |", "|---|---|---|---|"]
+    support = np.bincount(y, minlength=n)
+    for flat in order:
+        t, p = divmod(int(flat), n)
+        if cm[t, p] == 0:
+            break
+        rows.append(f"| {labels[t]} | {labels[p]} | {cm[t, p]} | {cm[t, p] / max(1, support[t]):.1%} |")
+    if len(rows) == 2:
+        return "Most confused class pairs", "No test mistakes."
+    return "Most confused class pairs", "\n".join(rows)
+
+
+def report_extras(model, splits, preds: dict, run_dir: Path) -> list[tuple[str, str]]:
+    """``App.report_extras`` for classifiers of images: top-loss images with Grad-CAM, confused pairs."""
+    probs = np.asarray(preds["model"], dtype=np.float32)
+    return [
+        top_losses(model, splits, probs, run_dir),
+        confused_pairs(splits.y_test, probs, splits.info.labels),
+    ]
