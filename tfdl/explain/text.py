@@ -107,14 +107,16 @@ def plot_attention(tokens: list[str], maps: list[np.ndarray], title: str, path: 
     for b in range(layers):
         for h in range(heads):
             ax = axes[b][h]
-            ax.imshow(maps[b][h, :n, :n], cmap="viridis", vmin=0.0)
+            # Colours scaled per map (its own min..max): a nearly uniform map still shows its structure.
+            im = ax.imshow(maps[b][h, :n, :n], cmap="viridis")
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
             ax.set_title(f"block {b + 1}, head {h + 1}", fontsize=9)
             ax.set_xticks(range(n), tokens, rotation=90, fontsize=7)
             ax.set_yticks(range(n), tokens, fontsize=7)
     axes[0][0].set_xlabel("attended token (key)")
     axes[0][0].set_ylabel("query token")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
