@@ -189,8 +189,11 @@ def explain(
     labels = splits.info.labels
     predict = lambda x: np.asarray(model.predict(x, batch_size=4096, verbose=0))  # noqa: E731
     if method == "permutation":
-        idx = np.arange(min(max_rows, len(splits.y_test)))
         from tfdl.data.splits import take
+
+        # A random sample, not the first rows: a file sorted by the target (diamonds is) would bias the score.
+        n = len(splits.y_test)
+        idx = np.sort(np.random.default_rng(0).choice(n, min(max_rows, n), replace=False))
 
         name, base, imp = permutation_importance(
             predict, take(splits.x_test, idx), splits.y_test[idx], task, len(labels), n_repeats=n_repeats
@@ -201,7 +204,7 @@ def explain(
             order, [imp[k][0] for k in order], xerr=[imp[k][1] for k in order], color="tab:blue", capsize=3
         )
         ax.set_xlabel(f"drop in test {name} when the column is shuffled (mean ± sd of {n_repeats})")
-        ax.set_title(f"Permutation importance (test {name} = {base:.3f})")
+        ax.set_title(f"Permutation importance ({len(idx)} test rows, {name} = {base:.3f})")
         fig.tight_layout()
         png, js = out_dir / "permutation.png", out_dir / "permutation.json"
         fig.savefig(png, dpi=110)
