@@ -13,6 +13,7 @@ work with the preprocessing inside the model (lookups, imputation) and with any 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -238,7 +239,11 @@ def explain(
 
     files = []
     if not input_path:
-        shap.summary_plot(values, m, feature_names=names, show=False, plot_size=(8, 0.35 * len(names) + 2))
+        with warnings.catch_warnings():  # shap's plotting warns about its own upcoming API changes
+            warnings.simplefilter("ignore")
+            shap.summary_plot(
+                values, m, feature_names=names, show=False, plot_size=(8, 0.35 * len(names) + 2)
+            )
         plt.title(f"SHAP values of {what} ({len(values)} test rows)")
         png = out_dir / "shap_summary.png"
         plt.gcf().savefig(png, dpi=110, bbox_inches="tight")
