@@ -193,6 +193,8 @@ BENCHMARKS = {
     "vision-accuracy": vision_accuracy,
     "serve": _script("serve_bench.py"),
     "tflite": _script("tflite_bench.py"),
+    "vision-augment": _script("vision_augment.py"),
+    "vision-transfer": _script("vision_transfer.py"),
 }
 
 
