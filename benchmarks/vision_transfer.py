@@ -76,7 +76,7 @@ def main() -> None:
         "|---|---|---|",
         *[f"| {name} | {a:.3f} | {s:.1f} |" for name, a, s in rows],
         "",
-        f"Base: the vision CNN pretrained on {PRETRAIN_N:,} images of classes 0-4 for {PRETRAIN_EPOCHS} epochs "
+        f"Base: the vision CNN pretrained on {PRETRAIN_N:,} images of classes 0-4, {PRETRAIN_EPOCHS} epochs "
         f"({pre_s:.0f} s); every model then trains {EPOCHS} epochs, batch 64, Adam 1e-3 (discriminative "
         "rates, base_lr_factor 0.1, for partial/full). Seed 0.",
     ]
