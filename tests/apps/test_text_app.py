@@ -206,3 +206,27 @@ def test_bf16_trained_transformer_loads_and_explains_under_float32(tiny_splits, 
     assert np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-3)
     tokens, maps = attention_maps(loaded, x)
     assert tokens[1] == ["dull", "plot"] and maps[0].shape[1:] == (2, 10, 10)
+
+
+def test_bow_body_converts_to_builtin_tflite(tiny_splits):
+    """The part after TextVectorization converts to TFLite with built-in ops (vocabulary ships beside)."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from apps.text import vectorizer_and_body
+
+    app, cfg, splits = tiny_splits
+    model = app.models["bow"](splits, cfg)
+    vec, body = vectorizer_and_body(model)
+    conv = tf.lite.TFLiteConverter.from_keras_model(body)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    it = Interpreter(model_content=conv.convert())
+    x = splits.x_test[:1]
+    feats = np.asarray(vec(x), dtype=np.float32)
+    inp = it.get_input_details()[0]
+    it.resize_tensor_input(inp["index"], feats.shape)
+    it.allocate_tensors()
+    it.set_tensor(inp["index"], feats)
+    it.invoke()
+    out = it.get_tensor(it.get_output_details()[0]["index"])
+    assert np.allclose(out, model.predict(x, verbose=0), atol=1e-4)
