@@ -152,6 +152,8 @@ def export_tflite(
 
     parity_path = out_dir / "parity.json"
     record = json.loads(parity_path.read_text()) if parity_path.is_file() else {"files": {}}
+    # parity.json describes the files that are there (a removed file takes its record with it).
+    record["files"] = {q: f for q, f in record["files"].items() if (out_dir / f["file"]).is_file()}
     record["savedmodel"] = {
         "version_dir": str(version), "metric": metric_name, "value": ref_score,
         "keras_predict_latency_ms": round(predict_ms, 3), "n_test": int(len(ref_pred)),
