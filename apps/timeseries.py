@@ -408,7 +408,7 @@ APP = App(
         "transformer": build_transformer,
         "mlp": build_mlp,
     },  # fmt: skip
-    default_model="lstm",
+    default_model="cnn",  # measured best on elecdemand day-ahead MAE (BENCHMARKS.md)
     baselines={
         "ridge": ridge,
         "seasonal_naive_day": seasonal_naive_day,
