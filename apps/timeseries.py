@@ -382,7 +382,9 @@ def _read(path: Path, meta: dict) -> np.ndarray:
 
 
 def _describe(row: np.ndarray, meta: dict) -> dict:
+    """One forecast row -> {target, step, forecast: [{time, value}]} stamped after the window's last time."""
     import pandas as pd
+    from pandas.tseries.frequencies import to_offset
 
     pre = meta.get("preprocessing") or {}
     win = meta.get("window")
@@ -391,7 +393,7 @@ def _describe(row: np.ndarray, meta: dict) -> dict:
         return {"target": pre.get("target"), "forecast": values}
     last, step = pd.Timestamp(win["last_time"]), pd.Timedelta(seconds=win["step_seconds"])
     stamps = [(last + step * (k + 1)).isoformat() for k in range(len(values))]
-    return {"target": pre.get("target"), "step": str(step),
+    return {"target": pre.get("target"), "step": to_offset(step).freqstr,
             "forecast": [{"time": s, "value": v} for s, v in zip(stamps, values)]}  # fmt: skip
 
 

@@ -60,7 +60,7 @@ def test_unseen_csv_trains_exports_and_forecasts_a_window(workdir: Path, load_cs
     assert main(["predict", "timeseries", "--input", str(window)]) == 0
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     steps = answer["forecast"]
-    assert answer["target"] == "load" and len(steps) == 12
+    assert answer["target"] == "load" and answer["step"] == "30min" and len(steps) == 12
     start = pd.Timestamp(last["stamp"].iloc[-1])
     assert [pd.Timestamp(s["time"]) for s in steps] == [
         start + pd.Timedelta(minutes=30 * (k + 1)) for k in range(12)
