@@ -80,7 +80,10 @@ def _run(graph, inputs, copies: dict):
             return op
 
         def call(*args, **kwargs):
-            clone = op.__class__.from_config(op.get_config())
+            config = op.get_config()
+            if "dtype" in config:
+                config["dtype"] = "float32"  # a bf16-trained model's maps in bf16 break tf-keras-vis' zoom
+            clone = op.__class__.from_config(config)
             out = clone(*args, **kwargs)
             if op.weights:
                 clone.set_weights(op.get_weights())
