@@ -110,9 +110,6 @@ def test_unseen_csv_trains_exports_predicts_and_explains(workdir: Path, churn_cs
     assert imp["score"] == "roc_auc" and set(imp["importance"]) == set(served.input_names)
     assert max(imp["importance"], key=lambda k: imp["importance"][k]["mean"]) == "tenure"
     assert (run / "explain" / "permutation.png").stat().st_size > 0
-    assert main(["explain", "tabular", "--method", "shap"]) == 0
-    assert np.load(run / "explain" / "shap_values.npy").shape == (40, 5)  # 40 test rows x 5 used columns
-    assert (run / "explain" / "shap_summary.png").stat().st_size > 0
     row = workdir / "row.json"
     row.write_text(
         json.dumps({"tenure": 3, "plan": "basic", "autopay": "no", "income": None, "region": "mars"})
