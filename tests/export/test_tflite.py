@@ -164,3 +164,30 @@ def test_text_model_converts_to_token_ids_with_vocabulary(tmp_path):
 
     np.testing.assert_allclose(pred, np.asarray(model(tf.constant(texts[:10]))), atol=1e-5)
     assert not info["tensorflow_imported"]
+
+
+def test_mixed_precision_lstm_is_rebuilt_unrolled_and_runs_full_int8(tmp_path):
+    import keras
+
+    from tfdl.data.splits import DataInfo, Splits
+    from tfdl.export import tflite_convert as C
+    from tfdl.export.parity import check_int8_weights, run_tflite
+
+    x = np.random.default_rng(0).normal(size=(64, 12, 3)).astype("float32")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        inp = keras.Input((12, 3), name="window")
+        out = keras.layers.Dense(1, dtype="float32")(keras.layers.LSTM(8)(inp))
+        model = keras.Model(inp, out)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    prep = C.prepare(model, Splits(x, None, x, None, x[:16], None, DataInfo("w", "test")))
+    assert any("float32" in n for n in prep.notes) and any("unrolled" in n for n in prep.notes)
+    saved = C.save_for_conversion(prep.model, tmp_path)
+    path = tmp_path / "lstm.tflite"
+    # The WHILE-loop LSTM crashes the full-int8 converter (STACK.md); the unrolled one converts.
+    path.write_bytes(C.convert(saved, "int8-io", prep.x_rep, C._input_names(prep.model)))
+    check_int8_weights(path)
+    pred, info = run_tflite(path, prep.x_test, latency_runs=5)
+    assert info["inputs"][0]["dtype"] == "int8" and info["output_dtype"] == "int8"
+    np.testing.assert_allclose(pred.reshape(16, 1), np.asarray(model(x[:16]), dtype="float64"), atol=0.05)
