@@ -123,10 +123,9 @@ def export_tflite(
 
     modes = parse_quantize(quantize, int8_io)
     served = app.serving_model(model, splits, metrics) if app.serving_model else model
-    if len(served.outputs) != 1:
-        raise TfdlError(
-            f"TFLite export handles single-output models; this one has {len(served.outputs)} outputs"
-        )
+    outputs = getattr(served, "outputs", None) or []
+    if len(outputs) > 1:
+        raise TfdlError(f"TFLite export handles single-output models; this one has {len(outputs)} outputs")
     name = cfg.export.name or app.name
     version = find_run_version(cfg.export.model_root, name, run_dir.name)
     if version is None:

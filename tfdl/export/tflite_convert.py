@@ -101,6 +101,11 @@ def prepare(model, splits, rep_examples: int = REPRESENTATIVE_EXAMPLES, seed: in
     rep_idx = np.sort(rng.choice(n_train, min(rep_examples, n_train), replace=False))
     x_test, x_rep = splits.x_test, take(splits.x_train, rep_idx)
     vocab, notes = None, []
+    if not getattr(model, "inputs", None):
+        raise TfdlError(
+            f"the served model ({type(model).__name__}) has no keras.Input-defined inputs; TFLite export "
+            "needs a functional model — build the serving model with keras.Input"
+        )
     strings = [t for t in model.inputs if _is_string(t)]
     if strings:
         tv = [layer for layer in _layers(model) if isinstance(layer, keras.layers.TextVectorization)]
