@@ -7,7 +7,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help install data demo test test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
         anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
-        bench bench-vision bench-serve bench-tflite clean
+        bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer \
+        bench-serve bench-tflite clean
 
 help:
 	@echo "make demo | test | lint | vision | text | tabular | tabular-regression | timeseries | anomaly"
@@ -97,6 +98,15 @@ bench: bench-vision
 
 bench-vision: data
 	$(TFDL) bench vision
+
+bench-vision-accuracy: data
+	$(TFDL) bench vision-accuracy
+
+bench-vision-augment: data
+	$(TFDL) bench vision-augment
+
+bench-vision-transfer: data
+	$(TFDL) bench vision-transfer
 
 bench-serve: data
 	$(BIN)/python benchmarks/serve_bench.py --model-root saved_models
