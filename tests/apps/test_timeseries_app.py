@@ -73,9 +73,12 @@ def test_unseen_csv_trains_exports_and_forecasts_a_window(workdir: Path, load_cs
 
 
 def test_app_windows_do_not_leak_across_the_split(load_csv: Path):
+    import keras
+
     from apps.timeseries import APP
     from tfdl.pipeline import resolve_config
 
+    keras.mixed_precision.set_global_policy("float32")  # an earlier pipeline run may have left bf16 on
     cfg = resolve_config(APP, {"data": {"path": str(load_csv)}}, BASE[1::2])
     s = APP.load_data(cfg)
     times, o, lb, h = s.info.extra["times"], s.info.extra["origins"], 48, 12
@@ -112,27 +115,29 @@ def test_bad_inputs_exit_2_with_a_clear_line(workdir: Path, frame, sets, message
 
 @pytest.mark.slow
 def test_elecdemand_mlp_beats_seasonal_naive(workdir: Path):
-    """Real data floor: a few epochs of the MLP beat 'same time yesterday' on day-ahead MAE."""
-    args = ["train", "timeseries", "--model", "mlp", "--epochs", "4", "--no-export", "--set", "data.stride=2"]
+    """Real data floor: 8 epochs of the MLP beat 'same time yesterday' on day-ahead MAE."""
+    args = ["train", "timeseries", "--model", "mlp", "--epochs", "8", "--no-export"]
     assert main(args) == 0
     run = sorted((workdir / "runs" / "timeseries").iterdir())[-1]
     m = json.loads((run / "metrics.json").read_text())
     assert m["dataset"]["n_test"] == 2533
     assert m["test"]["mae"] < m["baselines"]["seasonal_naive_day"]["mae"]
-    assert m["mae_standardized"]["model"] < 0.34
+    assert m["mae_standardized"]["model"] < 0.30  # measured 0.262 with 10 epochs
 
 
 @pytest.mark.slow
 def test_unrolled_lstm_converts_to_tflite_builtins_and_matches(load_csv: Path):
     """STACK.md: a Keras 3 LSTM needs unroll=True for built-in-only TFLite with a variable batch."""
+    import keras
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
     from apps.timeseries import APP
     from tfdl.pipeline import resolve_config
 
+    keras.mixed_precision.set_global_policy("float32")  # an earlier pipeline run may have left bf16 on
     cfg = resolve_config(APP, {"data": {"path": str(load_csv)}},
-                         [*BASE[1::2], "data.lookback=12", "model.unroll=true",
+                         [*BASE[1::2], "data.lookback=12", "model.name=lstm", "model.unroll=true",
                           "model.units=[8]"])  # fmt: skip
     s = APP.load_data(cfg)
     model = APP.models["lstm"](s, cfg, **cfg.model.params())
