@@ -38,6 +38,8 @@ def test_every_mode_is_written_with_sidecar_and_parity(exported):
     assert files["int8"]["size_bytes"] < files["float16"]["size_bytes"] < files["none"]["size_bytes"]
     assert files["none"]["max_abs_diff"] < 1e-4  # float32 file = the SavedModel up to rounding
     assert files["int8-io"]["output_dtype"] == "int8" and files["int8"]["output_dtype"] == "float32"
+    side = json.loads((out / "model-int8-io.json").read_text())
+    assert side["output_quantization"]["scale"] > 0 and "zero_point" in side["output_quantization"]
     assert files["int8"]["inputs"][0]["dtype"] == "uint8"  # raw pixels go in as they are
 
 

@@ -195,6 +195,7 @@ def _export_one(
         pred = pred.reshape(ref_pred.shape)
         score = _score(app, cfg, splits, pred)
         drop = _drop(ref_score, score, higher_better)
+        drop = None if drop is None else round(drop, 6)
         max_diff = float(np.max(np.abs(pred - ref_pred))) if pred.size else 0.0
         if drop is not None and drop > tolerance:
             raise TfdlError(
@@ -232,6 +233,7 @@ def _sidecar(mode, final, info, splits, prep, out_dir) -> dict:
     extra = splits.info.extra
     return {
         "file": final.name, "quantize": mode, "inputs": info["inputs"], "output_dtype": info["output_dtype"],
+        "output_quantization": info["output_quantization"],
         "labels": list(splits.info.labels), "labels_file": "labels.txt" if splits.info.labels else None,
         "normalization": extra.get("normalization", "inside the model: feed raw inputs in the dtype above"),
         "preprocessing": extra.get("preprocessing", "inside the model"),

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,11 @@ def convert(saved_dir: Path, mode: str, x_rep: Any = None, input_names: list[str
                 conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
     try:
-        return conv.convert()
+        with warnings.catch_warnings():  # int8 calibration uses the deprecated tf.lite.Interpreter inside
+            warnings.filterwarnings(
+                "ignore", message=".*tf.lite.Interpreter is deprecated", category=UserWarning
+            )
+            return conv.convert()
     except Exception as err:
         lines = str(err).splitlines() or [type(err).__name__]
         first = next((ln for ln in lines if "error" in ln.lower()), lines[0])

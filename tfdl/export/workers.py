@@ -146,12 +146,26 @@ def run_litert(path: str, npz_in: str, npz_out: str, latency_runs: int = 200, ch
         "latency_ms": float(np.median(times) * 1e3),
         "latency_p90_ms": float(np.percentile(times, 90) * 1e3),
         "inputs": [
-            {"name": d["name"], "dtype": np.dtype(d["dtype"]).name, "shape": d["shape_signature"].tolist()}
+            {
+                "name": d["name"],
+                "dtype": np.dtype(d["dtype"]).name,
+                "shape": d["shape_signature"].tolist(),
+                "quantization": _quant(d),
+            }
             for d in details
-        ],
+        ],  # fmt: skip
         "output_dtype": np.dtype(od["dtype"]).name,
+        "output_quantization": _quant(od),
         "tensorflow_imported": "tensorflow" in sys.modules,
     }
+
+
+def _quant(d: dict) -> dict | None:
+    """Per-tensor (scale, zero_point) of an integer tensor: real = (q - zero_point) * scale."""
+    qp = d["quantization_parameters"]
+    if not np.issubdtype(d["dtype"], np.integer) or not len(qp["scales"]):
+        return None
+    return {"scale": float(qp["scales"][0]), "zero_point": int(qp["zero_points"][0])}
 
 
 def tensor_table(path: str | Path) -> list[dict]:
