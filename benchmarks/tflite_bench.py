@@ -2,9 +2,10 @@
 
     python benchmarks/tflite_bench.py [--run RUN|latest] [--train]
 
-Exports the run (default: the newest finished vision run; ``--train`` trains one first with
-``tfdl train vision --epochs 3 --set data.limit=10000``) in every precision via the same code as
-``tfdl export vision --format tflite --quantize all``, then prints a Markdown table from parity.json and
+Exports the run (default: the newest finished vision run; with ``--train``, or when there is none,
+it trains one first like ``tfdl train vision --epochs 3 --set data.limit=10000``) in every precision
+via the same code as ``tfdl export vision --format tflite --quantize all``, then prints a Markdown
+table from parity.json and
 the BENCHMARKS.md targets: int8 file <= 30% of float, test accuracy within 1 point of the SavedModel,
 TFLite single-example latency >= 10x lower than ``model.predict`` on one example (same run).
 Exit code 1 when a target fails.
@@ -28,18 +29,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tfdl.app import get_app
+    from tfdl.errors import TfdlError
     from tfdl.export import runner
     from tfdl.export.tflite import comparison_table
     from tfdl.runs import resolve_run
 
     app = get_app("vision")
-    if args.train:
+    run_dir = None
+    if not args.train:
+        try:
+            run_dir = resolve_run("runs", "vision", args.run)
+        except TfdlError:
+            if args.run != "latest":
+                raise
+            print("no finished vision run: training one (3 epochs, 10,000 images)", file=sys.stderr)
+    if run_dir is None:
         from tfdl.pipeline import resolve_config, train
 
         cfg = resolve_config(app, {}, ["train.epochs=3", "data.limit=10000"])
         run_dir = train(app, cfg).run_dir
-    else:
-        run_dir = resolve_run("runs", "vision", args.run)
     paths = runner.export(app, run_dir, fmt="tflite", quantize="all")
     record = json.loads(next(p for p in paths if p.name == "parity.json").read_text())
     files = record["files"]
