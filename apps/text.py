@@ -81,7 +81,13 @@ def _vectorizer(splits: Splits, **kw):
     vec = keras.layers.TextVectorization(name="vectorize", **kw)
     vec.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(splits.x_train, dtype=tf.string)).batch(1024))
     # vocab.txt beside the SavedModel: a token-id TFLite model (vectorizer_and_body) needs it.
-    splits.info.extra.setdefault("assets", {})["vocab.txt"] = "\n".join(vec.get_vocabulary()) + "\n"
+    assets = splits.info.extra.setdefault("assets", {})
+    assets["vocab.txt"] = "\n".join(vec.get_vocabulary()) + "\n"
+    if kw.get("output_mode") == "tf_idf":  # a TF-IDF-vector TFLite client also needs the idf per entry
+        idf = np.asarray(vec._lookup_layer.idf_weights)  # no public accessor in Keras 3.15
+        assets["idf.txt"] = "\n".join(f"{w:.7g}" for w in idf) + "\n"
+    else:
+        assets.pop("idf.txt", None)
     return vec
 
 

@@ -86,6 +86,10 @@ def test_models_take_raw_strings(tiny_splits, name):
     # The vocabulary comes from the training split only and ships as an asset.
     vocab = splits.info.extra["assets"]["vocab.txt"].splitlines()
     assert "great" in vocab and "a" in vocab
+    idf = splits.info.extra["assets"].get("idf.txt")
+    assert (idf is not None) == (name == "bow")
+    if idf is not None:
+        assert len(idf.splitlines()) == len(vocab)
 
 
 def test_vectorizer_and_body_compose_to_the_model(tiny_splits):
