@@ -244,5 +244,5 @@ APP = App(
     optimizer=_optimizer,
     callbacks=_callbacks,
     report_extras=_report_extras,
-    defaults={"train.epochs": 15, "train.batch_size": 128},
+    defaults={"train.epochs": 10, "train.batch_size": 128},
 )
