@@ -56,6 +56,7 @@ vision-mlp: data
 
 text: data
 	$(TFDL) train text
+	$(TFDL) explain text --method occlusion --input "a gorgeous, witty and moving film, though the plot is thin"
 
 tabular: install
 	$(TFDL) train tabular
@@ -88,8 +89,10 @@ tune-anomaly: install
 	$(TFDL) tune anomaly --tuner random --max-trials 6
 
 export-tflite: data
-	@for app in vision text tabular timeseries anomaly; do \
-	  $(TFDL) export $$app --format tflite --quantize all || exit $$?; done
+	@fail=""; for app in $$($(TFDL) apps | awk '/^[a-z]/{print $$1}'); do \
+	  ls runs/$$app/*/metrics.json >/dev/null 2>&1 || $(TFDL) train $$app || exit 1; \
+	  $(TFDL) export $$app --format tflite --quantize all || fail="$$fail $$app"; done; \
+	[ -z "$$fail" ] || echo "no TFLite for:$$fail (reason printed above)"
 
 serve: install
 	$(TFDL) serve --model-root saved_models --host 127.0.0.1 --port 8501

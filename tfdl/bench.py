@@ -177,6 +177,58 @@ def vision_accuracy() -> Path:
     return record("Vision accuracy, default config", "tfdl bench vision-accuracy", lines)
 
 
+# (app, --set overrides, headline metric, target check in words, check(model_metrics, baselines) -> bool)
+APP_TARGETS = [
+    (
+        "text",
+        [],
+        "accuracy",
+        "best tfdl model >= baseline - 0.005",
+        lambda m, b: m["accuracy"] >= b["tfidf_logistic_regression"]["accuracy"] - 0.005,
+    ),
+    ("tabular", [], "roc_auc", "ROC-AUC >= 0.83", lambda m, b: m["roc_auc"] >= 0.83),
+    ("tabular", ["data.source=diamonds"], "r2", "R2 >= 0.97 on log(price)", lambda m, b: m["r2"] >= 0.97),
+    (
+        "timeseries",
+        [],
+        "mae",
+        "beats seasonal naive and no worse than ridge (MAE)",
+        lambda m, b: (
+            m["mae"] < min(v["mae"] for k, v in b.items() if k.startswith("seasonal"))
+            and m["mae"] <= b["ridge"]["mae"]
+        ),
+    ),
+    ("anomaly", [], "roc_auc", "ROC-AUC >= 0.99", lambda m, b: m["roc_auc"] >= 0.99),
+]
+
+
+def app_targets() -> Path:
+    """Default run of every app (no export); the headline metric vs every baseline and the target."""
+    from tfdl.app import get_app
+    from tfdl.pipeline import resolve_config, train
+
+    lines = [
+        "| command | model | metric | model value | baselines | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, sets, metric, target, check in APP_TARGETS:
+        app = get_app(name)
+        cfg = resolve_config(app, {}, sets)
+        m = train(app, cfg, export=False).metrics
+        base = ", ".join(f"{k} {v.get(metric)}" for k, v in m["baselines"].items())
+        cmd = " ".join(["tfdl train", name, *(f"--set {x}" for x in sets)])
+        ok = check(m["test"], m["baselines"])
+        lines.append(
+            f"| `{cmd}` | {m['model']} | {metric} | {m['test'].get(metric)} | {base} | {target} | "
+            f"{'yes' if ok else '**no**'} |"
+        )
+    lines.append("")
+    lines.append(
+        "Times are in each run's metrics.json; this table is about quality, measured on the default split."
+    )
+    return record("App targets, default configs", "tfdl bench apps", lines)
+
+
 def _script(name: str):
     def run_script() -> Path:
         path = Path("benchmarks") / name
@@ -191,6 +243,7 @@ def _script(name: str):
 BENCHMARKS = {
     "vision": vision_throughput,
     "vision-accuracy": vision_accuracy,
+    "apps": app_targets,
     "serve": _script("serve_bench.py"),
     "tflite": _script("tflite_bench.py"),
     "vision-augment": _script("vision_augment.py"),
