@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec
+from tfdl.app import App, Codec, describe_class_scores
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, fingerprint, split_arrays
 from tfdl.errors import TfdlError
@@ -409,13 +409,7 @@ def _describe(row: np.ndarray, meta: dict) -> dict:
         if prep.get("target_transform") == "log":
             out["exp_value"] = float(np.exp(row[0]))  # back to the original units (price in USD)
         return out
-    labels = meta.get("labels") or [str(i) for i in range(len(row))]
-    k = int(np.argmax(row))
-    return {
-        "label": labels[k],
-        "confidence": float(row[k]),
-        "scores": {lab: float(p) for lab, p in zip(labels, row, strict=False)},
-    }
+    return describe_class_scores(row, meta)
 
 
 APP = App(

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec
+from tfdl.app import App, Codec, describe_class_scores
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arrays
 from tfdl.errors import TfdlError
@@ -244,13 +244,7 @@ def _read(path, meta: dict | None = None) -> np.ndarray:
 
 
 def _describe(row: np.ndarray, meta: dict) -> dict:
-    labels = meta.get("labels") or [str(i) for i in range(len(row))]
-    k = int(np.argmax(row))
-    return {
-        "label": labels[k],
-        "confidence": float(row[k]),
-        "scores": {lab: float(p) for lab, p in zip(labels, row, strict=False)},
-    }
+    return describe_class_scores(row, meta)
 
 
 def _after_fit(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:

@@ -24,9 +24,20 @@ from pydantic import Field
 
 from tfdl.app import App, Codec
 from tfdl.config import DataConfig, RunConfig, TrainConfig
-from tfdl.data import timeseries as ts
 from tfdl.data.splits import DataInfo, Splits, fingerprint
 from tfdl.errors import TfdlError
+
+
+class _LazyModule:
+    """tfdl.data.timeseries imports pandas (~0.3 s): load it on first use so `tfdl apps` stays fast."""
+
+    def __getattr__(self, name: str):
+        from tfdl.data import timeseries
+
+        return getattr(timeseries, name)
+
+
+ts = _LazyModule()
 
 ELEC_COLUMNS = ["Demand", "WorkDay", "Temperature"]
 
@@ -291,8 +302,9 @@ def naive(splits: Splits) -> np.ndarray:
 # --------------------------------------------------------------------------- report extras
 
 
-def report(splits: Splits, metrics: dict, preds: dict, plots_dir: Path) -> tuple[list[Path], list]:
+def report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> tuple[list[Path], list]:
     """Forecast-vs-actual plots, error by horizon for every model, and MAE on standardized demand."""
+    plots_dir = run_dir / "plots"
     from tfdl.evaluation.plots import error_by_horizon
 
     e = splits.info.extra

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from tfdl.app import App, Codec
+from tfdl.app import App, Codec, describe_class_scores
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arrays
 
@@ -177,10 +177,10 @@ def _callbacks(model, cfg: RunConfig, steps_per_epoch: int) -> list:
     ]
 
 
-def _report_extras(model, splits: Splits, preds: dict, run_dir: Path) -> list[tuple[str, str]]:
+def _report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> tuple[list, list]:
     from tfdl.explain.vision import report_extras
 
-    return report_extras(model, splits, preds, run_dir)
+    return [], report_extras(model, splits, preds, run_dir) or []
 
 
 def _explainer(method: str):
@@ -219,16 +219,6 @@ def _read(path: Path, meta: dict) -> np.ndarray:
     return x
 
 
-def _describe(row: np.ndarray, meta: dict) -> dict:
-    labels = meta.get("labels") or [str(i) for i in range(len(row))]
-    k = int(np.argmax(row))
-    return {
-        "label": labels[k],
-        "confidence": float(row[k]),
-        "scores": {lab: float(p) for lab, p in zip(labels, row)},
-    }
-
-
 APP = App(
     name="vision",
     task="classification",
@@ -240,9 +230,9 @@ APP = App(
     baselines={"logistic_regression": logistic_regression},
     config_class=VisionConfig,
     explainers={m: _explainer(m) for m in ("gradcam", "gradcam++", "saliency")},
-    codec=Codec(read=_read, describe=_describe),
+    codec=Codec(read=_read, describe=describe_class_scores),
     optimizer=_optimizer,
     callbacks=_callbacks,
-    report_extras=_report_extras,
+    report=_report,
     defaults={"train.epochs": 10, "train.batch_size": 128},
 )

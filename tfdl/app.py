@@ -38,6 +38,17 @@ class Codec:
     describe: Callable[[np.ndarray, dict], dict]  # (one output row, metadata dict) -> answer
 
 
+def describe_class_scores(row: np.ndarray, meta: dict) -> dict:
+    """One row of class probabilities -> {label, confidence, scores} (labels from the model card)."""
+    labels = meta.get("labels") or [str(i) for i in range(len(row))]
+    k = int(np.argmax(row))
+    return {
+        "label": labels[k],
+        "confidence": float(row[k]),
+        "scores": {lab: float(p) for lab, p in zip(labels, row, strict=False)},
+    }
+
+
 @dataclass(frozen=True)
 class App:
     name: str
@@ -56,9 +67,10 @@ class App:
     loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: by task)
     predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
     serving_model: Callable[[Any, Splits, dict], Any] | None = None  # wrap for export (+metrics dict)
-    # (splits, metrics, predictions {"model": ..., baseline: ...}, plots_dir) -> (extra plots, extra report
-    # sections [(title, markdown)]); may add keys to metrics (written to metrics.json after it runs).
-    report: Callable[[Splits, dict, dict, Path], tuple[list[Path], list[tuple[str, str]]]] | None = None
+    # (model, splits, metrics, predictions {"model": ..., baseline: ...}, run_dir) -> (extra plots, extra
+    # report sections [(title, markdown)]), run after evaluation; may add keys to metrics (written after it).
+    # vision: top-loss images with Grad-CAM, confused pairs; timeseries: forecast days, error by horizon.
+    report: Callable[[Any, Splits, dict, dict, Path], tuple[list[Path], list[tuple[str, str]]]] | None = None
     # (model, splits, cfg, run_dir) -> evaluation kwargs, run after fit on train/val only (e.g. an anomaly
     # threshold chosen on validation); may also add info.extra report_sections / assets / per-baseline kwargs.
     after_fit: Callable[[Any, Splits, RunConfig, Path], dict] | None = None
@@ -66,9 +78,6 @@ class App:
     optimizer: Callable[[Any, RunConfig, int], Any] | None = None
     # (model, cfg, steps_per_epoch) -> extra Keras callbacks, appended after the standard ones
     callbacks: Callable[[Any, RunConfig, int], list] | None = None
-    # (model, splits, predictions {"model": ..., baseline: ...}, run_dir) -> extra report sections
-    # [(title, markdown)] written after evaluation (vision: top-loss images with Grad-CAM, confused pairs).
-    report_extras: Callable[[Any, Splits, dict, Path], list[tuple[str, str]] | None] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)  # app's default overrides (dotted keys)
 
     def model_names(self) -> list[str]:

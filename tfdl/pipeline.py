@@ -295,10 +295,8 @@ def finish_run(app: App, cfg, model, splits: Splits, metrics: dict, preds: dict,
     )
     sections = list(splits.info.extra.get("report_sections", []))
     if app.report is not None:
-        more_plots, more_sections = app.report(splits, metrics, preds, plots_dir)
+        more_plots, more_sections = app.report(model, splits, metrics, preds, run_dir)
         plots, sections = [*plots, *more_plots], [*sections, *more_sections]
-    if app.report_extras is not None:
-        sections += app.report_extras(model, splits, preds, run_dir) or []
     report = write_report(run_dir, metrics, plots, sections)
     tmp = run_dir / "metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=2, default=_json_default))
