@@ -1,5 +1,5 @@
 # tfdl — every target does its own set-up (venv + install + data), so any one works on a fresh clone.
-PY ?= python3.11
+PY ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 TFDL := $(BIN)/tfdl
