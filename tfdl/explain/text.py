@@ -42,7 +42,8 @@ def token_ids(model, texts) -> tuple[np.ndarray, list[list[str]]]:
     vec = _vectorizer(model)
     if vec.get_config().get("output_mode") != "int":
         raise TfdlError(
-            "attention needs a token-sequence model (transformer); this model is a bag of n-grams"
+            "attention needs a transformer run (tfdl train text --model transformer); this run is a bag of "
+            "n-grams: use --method occlusion, or pass --run with a transformer run"
         )
     ids = np.asarray(vec(_strings(texts)))
     vocab = vec.get_vocabulary()
