@@ -155,16 +155,31 @@ def predict_cmd(
     model_dir: Annotated[
         Path | None, typer.Option("--model", help="saved_models/NAME/VERSION (default: newest version)")
     ] = None,
+    run: Annotated[str | None, typer.Option("--run", help="run id or 'latest' (its version)")] = None,
     model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models"),
 ) -> None:
     """Predict with an exported SavedModel version; prints one JSON answer per input."""
     from tfdl.app import get_app
 
     app = get_app(app_name)
+    if run and model_dir:
+        raise TfdlError("give either --run or --model, not both")
+    version_dir = model_dir
+    if run:
+        from tfdl.export.tflite import find_run_version
+        from tfdl.runs import resolve_run
+
+        run_dir = resolve_run("runs", app.name, run)
+        version_dir = find_run_version(model_root, app.name, run_dir.name)
+        if version_dir is None:
+            raise TfdlError(
+                f"run {run_dir.name} has no exported version under {model_root}; "
+                f"export it first: tfdl export {app.name} --run {run_dir.name}"
+            )
     _quiet_tf()
     from tfdl.export.load import load_version, resolve_version
 
-    version_dir = model_dir or resolve_version(model_root, app.name)
+    version_dir = version_dir or resolve_version(model_root, app.name)
     served = load_version(version_dir)
     if app.codec is None:
         raise TfdlError(f"app {app.name} has no input reader for predict yet")

@@ -78,6 +78,10 @@ def test_train_writes_run_and_exports_raw_uint8_savedmodel(image_folder, workdir
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert answer["label"] in ("bright", "dark", "mid") and 0 <= answer["confidence"] <= 1
 
+    # --run picks the version that run exported
+    assert main(["predict", "vision", "--run", "latest", "--input", str(img)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["label"] == answer["label"]
+
     # evaluate re-computes the metrics of the latest run
     assert main(["evaluate", "vision"]) == 0
     assert json.loads((run_dir / "metrics.json").read_text())["test"]["accuracy"] == m["test"]["accuracy"]
