@@ -235,11 +235,7 @@ def train(
     epochs_run = (max(history.epoch) + 1) if history.epoch else 0
     samples = len(history.epoch) * sizes["n_train"]
 
-    after_fit(app, cfg, model, splits, run_dir)
-    results, preds = evaluate_all(app, cfg, model, splits)
-    from tfdl.evaluation.metrics import compare
-
-    first = next(iter(app.baselines), None)
+    summary, preds = evaluation_summary(app, cfg, model, splits, run_dir)
     metrics = {
         "app": app.name,
         "model": cfg.model.name,
@@ -256,16 +252,9 @@ def train(
         "train_seconds": round(train_seconds, 2),
         "samples_per_second": round(samples / train_seconds, 1) if train_seconds > 0 else 0.0,
         "resumed": resumed,
-        "test": results["test"],
-        "baseline": {"name": first, "test": results["baselines"].get(first, {})},
-        "baselines": results["baselines"],
+        **summary,
         "notes": splits.info.notes,
     }
-    metrics["comparison"] = compare(cfg.task, metrics["test"], metrics["baselines"]) if first else {}
-    if cfg.task == "classification":
-        from tfdl.evaluation.metrics import per_class_table
-
-        metrics["per_class"] = per_class_table(splits.y_test, preds["model"], splits.info.labels)
 
     files = finish_run(app, cfg, model, splits, metrics, preds, run_dir)
     if export and cfg.export.enabled and is_chief():
@@ -273,6 +262,25 @@ def train(
 
         files.append(export_run_model(app, cfg, model, splits, metrics, run_dir))
     return RunResult(run_dir, metrics, files, model, splits)
+
+
+def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path) -> tuple[dict, dict]:
+    """after_fit (train/val only), then test metrics of the model and every baseline, the headline
+    baseline, the verdict and (classification) the per-class table. Returns (summary, predictions)."""
+    from tfdl.evaluation.metrics import compare, per_class_table
+
+    after_fit(app, cfg, model, splits, run_dir)
+    results, preds = evaluate_all(app, cfg, model, splits)
+    first = next(iter(app.baselines), None)
+    summary = {
+        "test": results["test"],
+        "baseline": {"name": first, "test": results["baselines"].get(first, {})},
+        "baselines": results["baselines"],
+        "comparison": compare(cfg.task, results["test"], results["baselines"]) if first else {},
+    }
+    if cfg.task == "classification":
+        summary["per_class"] = per_class_table(splits.y_test, preds["model"], splits.info.labels)
+    return summary, preds
 
 
 def finish_run(app: App, cfg, model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> list[Path]:
@@ -346,17 +354,11 @@ def evaluate_run(app: App, run_dir: Path, log=print) -> RunResult:
     """Re-evaluate a finished run's model on its (re-loaded, fingerprint-checked) test split."""
     cfg, model = load_run(app, run_dir)
     old = json.loads((run_dir / "metrics.json").read_text())
-    splits = app.load_data(cfg)
+    # The same training subset as the run, so the baselines are refitted on what the model saw.
+    splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
     if old["dataset"]["fingerprint"] != splits.info.fingerprint:
         log(f"warning: data fingerprint changed since training ({old['dataset']['fingerprint'][:19]}...)")
-    after_fit(app, cfg, model, splits, run_dir)
-    results, preds = evaluate_all(app, cfg, model, splits)
-    metrics = {**old, "test": results["test"], "baselines": results["baselines"]}
-    first = next(iter(app.baselines), None)
-    if first:
-        from tfdl.evaluation.metrics import compare
-
-        metrics["baseline"] = {"name": first, "test": results["baselines"][first]}
-        metrics["comparison"] = compare(cfg.task, metrics["test"], metrics["baselines"])
+    summary, preds = evaluation_summary(app, cfg, model, splits, run_dir)
+    metrics = {**old, **summary}
     files = finish_run(app, cfg, model, splits, metrics, preds, run_dir)
     return RunResult(run_dir, metrics, files, model, splits)
