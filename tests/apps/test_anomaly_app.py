@@ -136,6 +136,11 @@ def test_cli_train_export_serve_and_predict(rows_csv, workdir, capsys):
     assert main(["predict", "anomaly", "--input", str(short), "--model", str(version)]) == 2
     assert "expected 6 columns" in capsys.readouterr().err
 
+    # a later `tfdl export` of the run carries the same validation threshold
+    assert main(["export", "anomaly"]) == 0
+    again = workdir / "saved_models" / "anomaly" / "2" / "assets" / "threshold.json"
+    assert json.loads(again.read_text())["threshold"] == test["threshold"]
+
 
 def test_cli_bad_inputs_exit_2(tmp_path, rows_csv, workdir, capsys):
     bad = tmp_path / "bad.csv"

@@ -12,11 +12,13 @@ def export(
     app, run_dir: Path, *, fmt: str = "savedmodel", quantize: str = "none", int8_io: bool = False
 ) -> list[Path]:
     from tfdl.data.splits import limit_train
-    from tfdl.pipeline import load_run
+    from tfdl.pipeline import after_fit, load_run
 
     cfg, model = load_run(app, run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
+    # What training derived from train/val (e.g. the anomaly threshold) travels with the export too.
+    after_fit(app, cfg, model, splits, run_dir)
     if fmt == "savedmodel":
         from tfdl.export.savedmodel import export_run_model
 
