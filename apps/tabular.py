@@ -117,7 +117,7 @@ def load_data(cfg: TabularConfig) -> Splits:
         y = pd_numeric(df[target], target)
     info = DataInfo(name, where, fingerprint(x, y), labels, (len(columns),), notes)
     d = cfg.data
-    splits = split_arrays(x, y, info, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
+    splits = split_arrays(x, y, info, **d.split_args())
     T.fit_stats(columns, splits.x_train, d.max_vocabulary)
     _describe_data(splits, columns, target, task, transform)
     return splits

@@ -47,7 +47,7 @@ def load_data(cfg: TextConfig) -> Splits:
     from tfdl.data import text
 
     d = cfg.data
-    split = dict(val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
+    split = d.split_args()
     if d.path:
         x, y, labels, notes = text.load_user_text(d.path, d.text_column, d.label_column)
         info = DataInfo(

@@ -55,9 +55,7 @@ def load_data(cfg: VisionConfig) -> Splits:
             x.shape[1:],
             notes,
         )
-        return split_arrays(
-            x, y, info, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed
-        )
+        return split_arrays(x, y, info, **d.split_args())
     if d.source != "fashion_mnist":
         from tfdl.errors import TfdlError
 

@@ -109,6 +109,36 @@ def train_cmd(
     _print_paths(result.files)
 
 
+@cli.command("cv")
+def cv_cmd(
+    app_name: AppArg,
+    folds: Annotated[int, typer.Option("--folds", help="number of folds (every example is tested once)")] = 5,
+    data: Annotated[str | None, typer.Option("--data", help="your data: a folder or a file")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="model name (see tfdl apps)")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="metric to compare (default: headline)")] = (
+        None
+    ),
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """K-fold cross-validation: the model and every baseline on the same folds, mean +/- sd and the
+    paired difference. Honest when one test split is too small to call a winner."""
+    from tfdl import config as cfgmod
+    from tfdl.app import get_app
+
+    app = get_app(app_name)
+    extra = [f"data.path={data}"] if data else []
+    extra += [f"model.name={model}"] if model else []
+    raw = cfgmod.load_yaml(config) if config else {}
+    _quiet_tf()
+    from tfdl.cv import cross_validate
+
+    result = cross_validate(app, raw, [*extra, *(sets or [])], folds=folds, metric=metric)
+    typer.echo("\n".join(result.table()))
+    typer.echo(result.verdict())
+    _print_paths([result.summary_dir])
+
+
 @cli.command("evaluate")
 def evaluate_cmd(app_name: AppArg, run: RunOpt = "latest") -> None:
     """Re-evaluate a finished run on its test split and rewrite its report."""

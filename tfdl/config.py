@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tfdl.errors import TfdlError
 
@@ -39,6 +39,28 @@ class DataConfig(_Section):
     test_fraction: float = Field(0.15, gt=0, lt=1)
     limit: int | None = Field(None, gt=0)  # cap on training examples (quick runs, studies)
     seed: int = 42
+    # k-fold cross-validation (``tfdl cv``): with ``folds`` >= 2 the test part is fold ``fold`` (0-based)
+    # of ``folds`` stratified folds of the pooled data and ``test_fraction`` is not used.
+    folds: int = Field(0, ge=0)
+    fold: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_folds(self):
+        if self.folds == 1:
+            raise ValueError("data.folds must be 0 (one train/val/test split) or at least 2")
+        if self.folds and self.fold >= self.folds:
+            raise ValueError(f"data.fold must be below data.folds ({self.folds}); got {self.fold}")
+        return self
+
+    def split_args(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`tfdl.data.splits.split_arrays`."""
+        return dict(
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=self.seed,
+            folds=self.folds,
+            fold=self.fold,
+        )
 
 
 class ModelConfig(BaseModel):
@@ -100,6 +122,8 @@ def _format_validation_error(err: ValidationError, cls: type[BaseModel]) -> str:
     msg = e["msg"]
     if e["type"] == "literal_error":
         msg = msg.replace("Input should be", "expected")
+    if e["type"] == "value_error":  # a section's own check: its message names the keys and the fix
+        return msg.removeprefix("Value error, ")
     return f"bad value for config key '{key}': {msg}; got {got!r}"
 
 

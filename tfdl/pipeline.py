@@ -160,6 +160,7 @@ def train(
     from tfdl.training.precision import apply_policy, choose_policy
     from tfdl.training.strategy import build_strategy, is_chief
 
+    splits = load_splits(app, cfg)  # before the run folder: bad data leaves nothing behind
     resolved = cfgmod.to_dict(cfg)
     run_dir, resumed = new_or_resumed_run(cfg.runs_dir, app.name, resolved)
     if not is_chief():
@@ -173,8 +174,6 @@ def train(
     apply_policy(policy)
     log(f"precision policy: {policy} ({why})")
 
-    splits = app.load_data(cfg)
-    splits = limit_train(splits, cfg.data.limit, cfg.data.seed)
     sizes = splits.sizes()
     log(f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} test={sizes['n_test']}")
     y_train, y_val = app.targets(splits) if app.targets else (splits.y_train, splits.y_val)
@@ -245,6 +244,7 @@ def train(
             "source": splits.info.source,
             "fingerprint": splits.info.fingerprint,
             **sizes,
+            **({"cv": splits.info.extra["cv"]} if "cv" in splits.info.extra else {}),
         },
         "precision_policy": policy,
         "precision_reason": why,
@@ -262,6 +262,17 @@ def train(
 
         files.append(export_run_model(app, cfg, model, splits, metrics, run_dir))
     return RunResult(run_dir, metrics, files, model, splits)
+
+
+def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
+    """The app's splits (``data.limit`` applied); refuses ``data.folds`` without pooled data."""
+    splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
+    if cfg.data.folds and "cv" not in splits.info.extra:
+        raise TfdlError(
+            f"data.folds is not available for {app.name} on {splits.info.name}: it has a fixed test split "
+            "(official or chronological); remove data.folds or use a data set the app splits itself"
+        )
+    return splits
 
 
 def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path) -> tuple[dict, dict]:
@@ -355,7 +366,7 @@ def evaluate_run(app: App, run_dir: Path, log=print) -> RunResult:
     cfg, model = load_run(app, run_dir)
     old = json.loads((run_dir / "metrics.json").read_text())
     # The same training subset as the run, so the baselines are refitted on what the model saw.
-    splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
+    splits = load_splits(app, cfg)
     if old["dataset"]["fingerprint"] != splits.info.fingerprint:
         log(f"warning: data fingerprint changed since training ({old['dataset']['fingerprint'][:19]}...)")
     summary, preds = evaluation_summary(app, cfg, model, splits, run_dir)

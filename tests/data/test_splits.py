@@ -26,3 +26,34 @@ def test_fingerprint_changes_with_content_and_limit_keeps_classes():
     )
     s = limit_train(s, 40, 0)
     assert len(s.x_train) == 40 and set(np.bincount(s.y_train).tolist()) == {20}
+
+
+def test_kfold_tests_every_example_exactly_once_and_keeps_val_apart():
+    y = np.repeat(np.arange(3), [100, 60, 40])
+    x = np.arange(200)[:, None]
+    tested = []
+    for k in range(5):
+        s = split_arrays(
+            x, y, DataInfo("t", "t"), val_fraction=0.15, test_fraction=0.3, seed=3, folds=5, fold=k
+        )
+        parts = [s.x_train.ravel(), s.x_val.ravel(), s.x_test.ravel()]
+        assert sum(map(len, parts)) == 200 and len(np.unique(np.concatenate(parts))) == 200  # disjoint
+        assert len(s.x_test) == 40 and len(s.x_val) == 30  # 1/folds for test; val_fraction of the whole
+        assert np.bincount(s.y_test).tolist() == [20, 12, 8]  # stratified: the class shares of the pool
+        assert s.info.extra["cv"] == {"folds": 5, "fold": k}
+        tested += s.x_test.ravel().tolist()
+    assert sorted(tested) == list(range(200))
+    again = split_arrays(
+        x, y, DataInfo("t", "t"), val_fraction=0.15, test_fraction=0.3, seed=3, folds=5, fold=2
+    )
+    first = split_arrays(
+        x, y, DataInfo("t", "t"), val_fraction=0.15, test_fraction=0.3, seed=3, folds=5, fold=2
+    )
+    assert (again.x_test == first.x_test).all() and (again.x_val == first.x_val).all()
+
+
+def test_kfold_falls_back_to_plain_folds_for_continuous_targets():
+    y = np.linspace(0, 1, 50)
+    s = split_arrays(np.arange(50)[:, None], y, DataInfo("t", "t"), val_fraction=0.2, test_fraction=0.2,
+                     seed=0, folds=4, fold=3)  # fmt: skip
+    assert len(s.x_test) in (12, 13) and len(s.x_val) == 10

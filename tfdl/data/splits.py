@@ -116,6 +116,28 @@ def stratified_indices(
     return [np.sort(rest), *parts]
 
 
+def kfold_indices(
+    y: np.ndarray | None, n: int, folds: int, fold: int, val_fraction: float, seed: int, stratify: bool = True
+) -> list[np.ndarray]:
+    """(train, val, test) indices: test is fold ``fold`` of ``folds`` (stratified by ``y`` when it can be),
+    val is ``val_fraction`` of all ``n`` examples taken from the other folds."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    if n < folds:
+        raise TfdlError(f"data.folds={folds} needs at least {folds} examples; got {n}")
+    idx = np.arange(n)
+    strat = stratify and y is not None and _can_stratify(np.asarray(y), 1 / folds)
+    if strat and np.unique(np.asarray(y), return_counts=True)[1].min() < folds:
+        strat = False  # a class smaller than the number of folds cannot be in every fold
+    splitter = (StratifiedKFold if strat else KFold)(n_splits=folds, shuffle=True, random_state=seed)
+    rest, test = list(splitter.split(idx, y if strat else None))[fold]
+    n_val = min(max(1, round(val_fraction * n)), len(rest) // 2)
+    ry = None if y is None else np.asarray(y)[rest]
+    strat = ry if (stratify and ry is not None and _can_stratify(ry, n_val / len(rest))) else None
+    train, val = train_test_split(rest, test_size=n_val, random_state=seed, stratify=strat)
+    return [np.sort(train), np.sort(val), np.sort(test)]
+
+
 def _can_stratify(y: np.ndarray, share: float) -> bool:
     if y.dtype.kind == "f":
         return False
@@ -132,12 +154,23 @@ def split_arrays(
     test_fraction: float,
     seed: int,
     stratify: bool = True,
+    folds: int = 0,
+    fold: int = 0,
 ) -> Splits:
-    """70/15/15 (by default) train/val/test split of one pool of examples."""
+    """70/15/15 (by default) train/val/test split of one pool of examples.
+
+    With ``folds`` >= 2 the test part is fold ``fold`` of a (stratified) k-fold partition instead, so
+    ``folds`` runs test every example exactly once; val is ``val_fraction`` of the whole, carved from
+    the other folds. The fold is recorded in ``info.extra["cv"]``.
+    """
     n = n_rows(x)
     if n < 3:
         raise TfdlError(f"need at least 3 examples to split into train/val/test; got {n}")
-    train, val, test = stratified_indices(y, n, (val_fraction, test_fraction), seed, stratify)
+    if folds >= 2:
+        train, val, test = kfold_indices(y, n, folds, fold, val_fraction, seed, stratify)
+        info.extra["cv"] = {"folds": folds, "fold": fold}
+    else:
+        train, val, test = stratified_indices(y, n, (val_fraction, test_fraction), seed, stratify)
     sel = lambda a, i: None if a is None else np.asarray(a)[i]
     return Splits(take(x, train), sel(y, train), take(x, val), sel(y, val), take(x, test), sel(y, test), info)
 

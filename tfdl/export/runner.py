@@ -11,12 +11,11 @@ from tfdl.errors import TfdlError
 def export(
     app, run_dir: Path, *, fmt: str = "savedmodel", quantize: str = "none", int8_io: bool = False
 ) -> list[Path]:
-    from tfdl.data.splits import limit_train
-    from tfdl.pipeline import after_fit, load_run
+    from tfdl.pipeline import after_fit, load_run, load_splits
 
     cfg, model = load_run(app, run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
+    splits = load_splits(app, cfg)
     # What training derived from train/val (e.g. the anomaly threshold) travels with the export too.
     after_fit(app, cfg, model, splits, run_dir)
     if fmt == "savedmodel":
