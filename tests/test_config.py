@@ -49,3 +49,15 @@ def test_yaml_file_errors(tmp_path):
     good.write_text("train:\n  epochs: 2\n  optimizer: lion\n")
     cfg = build_config(RunConfig, load_yaml(good), ["train.epochs=4"])
     assert cfg.train.epochs == 4 and cfg.train.optimizer == "lion"
+
+
+def test_model_defaults_sit_between_app_defaults_and_the_user():
+    from apps.text import APP
+    from tfdl.pipeline import resolve_config
+
+    bow = resolve_config(APP, {}, [])  # the default model, bow, trains at its own learning rate
+    assert (bow.model.name, bow.train.learning_rate, bow.train.epochs) == ("bow", 0.003, 20)
+    gru = resolve_config(APP, {}, ["model.name=gru"])  # other models keep the app's defaults
+    assert (gru.train.learning_rate, gru.train.epochs, gru.train.batch_size) == (0.001, 8, 64)
+    from_file = resolve_config(APP, {"train": {"learning_rate": 0.01}}, ["train.epochs=3"])
+    assert (from_file.train.learning_rate, from_file.train.epochs) == (0.01, 3)  # the user wins

@@ -79,6 +79,9 @@ class App:
     # (model, cfg, steps_per_epoch) -> extra Keras callbacks, appended after the standard ones
     callbacks: Callable[[Any, RunConfig, int], list] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)  # app's default overrides (dotted keys)
+    # per model name: more defaults (dotted keys) on top of ``defaults``, still below the config file and
+    # --set (text: the bag-of-n-grams model wants a higher learning rate than the recurrent ones)
+    model_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:
         return list(self.models)
