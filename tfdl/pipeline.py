@@ -290,7 +290,11 @@ def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path) -> t
         "test": results["test"],
         "baseline": {"name": first, "test": results["baselines"].get(first, {})},
         "baselines": results["baselines"],
-        "comparison": compare(cfg.task, results["test"], results["baselines"]) if first else {},
+        "comparison": (
+            compare(cfg.task, results["test"], results["baselines"], n_test=n_rows(splits.x_test))
+            if first
+            else {}
+        ),
     }
     if cfg.task == "classification":
         summary["per_class"] = per_class_table(splits.y_test, preds["model"], splits.info.labels)

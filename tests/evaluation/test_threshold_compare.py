@@ -88,3 +88,15 @@ def test_compare_tie_goes_to_baseline_and_no_baseline():
     assert c["winner"] == "pca" and "ties" in c["sentence"]
     none = compare("forecast", {"mae": 1.0}, {})
     assert none["winner"] is None and "No baseline" in none["sentence"]
+
+
+def test_compare_calls_a_small_accuracy_margin_noise_only_on_a_small_test_set():
+    base = {"tfidf_logistic_regression": {"accuracy": 0.781}}
+    small = compare("classification", {"accuracy": 0.7778}, base, model_name="bow", n_test=1922)
+    assert small["winner"] == "tfidf_logistic_regression" and small["within_noise"] is True
+    expected = "within two standard errors of accuracy on 1,922 test examples (+/-0.009433 each)"
+    assert expected in small["sentence"]
+    assert "`tfdl cv`" in small["sentence"]
+    large = compare("classification", {"accuracy": 0.7778}, base, model_name="bow", n_test=200_000)
+    assert large["within_noise"] is False and "standard error" not in large["sentence"]
+    assert "within_noise" not in compare("classification", {"accuracy": 0.7778}, base)

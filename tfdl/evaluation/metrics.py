@@ -313,7 +313,12 @@ def _fmt(v: float) -> str:
 
 
 def compare(
-    task: str, model_metrics: dict, baselines: dict[str, dict], *, model_name: str | None = None
+    task: str,
+    model_metrics: dict,
+    baselines: dict[str, dict],
+    *,
+    model_name: str | None = None,
+    n_test: int | None = None,
 ) -> dict:
     """Model vs the best baseline on the headline metric, with a plain-English verdict.
 
@@ -321,7 +326,9 @@ def compare(
     ``model``). ``baselines``: ``{name: test metrics}`` (values may also wrap them under ``test``).
     A baseline that ties the model wins: a deep model must beat the classical one to be preferred.
     Returns ``{metric, model, best_baseline, baseline, winner, sentence}``; ``winner`` is ``"model"``
-    or the baseline's name (``None`` when nothing can be compared).
+    or the baseline's name (``None`` when nothing can be compared). With ``n_test`` an accuracy margin
+    smaller than two binomial standard errors is called out as noise (``within_noise``), pointing at
+    ``tfdl cv``.
     """
     metric, higher = headline(task)
     name = model_name or (model_metrics.get("model") if isinstance(model_metrics.get("test"), dict) else None)
@@ -362,4 +369,13 @@ def compare(
             f"The baseline {best} wins: {metric} {_fmt(bv)} vs {_fmt(mv)} for {who} "
             f"({direction} is better; margin {gap})."
         )
+    if metric == "accuracy" and n_test and 0 < bv < 1:
+        se = math.sqrt(bv * (1 - bv) / n_test)
+        out["within_noise"] = abs(mv - bv) < 2 * se
+        if out["within_noise"]:
+            out["sentence"] += (
+                f" The margin is within two standard errors of accuracy on {n_test:,} test examples "
+                f"(+/-{_fmt(se)} each), so this split cannot tell them apart: `tfdl cv` compares them "
+                "over folds."
+            )
     return out

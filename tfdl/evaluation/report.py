@@ -58,7 +58,8 @@ def _metrics_section(metrics: dict, baselines: dict[str, dict]) -> list[str]:
     if task in ("classification", "regression", "forecast", "anomaly"):
         metric, higher = headline(task)
         parts += [f"Headline metric: **{metric}** ({'higher' if higher else 'lower'} is better).", ""]
-        verdict = compare(task, test, baselines, model_name=model)
+        n_test = (metrics.get("dataset") or {}).get("n_test")
+        verdict = compare(task, test, baselines, model_name=model, n_test=n_test)
         parts += [_table(header, rows), "", f"**{verdict['sentence']}**", ""]
     else:
         parts += [_table(header, rows), ""]
