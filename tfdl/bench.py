@@ -224,7 +224,9 @@ def app_targets() -> Path:
         )
     lines.append("")
     lines.append(
-        "Times are in each run's metrics.json; this table is about quality, measured on the default split."
+        "Times are in each run's metrics.json; this table is about quality, measured on the default split. "
+        "The text and tabular targets are judged over 5 folds by `tfdl bench cv`: one test split of 1,922 "
+        "texts or 668 credit rows has a standard error of about 1 accuracy / 1.5 AUC points."
     )
     return record("App targets, default configs", "tfdl bench apps", lines)
 

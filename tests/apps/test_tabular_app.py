@@ -229,3 +229,15 @@ def test_credit_data_mlp_reaches_its_floor(workdir: Path):
     assert m["dataset"]["name"] == "credit_data" and m["dataset"]["n_test"] == 668
     assert m["test"]["roc_auc"] >= 0.79
     assert m["test"]["roc_auc"] >= m["baselines"]["linear"]["roc_auc"] - 0.02
+
+
+@pytest.mark.slow
+def test_credit_data_target_holds_over_five_folds(workdir: Path):
+    """The issue's ROC-AUC >= 0.83, as a mean over 5 folds (measured 0.8407; linear 0.8384, HGB 0.8249)."""
+    from apps.tabular import APP
+    from tfdl.cv import cross_validate
+
+    r = cross_validate(APP, {}, [], folds=5, metric="roc_auc", log=lambda *_: None)
+    assert [f["fold"] for f in r.per_fold] == [0, 1, 2, 3, 4]
+    assert r.stats()["mean"] >= 0.83
+    assert r.stats()["mean"] >= r.stats("linear")["mean"] - 0.01
