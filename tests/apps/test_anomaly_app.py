@@ -44,7 +44,9 @@ def _trained(rows_csv: Path, model: str = "dense_ae"):
     y_train, y_val = APP.targets(splits)
     net = build_model(APP, cfg, splits)
     net.compile(optimizer="adam", loss="mse")
-    net.fit(make_dataset(splits.x_train, y_train, 64, shuffle=True, seed=0), epochs=3, verbose=0)
+    net.fit(
+        make_dataset(splits.x_train, y_train, 64, shuffle=True, seed=0), epochs=3, verbose=0, shuffle=False
+    )
     return APP, cfg, splits, net
 
 

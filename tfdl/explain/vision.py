@@ -121,6 +121,8 @@ def heatmaps(
         warnings.simplefilter(
             "ignore", DeprecationWarning
         )  # scipy.ndimage.interpolation, inside tf-keras-vis
+        # tf-keras-vis calls the model with a list of one input; Keras warns about the structure.
+        warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
         if method == "saliency":
             from tf_keras_vis.saliency import Saliency
 
