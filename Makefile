@@ -8,11 +8,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: help install data demo test test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
         anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
         bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer \
-        bench-serve bench-tflite clean
+        bench-serve bench-tflite bench-apps bench-cv cv-text cv-tabular clean
 
 help:
 	@echo "make demo | test | lint | vision | text | tabular | tabular-regression | timeseries | anomaly"
-	@echo "     tune-<app> | export-tflite | serve | bench | bench-vision | clean"
+	@echo "     tune-<app> | cv-text | cv-tabular | export-tflite | serve | bench | bench-<name> | clean"
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found; install Python 3.11 or run make PY=/path/to/python3.11"; exit 2; }
@@ -116,6 +116,18 @@ bench-serve: data
 
 bench-tflite: data
 	$(BIN)/python benchmarks/tflite_bench.py
+
+bench-apps: data
+	$(TFDL) bench apps
+
+bench-cv: data
+	$(TFDL) bench cv
+
+cv-text: data
+	$(TFDL) cv text --folds 5
+
+cv-tabular: install
+	$(TFDL) cv tabular --folds 5 --metric roc_auc
 
 clean:
 	rm -rf runs untitled_project .pytest_cache .ruff_cache
