@@ -62,3 +62,32 @@ def test_paired_verdict_says_when_nobody_wins_clearly():
     assert r.verdict().endswith("the baseline lr wins.")
     r.higher_is_better = False  # an error metric: lower wins
     assert r.verdict().endswith("the mlp model wins.")
+
+
+def test_a_killed_cross_validation_resumes_without_retraining_finished_folds(workdir: Path, monkeypatch):
+    import tfdl.pipeline
+    from apps.tabular import APP
+    from tfdl.cv import cross_validate
+
+    customers(240).to_csv(workdir / "churn.csv", index=False)
+    sets = ["data.path=churn.csv", "data.target=churn", "train.epochs=2"]
+    real, trained = tfdl.pipeline.train, []
+
+    def killed_in_fold_2(app, cfg, **kw):
+        if cfg.data.fold == 1 and "killed" not in trained:
+            trained.append("killed")
+            raise KeyboardInterrupt
+        trained.append(cfg.data.fold)
+        return real(app, cfg, **kw)
+
+    monkeypatch.setattr(tfdl.pipeline, "train", killed_in_fold_2)
+    with pytest.raises(KeyboardInterrupt):
+        cross_validate(APP, {}, sets, folds=3, log=lambda *_: None)
+    r = cross_validate(APP, {}, sets, folds=3, log=lambda *_: None)
+    assert trained == [0, "killed", 1, 2]  # fold 0 was read back, not trained again
+    assert len(list((workdir / "runs" / "tabular").glob("cv-*"))) == 1
+    first_run = json.loads((r.summary_dir / "progress.json").read_text())["runs"]["0"]
+    assert r.per_fold[0]["run_dir"] == first_run and [f["fold"] for f in r.per_fold] == [0, 1, 2]
+    assert (r.summary_dir / "cv.json").is_file()
+    again = cross_validate(APP, {}, sets, folds=3, log=lambda *_: None)  # finished: a new cross-validation
+    assert again.summary_dir != r.summary_dir and trained[-3:] == [0, 1, 2]

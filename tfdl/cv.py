@@ -7,7 +7,8 @@ carved from the other folds) and fits every baseline on each fold's identical sp
 each one's mean and standard deviation over the folds and the *paired* difference model - baseline
 (mean and its standard error), which is what decides "who wins" honestly.
 
-Each fold is an ordinary run folder (no export); the summary goes to ``runs/APP/cv-STAMP/``.
+Each fold is an ordinary run folder (no export); the summary goes to ``runs/APP/cv-TIME-HASH/`` (``cv.json``,
+``cv.md``). A killed cross-validation resumes when the same command is given again.
 """
 
 from __future__ import annotations
@@ -113,44 +114,68 @@ def cross_validate(
     metric: str | None = None,
     log=print,
 ) -> CvResult:
-    """Train ``folds`` runs of one config (no export) and compare with the baselines fold by fold."""
-    from tfdl.evaluation.metrics import headline
+    """Train ``folds`` runs of one config (no export) and compare with the baselines fold by fold.
+
+    A killed cross-validation resumes when the same command is given again: the folds already finished
+    are read back from their run folders (``progress.json``) and the interrupted fold resumes its epochs.
+    """
+    from tfdl import config as cfgmod
     from tfdl.pipeline import resolve_config, train
+    from tfdl.runs import config_hash, is_finished
 
     if folds < 2:
         raise TfdlError(f"--folds must be at least 2; got {folds}")
     if any(o.split("=", 1)[0].strip() in ("data.folds", "data.fold") for o in overrides):
         raise TfdlError("tfdl cv sets data.folds and data.fold itself; remove them from --set")
     first = resolve_config(app, raw, [*overrides, f"data.folds={folds}", "data.fold=0"])
-    result = CvResult(app.name, first.model.name or "", metric or "", True, folds)
+    out, done = _cv_folder(Path(first.runs_dir) / app.name, config_hash(cfgmod.to_dict(first)))
+    result = CvResult(app.name, first.model.name or "", metric or "", True, folds, summary_dir=out)
     for k in range(folds):
         cfg = resolve_config(app, raw, [*overrides, f"data.folds={folds}", f"data.fold={k}"])
-        log(f"fold {k + 1}/{folds}")
-        run = train(app, cfg, export=False, log=log)
-        m = run.metrics
-        if not result.metric:  # the task may be inferred from the data (tabular): ask the first run
-            result.metric = headline(m["task"])[0]
-        result.higher_is_better = (
-            headline(m["task"])[1]
-            if result.metric == headline(m["task"])[0]
-            else (result.metric not in LOWER_IS_BETTER)
-        )
-        if result.metric not in m["test"]:
-            have = ", ".join(k for k, v in m["test"].items() if isinstance(v, (int, float)))
-            raise TfdlError(
-                f"metric '{result.metric}' is not in the test metrics of {app.name}; use one of: {have}"
-            )
-        base = {b: v[result.metric] for b, v in m["baselines"].items() if v.get(result.metric) is not None}
-        result.per_fold.append(
-            {"fold": k, "run_dir": str(run.run_dir), "model": m["test"][result.metric], "baselines": base}
-        )
-    out = Path(first.runs_dir) / app.name / f"cv-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
+        previous = Path(done.get(str(k), ""))
+        if done.get(str(k)) and is_finished(previous):
+            log(f"fold {k + 1}/{folds}: finished before, read from {previous}")
+            run_dir, m = previous, json.loads((previous / "metrics.json").read_text())
+        else:
+            log(f"fold {k + 1}/{folds}")
+            run = train(app, cfg, export=False, log=log)
+            run_dir, m = run.run_dir, run.metrics
+            done[str(k)] = str(run_dir)
+            out.mkdir(parents=True, exist_ok=True)  # made after a fold trains: bad data leaves nothing
+            (out / "progress.json").write_text(json.dumps({"runs": done}, indent=2))
+        result.per_fold.append(_fold_entry(result, app, k, run_dir, m))
     (out / "cv.json").write_text(json.dumps(result.to_json(), indent=2))
     (out / "cv.md").write_text(
         f"# {app.name}: {folds}-fold cross-validation of {result.model}\n\n"
         + "\n".join(result.table())
         + f"\n\n{result.verdict()}\n"
     )
-    result.summary_dir = out
     return result
+
+
+def _cv_folder(root: Path, h: str) -> tuple[Path, dict]:
+    """The newest unfinished cross-validation of this config (no cv.json yet) and its finished folds,
+    or the path of a new ``cv-<UTC time>-<config hash>`` folder (made once a fold has finished)."""
+    if root.is_dir():
+        for d in sorted(root.glob(f"cv-*-{h}"), reverse=True):
+            if (d / "progress.json").is_file() and not (d / "cv.json").is_file():
+                return d, json.loads((d / "progress.json").read_text()).get("runs", {})
+    return root / f"cv-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{h}", {}
+
+
+def _fold_entry(result: CvResult, app: App, k: int, run_dir: Path, m: dict) -> dict:
+    """One fold's model and baseline values of ``result.metric`` (the task's headline when not given)."""
+    from tfdl.evaluation.metrics import headline
+
+    default_metric, higher = headline(m["task"])  # the task may be inferred from the data (tabular)
+    result.metric = result.metric or default_metric
+    result.higher_is_better = (
+        higher if result.metric == default_metric else result.metric not in LOWER_IS_BETTER
+    )
+    if result.metric not in m["test"]:
+        have = ", ".join(name for name, v in m["test"].items() if isinstance(v, (int, float)))
+        raise TfdlError(
+            f"metric '{result.metric}' is not in the test metrics of {app.name}; use one of: {have}"
+        )
+    base = {b: v[result.metric] for b, v in m["baselines"].items() if v.get(result.metric) is not None}
+    return {"fold": k, "run_dir": str(run_dir), "model": m["test"][result.metric], "baselines": base}
