@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec, describe_class_scores
+from tfdl.app import App, Codec, describe_class_scores, forwards
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, fingerprint, split_arrays
 from tfdl.errors import TfdlError
@@ -249,6 +249,7 @@ def _outputs(splits: Splits, cfg: RunConfig) -> tuple[int, str | None]:
     return (splits.info.num_classes, "softmax") if cfg.task == "classification" else (1, None)
 
 
+@forwards("tfdl.models:build_mlp", "output_activation", "inputs", "preprocess", "name")
 def build_mlp(
     splits: Splits,
     cfg: RunConfig,
@@ -279,6 +280,10 @@ def build_mlp(
     return _head(splits, cfg, body, inputs)
 
 
+@forwards(
+    "tfdl.models:build_transformer",
+    *("pooling", "output_activation", "inputs", "preprocess", "name", "vocab_size", "positions", "mask_zero"),
+)
 def build_ft_transformer(
     splits: Splits, cfg: RunConfig, *, embed_dim=32, num_heads=4, num_layers=2, ff_dim=64, dropout=0.1, **kw
 ):  # noqa: E501

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec, describe_class_scores
+from tfdl.app import App, Codec, describe_class_scores, forwards
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arrays
 from tfdl.errors import TfdlError
@@ -104,6 +104,7 @@ def _squeeze(t):
     return keras.ops.reshape(t, (-1,)) if len(t.shape) == 2 else t
 
 
+@forwards("tfdl.models:build_mlp", "inputs", "preprocess", "name")
 def build_bow(
     splits: Splits,
     cfg: RunConfig,
@@ -138,6 +139,9 @@ def build_bow(
     )  # fmt: skip
 
 
+_RNN_FIXED = ("cell", "bidirectional", "vocab_size", "mask_zero", "inputs", "preprocess", "name")
+
+
 def _build_recurrent(splits, cfg, name, *, cell, bidirectional, max_tokens, sequence_length, units,
                      embedding_dim, dropout, unroll, **kw):  # fmt: skip
     from tfdl.models import build_rnn
@@ -163,6 +167,7 @@ def _build_recurrent(splits, cfg, name, *, cell, bidirectional, max_tokens, sequ
     )
 
 
+@forwards("tfdl.models:build_rnn", *_RNN_FIXED)
 def build_bilstm(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_length=48, units=(32,),
                  embedding_dim=64, dropout=0.3, unroll=False, **kw):  # fmt: skip
     """Embedding -> bidirectional LSTM -> softmax. ``unroll=True`` makes a TFLite-convertible loop."""
@@ -171,6 +176,7 @@ def build_bilstm(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_
                             dropout=dropout, unroll=unroll, **kw)  # fmt: skip
 
 
+@forwards("tfdl.models:build_rnn", *_RNN_FIXED)
 def build_gru(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_length=48, units=(32,),
               embedding_dim=64, dropout=0.3, unroll=False, **kw):  # fmt: skip
     """Embedding -> GRU -> softmax."""
@@ -179,6 +185,7 @@ def build_gru(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_len
                             dropout=dropout, unroll=unroll, **kw)  # fmt: skip
 
 
+@forwards("tfdl.models:build_transformer", "vocab_size", "mask_zero", "inputs", "preprocess", "name")
 def build_transformer(splits: Splits, cfg: RunConfig, *, max_tokens=10_000, sequence_length=48, embed_dim=32,
                       num_heads=2, num_layers=1, ff_dim=64, dropout=0.3, **kw):  # fmt: skip
     """Token + learned position embedding -> encoder block(s) (padding masked) -> average pool -> softmax.

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from tfdl.app import App, Codec, describe_class_scores
+from tfdl.app import App, Codec, describe_class_scores, forwards
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arrays
 
@@ -83,6 +83,7 @@ def _inputs_and_scaling(splits: Splits, cfg: RunConfig):
     return inputs, preprocess
 
 
+@forwards("tfdl.models:build_cnn", "inputs", "preprocess")
 def build_cnn(splits: Splits, cfg: RunConfig, *, filters=(32, 64), dropout=0.3, dense_units=128, **kw):
     from tfdl.models import build_cnn as factory
 
@@ -99,6 +100,7 @@ def build_cnn(splits: Splits, cfg: RunConfig, *, filters=(32, 64), dropout=0.3, 
     )
 
 
+@forwards("tfdl.models:build_mlp", "inputs", "preprocess")
 def build_mlp(splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.2, **kw):
     from tfdl.models import build_mlp as factory
 

@@ -61,3 +61,30 @@ def test_model_defaults_sit_between_app_defaults_and_the_user():
     assert (gru.train.learning_rate, gru.train.epochs, gru.train.batch_size) == (0.001, 8, 64)
     from_file = resolve_config(APP, {"train": {"learning_rate": 0.01}}, ["train.epochs=3"])
     assert (from_file.train.learning_rate, from_file.train.epochs) == (0.01, 3)  # the user wins
+
+
+@pytest.mark.parametrize(
+    ("app_name", "key"),
+    [("text", "model.bogus=1"), ("text", "model.inputs=x"), ("vision", "model.fliters=8")],
+)
+def test_model_keys_of_forwarding_builders_are_checked_before_anything_runs(workdir, capsys, app_name, key):
+    from tfdl.cli import main
+
+    assert main(["train", app_name, "--no-export", "--set", key]) == 2
+    err = capsys.readouterr().err
+    name = key.split("=")[0]
+    assert f"unknown config key '{name}' for model" in err and err.count("\n") == 1
+    assert "allowed: name, " in err and not (workdir / "runs").exists()
+
+
+def test_forwarded_model_keys_are_the_builders_and_the_factorys_less_what_it_sets():
+    from apps.tabular import APP as tabular
+    from apps.text import APP as text
+    from tfdl.pipeline import model_param_names
+
+    assert model_param_names(text, "bow") is None  # without importing the factory: unknown
+    bow = model_param_names(text, "bow", forwarded=True)
+    assert {"max_tokens", "ngrams", "normalize", "units", "activation", "batch_norm"} <= set(bow)
+    assert not {"inputs", "preprocess", "name"} & set(bow)
+    ft = model_param_names(tabular, "ft_transformer", forwarded=True)
+    assert "num_heads" in ft and not {"vocab_size", "pooling", "mask_zero"} & set(ft)

@@ -26,6 +26,22 @@ Baseline = Callable[[Splits], np.ndarray]
 Explainer = Callable[..., list[Path]]
 
 
+def forwards(factory: str, *fixed: str) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Mark a model builder whose ``**kw`` go on to a shared factory (``"tfdl.models:build_cnn"``).
+
+    ``model.*`` keys are then checked against the builder's own keyword arguments plus the factory's,
+    less ``fixed`` (the factory arguments the builder sets itself), before any data or run folder exists.
+    The factory is named as a string so that importing an app module does not import TensorFlow.
+    """
+
+    def mark(builder: ModelBuilder) -> ModelBuilder:
+        builder.forwards_to = factory  # type: ignore[attr-defined]
+        builder.fixed_args = fixed  # type: ignore[attr-defined]
+        return builder
+
+    return mark
+
+
 @dataclass(frozen=True)
 class Codec:
     """Raw request <-> tensors, for ``tfdl predict`` and the server's upload route.

@@ -5,6 +5,7 @@ An app never re-implements a step; it plugs hooks into :class:`tfdl.app.App`.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -58,12 +59,34 @@ def _deep_merge(a: dict, b: dict) -> dict:
     return out
 
 
-def check_model_params(app: App, cfg: cfgmod.RunConfig) -> None:
-    builder = app.models[cfg.model.name]
-    sig = inspect.signature(builder)
-    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+def model_param_names(app: App, model_name: str, *, forwarded: bool = False) -> list[str] | None:
+    """The ``model.*`` keys a model builder accepts, or None when it cannot be told without importing
+    its factory (a builder with ``**kw``; ``forwarded=True`` imports the factory named by ``forwards``)."""
+    builder = app.models[model_name]
+    params = inspect.signature(builder).parameters.values()
+    own = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
+    if not any(p.kind == p.VAR_KEYWORD for p in params):
+        return own
+    target = getattr(builder, "forwards_to", None)
+    if not forwarded or target is None:
+        return None
+    module, _, attr = target.partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    fixed = set(getattr(builder, "fixed_args", ()))
+    more = [
+        p.name
+        for p in inspect.signature(factory).parameters.values()
+        if p.default is not p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return [*own, *(n for n in more if n not in fixed and n not in own)]
+
+
+def check_model_params(app: App, cfg: cfgmod.RunConfig, *, forwarded: bool = False) -> None:
+    """Unknown ``model.*`` keys are one-line errors naming the allowed ones. At config time builders with
+    ``**kw`` pass; ``forwarded=True`` (train/tune, TensorFlow already imported) checks them too."""
+    allowed = model_param_names(app, cfg.model.name, forwarded=forwarded)
+    if allowed is None:
         return
-    allowed = [n for n, p in sig.parameters.items() if p.kind == p.KEYWORD_ONLY]
     for key in cfg.model.params():
         if key not in allowed:
             raise TfdlError(
@@ -163,7 +186,8 @@ def train(
     from tfdl.training.precision import apply_policy, choose_policy
     from tfdl.training.strategy import build_strategy, is_chief
 
-    splits = load_splits(app, cfg)  # before the run folder: bad data leaves nothing behind
+    check_model_params(app, cfg, forwarded=True)  # before the run folder: a typo leaves nothing behind
+    splits = load_splits(app, cfg)  # so does bad data
     resolved = cfgmod.to_dict(cfg)
     run_dir, resumed = new_or_resumed_run(cfg.runs_dir, app.name, resolved)
     if not is_chief():

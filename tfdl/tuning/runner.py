@@ -128,7 +128,7 @@ def tune(
 
 
 def _search(app, cfg, tdir, settings, *, resume, retrain_best, is_worker, is_chief, log) -> list[Path]:
-    from tfdl.pipeline import load_splits
+    from tfdl.pipeline import check_model_params, load_splits
     from tfdl.training.precision import choose_policy
     from tfdl.tuning import results as R
     from tfdl.tuning.hypermodel import AppHyperModel
@@ -136,6 +136,7 @@ def _search(app, cfg, tdir, settings, *, resume, retrain_best, is_worker, is_chi
 
     policy, why = choose_policy(cfg.train.precision)
     log(f"precision policy: {policy} ({why})")
+    check_model_params(app, cfg, forwarded=True)
     splits = load_splits(app, cfg)
     sizes = splits.sizes()
     log(f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} (test unused)")
