@@ -33,3 +33,13 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     """Run inside a temporary folder so runs/ and saved_models/ land there."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy_after_each_test():
+    """`tfdl train` in-process sets a global mixed-precision policy; the next test must not inherit it."""
+    yield
+    import sys
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")

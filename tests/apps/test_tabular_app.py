@@ -73,7 +73,9 @@ def test_unseen_csv_trains_exports_predicts_and_explains(workdir: Path, churn_cs
     assert "customer_id" in notes and "notes" in notes and "task: classification" in notes
     assert m["test"]["roc_auc"] > 0.75  # the signal is strong: even 4 epochs must find it
     report = (run / "report.md").read_text()
-    assert "| income | `income` | numeric (log1p) | float32 |" in report and "wins" in report
+    assert "| income | `income` | numeric (log1p) | float32 |" in report
+    best = m["comparison"]["best_baseline"]  # the verdict names the best baseline, whoever wins
+    assert best in m["baselines"] and f"baseline {best}" in report
 
     # The exported SavedModel takes raw named (batch,) columns; unseen/missing values do not fail.
     from tfdl.export.load import load_version, resolve_version
