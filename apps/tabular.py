@@ -9,7 +9,8 @@ Models: ``mlp`` (default; batch norm + dropout) and ``ft_transformer`` (column e
 through the shared transformer encoder). Preprocessing lives inside the model (Normalization,
 StringLookup/IntegerLookup with an OOV bucket, missing indicators + imputation, embeddings for
 high-cardinality categoricals), so the exported SavedModel takes ``{column: (batch,) values}``.
-Baselines on the same split: logistic/ridge regression and HistGradientBoosting.
+Baselines on the same split, tuned on the same validation split as the model
+(``tfdl/evaluation/tabular_baselines.py``): logistic/ridge regression and HistGradientBoosting.
 """
 
 from __future__ import annotations
