@@ -91,3 +91,10 @@ def test_a_killed_cross_validation_resumes_without_retraining_finished_folds(wor
     assert (r.summary_dir / "cv.json").is_file()
     again = cross_validate(APP, {}, sets, folds=3, log=lambda *_: None)  # finished: a new cross-validation
     assert again.summary_dir != r.summary_dir and trained[-3:] == [0, 1, 2]
+
+
+def test_a_baseline_missing_on_one_fold_is_left_out_of_the_summary():
+    r = CvResult("x", "mlp", "roc_auc", True, 2)
+    r.per_fold = [{"fold": 0, "model": 0.8, "baselines": {"lr": 0.7, "hgb": 0.9}},
+                  {"fold": 1, "model": 0.8, "baselines": {"lr": 0.7}}]  # fmt: skip
+    assert r.baseline_names == ["lr"] and "lr" in r.verdict() and set(r.to_json()["baselines"]) == {"lr"}

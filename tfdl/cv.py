@@ -41,7 +41,10 @@ class CvResult:
 
     @property
     def baseline_names(self) -> list[str]:
-        return list(self.per_fold[0]["baselines"]) if self.per_fold else []
+        """Baselines that report the metric on every fold (a fold may lack one, e.g. AUC of one class)."""
+        if not self.per_fold:
+            return []
+        return [b for b in self.per_fold[0]["baselines"] if all(b in f["baselines"] for f in self.per_fold)]
 
     def stats(self, who: str = "model") -> dict:
         v = self.values(who)
