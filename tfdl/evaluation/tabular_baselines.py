@@ -41,13 +41,14 @@ def sklearn_baseline(splits: Splits, family: str) -> np.ndarray:
     from threadpoolctl import threadpool_limits
 
     classify = splits.info.extra["task"] == "classification"
-    frames = [_frame(x, splits.info.extra["columns"]) for x in (splits.x_train, splits.x_val, splits.x_test)]
+    columns = splits.info.extra["columns"]
+    frames = [_frame(x, columns) for x in (splits.x_train, splits.x_val, splits.x_test)]
     y_train, y_val = _target(splits.y_train, classify), _target(splits.y_val, classify)
     fit = _fit_linear if family == "linear" else _fit_hgb
     # One OpenMP thread: on a busy 2-core machine (and beside TensorFlow's threads) HistGradientBoosting's
     # spinning workers took 116 s on credit_data vs 1.2 s single-threaded.
     with threadpool_limits(limits=1):
-        predict = fit(splits, frames, y_train, y_val, classify)
+        predict = fit(splits, columns, frames, y_train, y_val, classify)
         out = predict(frames[2])
     if not classify:
         return out.reshape(-1, 1).astype(np.float32)
@@ -62,6 +63,14 @@ def _frame(x: dict, columns) -> Any:
             c.input_name: x[c.input_name] if c.dtype == "float32" else np.asarray(x[c.input_name]).astype(str)
             for c in columns
         }
+    )
+
+
+def _split_columns(columns) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) input names: float32 columns are numbers, the rest categories."""
+    return (
+        [c.input_name for c in columns if c.dtype == "float32"],
+        [c.input_name for c in columns if c.dtype != "float32"],
     )
 
 
@@ -95,16 +104,14 @@ def _pick(candidates, score):
     return best
 
 
-def _fit_linear(splits: Splits, frames, y_train, y_val, classify: bool):
+def _fit_linear(splits: Splits, columns, frames, y_train, y_val, classify: bool):
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    columns = splits.info.extra["columns"]
-    num = [c.input_name for c in columns if c.dtype == "float32"]
-    cat = [c.input_name for c in columns if c.dtype != "float32"]
+    num, cat = _split_columns(columns)
     imputed = make_pipeline(SimpleImputer(add_indicator=True, keep_empty_features=True), StandardScaler())
     prep = ColumnTransformer([("num", imputed, num), ("cat", OneHotEncoder(handle_unknown="ignore"), cat)])
     x_train = prep.fit_transform(frames[0], y_train)
@@ -120,14 +127,12 @@ def _fit_linear(splits: Splits, frames, y_train, y_val, classify: bool):
     return lambda frame: best.predict(prep.transform(frame))
 
 
-def _fit_hgb(splits: Splits, frames, y_train, y_val, classify: bool):
+def _fit_hgb(splits: Splits, columns, frames, y_train, y_val, classify: bool):
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.preprocessing import OrdinalEncoder
 
-    columns = splits.info.extra["columns"]
-    num = [c.input_name for c in columns if c.dtype == "float32"]
-    cat = [c.input_name for c in columns if c.dtype != "float32"]
+    num, cat = _split_columns(columns)
     small = {c.input_name for c in columns if c.dtype != "float32" and len(c.vocabulary or []) <= 250}
     enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan)
     prep = ColumnTransformer([("cat", enc, cat), ("num", "passthrough", num)])

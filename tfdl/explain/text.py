@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tfdl.errors import TfdlError
+from tfdl.explain import explain_dir, run_labels, target_index
 
 MAX_TEXTS = 5  # an explanation is for reading: a handful of texts, not a data set
 
@@ -146,25 +147,6 @@ def plot_token_scores(tokens: list[str], scores: list[float], title: str, path: 
 # --- the explainers the app registers ----------------------------------------------------------------------
 
 
-def _labels(run_dir: Path, k: int) -> list[str]:
-    try:
-        per_class = json.loads((Path(run_dir) / "metrics.json").read_text())["per_class"]
-        labels = [str(r["label"]) for r in per_class]
-        if len(labels) == k:
-            return labels
-    except (OSError, KeyError, ValueError, TypeError):
-        pass
-    return [str(i) for i in range(k)]
-
-
-def _target_id(target: str | None, labels: list[str]) -> int | None:
-    if target is None:
-        return None
-    if target in labels:
-        return labels.index(target)
-    raise TfdlError(f"--class '{target}' is not a class of this model; choose one of: {', '.join(labels)}")
-
-
 def _texts(input_path, cfg, app) -> np.ndarray:
     if input_path is None:
         splits = app.load_data(cfg)  # no --input: explain the first test texts
@@ -200,10 +182,9 @@ def explain_attention(
     texts = _strings(texts) if texts is not None else _texts(input_path, cfg, app)
     tokens, maps = attention_maps(model, texts)
     probs = np.asarray(model.predict(texts, verbose=0), dtype=np.float64)
-    labels = labels or _labels(run_dir, probs.shape[1])
-    k_target = _target_id(target, labels)
-    out_dir = Path(run_dir) / "explain" / "attention"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = labels or run_labels(run_dir, probs.shape[1])
+    k_target = target_index(target, labels)
+    out_dir = explain_dir(run_dir, "attention")
     files: list[Path] = []
     for i, text in enumerate(texts):
         n = len(tokens[i])
@@ -232,14 +213,13 @@ def explain_occlusion(
     ``texts`` (strings) replaces ``input_path``; ``labels`` (class names) replaces the run's metrics.json.
     """
     texts = _strings(texts) if texts is not None else _texts(input_path, cfg, app)
-    out_dir = Path(run_dir) / "explain" / "occlusion"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = explain_dir(run_dir, "occlusion")
     files: list[Path] = []
     for i, text in enumerate(texts):
         if labels is None:
             k_out = int(np.asarray(model.predict(texts[:1], verbose=0)).shape[1])
-            labels = _labels(run_dir, k_out)
-        res = occlusion_scores(model, text, _target_id(target, labels))
+            labels = run_labels(run_dir, k_out)
+        res = occlusion_scores(model, text, target_index(target, labels))
         k = res["class"]
         title = f"{labels[k]} p={res['probs'][k]:.2f}: {text[:80]}"
         stem = _slug(text, i)
