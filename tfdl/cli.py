@@ -159,16 +159,17 @@ def evaluate_cmd(app_name: AppArg, run: RunOpt = "latest") -> None:
 def export_cmd(
     app_name: AppArg,
     run: RunOpt = "latest",
-    fmt: Annotated[str, typer.Option("--format", help="savedmodel | tflite")] = "savedmodel",
+    fmt: Annotated[str, typer.Option("--format", help="savedmodel | tflite | onnx")] = "savedmodel",
     quantize: Annotated[str, typer.Option("--quantize", help="none|dynamic|float16|int8|all")] = "none",
     int8_io: Annotated[bool, typer.Option("--int8-io", help="integer inputs/outputs (int8 only)")] = False,
 ) -> None:
-    """Export a finished run as a new SavedModel version or as TFLite files."""
+    """Export a finished run as a new SavedModel version, as TFLite files or as an ONNX file."""
     from tfdl.app import get_app
+    from tfdl.export.runner import FORMATS
     from tfdl.runs import resolve_run
 
-    if fmt not in ("savedmodel", "tflite"):
-        raise TfdlError(f"--format must be savedmodel or tflite; got '{fmt}'")
+    if fmt not in FORMATS:
+        raise TfdlError(f"--format must be one of {', '.join(FORMATS)}; got '{fmt}'")
     app = get_app(app_name)
     run_dir = resolve_run("runs", app.name, run)
     _quiet_tf()

@@ -1,4 +1,4 @@
-"""`tfdl export`: a finished run -> a new SavedModel version, or TFLite files."""
+"""`tfdl export`: a finished run -> a new SavedModel version, TFLite files or an ONNX file."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from pathlib import Path
 
 from tfdl.errors import TfdlError
 
+FORMATS = ("savedmodel", "tflite", "onnx")
+
 
 def export(
     app, run_dir: Path, *, fmt: str = "savedmodel", quantize: str = "none", int8_io: bool = False
 ) -> list[Path]:
     from tfdl.pipeline import after_fit, load_run, load_splits
+
+    if fmt not in FORMATS:
+        raise TfdlError(f"--format must be one of {', '.join(FORMATS)}; got '{fmt}'")
 
     cfg, model = load_run(app, run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -28,4 +33,8 @@ def export(
         return tflite.export_tflite(
             app, cfg, model, splits, metrics, run_dir, quantize=quantize, int8_io=int8_io
         )
-    raise TfdlError(f"--format must be savedmodel or tflite; got '{fmt}'")
+    if fmt == "onnx":
+        from tfdl.export.onnx import export_onnx
+
+        return export_onnx(app, cfg, model, splits, metrics, run_dir)
+    raise TfdlError(f"--format must be savedmodel, tflite or onnx; got '{fmt}'")

@@ -65,7 +65,7 @@ def _rewrite(cfg: Any, stats: dict) -> Any:
     return out
 
 
-def tflite_ready(model) -> tuple[Any, list[str]]:
+def tflite_ready(model, target: str = "TFLite") -> tuple[Any, list[str]]:
     """A float32, unrolled copy of ``model`` with the same weights (or ``model`` itself if no change is
     needed). Returns (model, notes)."""
     layers = _layers(model)
@@ -80,7 +80,7 @@ def tflite_ready(model) -> tuple[Any, list[str]]:
         clone.set_weights(model.get_weights())
     except Exception as err:  # a hand-written serving wrapper may not round-trip through its config
         raise TfdlError(
-            f"could not rebuild the model in float32/unrolled for TFLite ({type(err).__name__}: "
+            f"could not rebuild the model in float32/unrolled for {target} ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:120]}); retrain with --set train.precision=float32"
         ) from None
     notes = []
@@ -95,8 +95,11 @@ def _is_string(t) -> bool:
     return "string" in str(t.dtype)
 
 
-def prepare(model, splits, rep_examples: int = REPRESENTATIVE_EXAMPLES, seed: int = 0) -> Prepared:
-    """Make ``model`` convertible and bring test and calibration data into its input format."""
+def prepare(
+    model, splits, rep_examples: int = REPRESENTATIVE_EXAMPLES, seed: int = 0, target: str = "TFLite"
+) -> Prepared:
+    """Make ``model`` convertible and bring test and calibration data into its input format.
+    ``target`` names the format in error messages (the ONNX export prepares models the same way)."""
     rng = np.random.default_rng(seed)
     n_train = n_rows(splits.x_train)
     rep_idx = np.sort(rng.choice(n_train, min(rep_examples, n_train), replace=False))
@@ -104,7 +107,7 @@ def prepare(model, splits, rep_examples: int = REPRESENTATIVE_EXAMPLES, seed: in
     vocab, notes = None, []
     if not getattr(model, "inputs", None):
         raise TfdlError(
-            f"the served model ({type(model).__name__}) has no keras.Input-defined inputs; TFLite export "
+            f"the served model ({type(model).__name__}) has no keras.Input-defined inputs; {target} export "
             "needs a functional model — build the serving model with keras.Input"
         )
     strings = [t for t in model.inputs if _is_string(t)]
@@ -113,21 +116,21 @@ def prepare(model, splits, rep_examples: int = REPRESENTATIVE_EXAMPLES, seed: in
         if len(model.inputs) > 1 or len(tv) != 1:
             names = ", ".join(t.name for t in strings)
             raise TfdlError(
-                f"the model takes string input(s) ({names}) through lookups that TFLite built-in ops cannot "
-                "run; serve the SavedModel instead (tfdl serve), or feed those columns as numbers"
+                f"the model takes string input(s) ({names}) through lookups that {target} built-in ops "
+                "cannot run; serve the SavedModel instead (tfdl serve), or feed those columns as numbers"
             )
         tv = tv[0]
         try:
             model = keras.Model(tv.output, model.outputs[0], name=f"{model.name}_token_ids")
         except Exception as err:
             raise TfdlError(
-                f"could not cut the text model after its TextVectorization layer ({err}); the TFLite file "
+                f"could not cut the text model after its TextVectorization layer ({err}); the {target} file "
                 "must take token ids: build the model with the vectorizer as its first layer"
             ) from None
         vocab = [str(v) for v in tv.get_vocabulary()]
         x_test, x_rep = _vectorize(tv, x_test), _vectorize(tv, x_rep)
         notes.append("takes token ids (TextVectorization stays outside the file); vocabulary in vocab.txt")
-    model, more = tflite_ready(model)
+    model, more = tflite_ready(model, target)
     return Prepared(model, x_test, x_rep, vocab, notes + more)
 
 

@@ -8,7 +8,10 @@
   ``IN.npz`` and time single-example calls. This module imports NumPy and ai_edge_litert only, and the
   answer reports whether TensorFlow ended up imported (it must not: a phone has no TensorFlow).
 
-Both print one JSON line on stdout. ``tensor_table`` (flatbuffer inspection, no interpreter) is also
+- ``onnx FILE IN.npz OUT.npz``: run a ``.onnx`` file with ``onnxruntime`` on every example (same rules: no
+  TensorFlow in the process, reported in the answer).
+
+All print one JSON line on stdout. ``tensor_table`` (flatbuffer inspection, no interpreter) is also
 used in-process by the exporter.
 """
 
@@ -191,14 +194,66 @@ def tensor_table(path: str | Path) -> list[dict]:
     return rows
 
 
+def run_onnx(path: str, npz_in: str, npz_out: str, latency_runs: int = 200, chunk: int = 256) -> dict:
+    """Outputs of an ONNX file on every stored example and the median single-example latency, from
+    onnxruntime (one intra-op thread) in a process that never imports TensorFlow."""
+    import onnxruntime as ort
+
+    xs = read_inputs(np.load(npz_in, allow_pickle=False))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    details = sess.get_inputs()
+    if len(details) == 1 and len(xs) == 1:
+        names = {details[0].name: next(iter(xs))}
+    else:
+        names = {}
+        for d in details:
+            hit = [k for k in xs if d.name.split(":")[0].endswith(k)]
+            if len(hit) != 1:
+                raise ValueError(f"cannot match ONNX input {d.name!r} to one of {sorted(xs)}")
+            names[d.name] = hit[0]
+    dtypes = {d.name: _ONNX_TYPES.get(d.type, "float32") for d in details}
+    n = len(next(iter(xs.values())))
+
+    def feed(lo: int, hi: int) -> dict:
+        return {name: xs[key][lo:hi].astype(dtypes[name]) for name, key in names.items()}
+
+    parts = [sess.run(None, feed(i, min(n, i + chunk)))[0] for i in range(0, n, chunk)]
+    pred = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
+    one = feed(0, 1)
+    times = []
+    for i in range(10 + latency_runs):
+        t0 = time.perf_counter()
+        sess.run(None, one)
+        if i >= 10:
+            times.append(time.perf_counter() - t0)
+    np.savez(npz_out, pred=pred)
+    return {
+        "n_examples": int(n),
+        "latency_ms": float(np.median(times) * 1e3),
+        "latency_p90_ms": float(np.percentile(times, 90) * 1e3),
+        "inputs": [{"name": d.name, "dtype": dtypes[d.name], "shape": list(d.shape)} for d in details],
+        "onnxruntime": ort.__version__,
+        "tensorflow_imported": "tensorflow" in sys.modules,
+    }
+
+
+_ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(uint8)": "uint8",
+               "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64",
+               "tensor(bool)": "bool", "tensor(float16)": "float16"}  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
     cmd, *args = argv
     if cmd == "savedmodel":
         out = check_savedmodel(*args)
     elif cmd == "litert":
         out = run_litert(args[0], args[1], args[2], *(int(a) for a in args[3:]))
+    elif cmd == "onnx":
+        out = run_onnx(args[0], args[1], args[2], *(int(a) for a in args[3:]))
     else:
-        raise SystemExit(f"unknown command {cmd!r}; use savedmodel or litert")
+        raise SystemExit(f"unknown command {cmd!r}; use savedmodel, litert or onnx")
     print(json.dumps(out))
     return 0
 
