@@ -292,6 +292,37 @@ def tune_cmd(
     _print_paths(paths)
 
 
+@cli.command("runs")
+def runs_cmd(
+    args: Annotated[
+        list[str] | None, typer.Argument(help="[APP] to list runs, or: diff RUN_A RUN_B", show_default=False)
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
+) -> None:
+    """List finished runs (model, data fingerprint, headline metric, best baseline, seconds), or
+    `tfdl runs diff A B`: what changed in config and metrics between two runs. No TensorFlow, no MLflow."""
+    from tfdl.runs import diff_lines, diff_runs, find_run, list_runs, runs_table
+
+    args = args or []
+    if args and args[0] == "diff":
+        if len(args) != 3:
+            raise TfdlError("usage: tfdl runs diff RUN_A RUN_B (run ids from `tfdl runs`, or run folders)")
+        typer.echo("\n".join(diff_lines(diff_runs(find_run(runs_dir, args[1]), find_run(runs_dir, args[2])))))
+        return
+    if len(args) > 1:
+        raise TfdlError("usage: tfdl runs [APP] | tfdl runs diff RUN_A RUN_B")
+    app = args[0] if args else None
+    if app is not None:
+        from tfdl.app import get_app
+
+        get_app(app)  # an unknown app name is a one-line error naming the apps
+    rows = list_runs(runs_dir, app)
+    if not rows:
+        typer.echo(f"no finished runs under {runs_dir / app if app else runs_dir}")
+        return
+    typer.echo("\n".join(runs_table(rows)))
+
+
 @cli.command("serve")
 def serve_cmd(
     model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models"),

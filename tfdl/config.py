@@ -88,12 +88,15 @@ class TrainConfig(_Section):
     distribution: Distribution = "default"
     seed: int = 42
     steps_per_execution: int = Field(1, ge=1)
+    # TF op determinism: identical results run to run on the same machine, at some speed cost
+    deterministic: bool = False
 
 
 class ExportConfig(_Section):
     enabled: bool = True
     model_root: str = "saved_models"
     name: str | None = None  # None = the app name
+    description: str | None = None  # free text for the model card (what, why, for whom)
 
 
 class RunConfig(_Section):

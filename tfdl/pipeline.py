@@ -197,6 +197,10 @@ def train(
     log(f"{'resuming' if resumed else 'run'}: {run_dir}")
 
     keras.utils.set_random_seed(cfg.train.seed)
+    if cfg.train.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     policy, why = choose_policy(cfg.train.precision)
     apply_policy(policy)
     log(f"precision policy: {policy} ({why})")
@@ -279,6 +283,7 @@ def train(
         "train_seconds": round(train_seconds, 2),
         "samples_per_second": round(samples / train_seconds, 1) if train_seconds > 0 else 0.0,
         "resumed": resumed,
+        "deterministic": cfg.train.deterministic,
         **summary,
         "notes": splits.info.notes,
     }

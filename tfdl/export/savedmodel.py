@@ -35,6 +35,19 @@ def git_commit() -> str:
         return "unknown"
 
 
+def git_dirty() -> bool | None:
+    """True when the working tree has uncommitted changes to tracked files (the commit alone does not
+    reproduce the model); None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
 def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -108,6 +121,8 @@ def model_card(app, cfg, model, splits, metrics: dict, extra: dict | None = None
         "task": cfg.task,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "description": cfg.export.description,
         "dataset": metrics.get("dataset", {}),
         "config": to_dict(cfg),
         "test_metrics": metrics.get("test", {}),
