@@ -140,12 +140,32 @@ def cv_cmd(
 
 
 @cli.command("evaluate")
-def evaluate_cmd(app_name: AppArg, run: RunOpt = "latest") -> None:
-    """Re-evaluate a finished run on its test split and rewrite its report."""
+def evaluate_cmd(
+    app_name: AppArg,
+    run: RunOpt = "latest",
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="an exported version saved_models/NAME/VERSION")
+    ] = None,
+    data: Annotated[str | None, typer.Option("--data", help="new labelled data (file or folder)")] = None,
+    sets: SetOpt = None,
+) -> None:
+    """Re-evaluate a finished run on its test split and rewrite its report; or, with --model and --data,
+    score an exported version on new labelled data beside its model card and say if it dropped."""
     from tfdl.app import get_app
     from tfdl.runs import resolve_run
 
     app = get_app(app_name)
+    if (model_dir is None) != (data is None):
+        raise TfdlError("new-data evaluation needs both --model saved_models/NAME/VERSION and --data PATH")
+    if model_dir is not None:
+        _quiet_tf()
+        from tfdl.evaluation.new_data import evaluate_new_data
+
+        rec = evaluate_new_data(app, model_dir, data, sets or [])
+        typer.echo(json.dumps(rec["metrics"], default=str))
+        typer.echo(rec["verdict"])
+        _print_paths([rec["path"]])
+        return
     run_dir = resolve_run("runs", app.name, run)
     _quiet_tf()
     from tfdl.pipeline import evaluate_run
