@@ -20,7 +20,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg
-	$(BIN)/pip install -q -e ".[dev,serve,explain,anomaly,onnx]"
+	$(BIN)/pip install -q -e ".[dev,serve,explain,anomaly,onnx,tracking]"
 	@touch $@
 
 install: $(VENV)/.installed

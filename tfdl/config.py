@@ -99,6 +99,13 @@ class ExportConfig(_Section):
     description: str | None = None  # free text for the model card (what, why, for whom)
 
 
+class TrackingConfig(_Section):
+    """Optional MLflow tracking (tfdl/tracking.py): off unless ``uri`` is set."""
+
+    uri: str | None = None  # sqlite:///mlruns.db | a folder | http(s)://host:port
+    experiment: str | None = None  # None = "tfdl-<app>"
+
+
 class RunConfig(_Section):
     """A full run: one app, its data, one model, the fit settings, export."""
 
@@ -109,6 +116,7 @@ class RunConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     runs_dir: str = "runs"
 
 

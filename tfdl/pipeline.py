@@ -181,12 +181,14 @@ def train(
     import keras
 
     from tfdl.runs import new_or_resumed_run
+    from tfdl.tracking import check_uri
     from tfdl.training.callbacks import standard_callbacks
     from tfdl.training.optimizers import build_optimizer
     from tfdl.training.precision import apply_policy, choose_policy
     from tfdl.training.strategy import build_strategy, is_chief
 
     check_model_params(app, cfg, forwarded=True)  # before the run folder: a typo leaves nothing behind
+    check_uri(cfg.tracking.uri)  # an unreachable tracking server fails now, not after training
     splits = load_splits(app, cfg)  # so does bad data
     resolved = cfgmod.to_dict(cfg)
     run_dir, resumed = new_or_resumed_run(cfg.runs_dir, app.name, resolved)
@@ -289,11 +291,29 @@ def train(
     }
 
     files = finish_run(app, cfg, model, splits, metrics, preds, run_dir)
+    version = None
     if export and cfg.export.enabled and is_chief():
         from tfdl.export.savedmodel import export_run_model
 
-        files.append(export_run_model(app, cfg, model, splits, metrics, run_dir))
+        version = export_run_model(app, cfg, model, splits, metrics, run_dir)
+        files.append(version)
+    if cfg.tracking.uri and is_chief():
+        track(cfg, metrics, run_dir, version, log)
     return RunResult(run_dir, metrics, files, model, splits)
+
+
+def track(cfg: cfgmod.RunConfig, metrics: dict, run_dir: Path, version: Path | None, log=print) -> None:
+    """Log a finished run to MLflow; a failure here is a warning: the run folder is already complete."""
+    from tfdl.tracking import log_run
+
+    log(f"tracking: logging the run to MLflow at {cfg.tracking.uri} ...")
+    try:
+        run_id = log_run(cfg.tracking.uri, cfgmod.to_dict(cfg), metrics, run_dir, version)
+    except Exception as err:  # the run itself succeeded; never lose it to a tracking hiccup
+        log(f"warning: MLflow tracking failed ({type(err).__name__}: {str(err).splitlines()[0][:160]}); "
+            f"the run is complete in {run_dir}")  # fmt: skip
+        return
+    log(f"tracking: MLflow run {run_id}")
 
 
 def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
