@@ -99,6 +99,13 @@ class ExportConfig(_Section):
     description: str | None = None  # free text for the model card (what, why, for whom)
 
 
+class EvalConfig(_Section):
+    """How a run is judged (tfdl/evaluation/metrics.py: choose_headline)."""
+
+    # None = by task and data: ROC-AUC for binary with a minority class under 35 %, else the task's default
+    headline: str | None = None
+
+
 class TrackingConfig(_Section):
     """Optional MLflow tracking (tfdl/tracking.py): off unless ``uri`` is set."""
 
@@ -117,6 +124,7 @@ class RunConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     runs_dir: str = "runs"
 
 

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from tfdl.app import App
 from tfdl.errors import TfdlError
-
-LOWER_IS_BETTER = {"mae", "mse", "rmse", "log_loss", "smape", "mase", "brier", "mape"}
+from tfdl.evaluation.metrics import LOWER_IS_BETTER  # one definition of metric direction
 
 
 @dataclass
@@ -170,7 +169,7 @@ def _fold_entry(result: CvResult, app: App, k: int, run_dir: Path, m: dict) -> d
     """One fold's model and baseline values of ``result.metric`` (the task's headline when not given)."""
     from tfdl.evaluation.metrics import headline
 
-    default_metric, higher = headline(m["task"])  # the task may be inferred from the data (tabular)
+    default_metric, higher = headline(m["task"], m)  # the run's own headline (task and data)
     result.metric = result.metric or default_metric
     result.higher_is_better = (
         higher if result.metric == default_metric else result.metric not in LOWER_IS_BETTER

@@ -180,6 +180,7 @@ def train(
     """Run the whole pipeline for ``app`` with the resolved ``cfg``; returns the run folder and metrics."""
     import keras
 
+    from tfdl.evaluation.metrics import check_headline
     from tfdl.runs import new_or_resumed_run
     from tfdl.tracking import check_uri
     from tfdl.training.callbacks import standard_callbacks
@@ -189,6 +190,7 @@ def train(
 
     check_model_params(app, cfg, forwarded=True)  # before the run folder: a typo leaves nothing behind
     check_uri(cfg.tracking.uri)  # an unreachable tracking server fails now, not after training
+    check_headline(cfg.eval.headline)
     splits = load_splits(app, cfg)  # so does bad data
     resolved = cfgmod.to_dict(cfg)
     run_dir, resumed = new_or_resumed_run(cfg.runs_dir, app.name, resolved)
@@ -330,17 +332,33 @@ def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
 def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path) -> tuple[dict, dict]:
     """after_fit (train/val only), then test metrics of the model and every baseline, the headline
     baseline, the verdict and (classification) the per-class table. Returns (summary, predictions)."""
-    from tfdl.evaluation.metrics import compare, per_class_table
+    from tfdl.evaluation.metrics import choose_headline, compare, per_class_table
 
     after_fit(app, cfg, model, splits, run_dir)
     results, preds = evaluate_all(app, cfg, model, splits)
     first = next(iter(app.baselines), None)
+    override = getattr(getattr(cfg, "eval", None), "headline", None)
+    y_fit = splits.y_train if cfg.task == "classification" else None
+    chosen = choose_headline(cfg.task, y_fit, splits.info.labels, override)
+    if chosen["metric"] not in results["test"]:
+        have = ", ".join(k for k, v in results["test"].items() if isinstance(v, (int, float)))
+        raise TfdlError(
+            f"eval.headline '{chosen['metric']}' is not a test metric of this run; use one of: {have}"
+        )
     summary = {
         "test": results["test"],
+        "headline": chosen,
         "baseline": {"name": first, "test": results["baselines"].get(first, {})},
         "baselines": results["baselines"],
         "comparison": (
-            compare(cfg.task, results["test"], results["baselines"], n_test=n_rows(splits.x_test))
+            compare(
+                cfg.task,
+                results["test"],
+                results["baselines"],
+                n_test=n_rows(splits.x_test),
+                metric=chosen["metric"],
+                higher_is_better=chosen["higher_is_better"],
+            )  # fmt: skip
             if first
             else {}
         ),

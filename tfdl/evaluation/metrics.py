@@ -297,10 +297,76 @@ def evaluate(task: str, y_true: Any, pred: Any, info: Any = None, **kw: Any) -> 
 
 
 def headline(task: str, metrics: dict | None = None) -> tuple[str, bool]:
-    """The metric that decides model vs baseline for ``task``, and whether higher is better."""
+    """The metric that decides model vs baseline for ``task``, and whether higher is better. With a
+    metrics.json dict that recorded its own choice (``metrics["headline"]``), that choice."""
+    chosen = (metrics or {}).get("headline") if isinstance(metrics, dict) else None
+    if isinstance(chosen, dict) and chosen.get("metric"):
+        return chosen["metric"], bool(chosen.get("higher_is_better", True))
     if task not in _HEADLINE:
         raise ValueError(f"task must be one of {', '.join(TASKS)}; received {task!r}")
     return _HEADLINE[task]
+
+
+# Metrics where lower is better (every other metric: higher is better).
+LOWER_IS_BETTER = {"mae", "mse", "rmse", "log_loss", "smape", "mase", "brier", "mape", "ece"}
+# The scalar test metrics each task reports (eval.headline must name one of them).
+TASK_METRICS = {
+    "classification": ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "mcc",
+                       "roc_auc", "pr_auc"),
+    "regression": ("mae", "mse", "rmse", "r2"),
+    "forecast": ("mae", "rmse", "smape", "mase"),
+    "anomaly": ("roc_auc", "pr_auc", "precision", "recall", "f1"),
+}  # fmt: skip
+
+
+def check_headline(name: str | None) -> None:
+    """``eval.headline`` must be a metric some task reports: a one-line error before any training (the
+    task itself may only be known once the data is read, e.g. tabular; evaluation checks it again)."""
+    from tfdl.errors import TfdlError
+
+    known = sorted({m for names in TASK_METRICS.values() for m in names})
+    if name and name not in known:
+        raise TfdlError(
+            f"eval.headline '{name}' is not a metric tfdl reports; use one of: {', '.join(known)}"
+        )
+
+
+# Binary classification whose minority class is rarer than this is judged on ROC-AUC, not accuracy.
+IMBALANCE_SHARE = 0.35
+
+
+def choose_headline(
+    task: str, y: Any = None, labels: list[str] | None = None, override: str | None = None
+) -> dict:
+    """The headline metric for this task AND this data, with the reason, for metrics.json and the report.
+
+    Binary classification with a minority class under 35 % of ``y`` (the training labels) is judged on
+    ROC-AUC, with PR-AUC beside it: accuracy there rewards predicting the majority (lesson 5's "99 %
+    accuracy" on a rare disease). ``override`` (``eval.headline``) wins, with its direction looked up.
+    """
+    if override:
+        return {
+            "metric": override, "higher_is_better": override not in LOWER_IS_BETTER,
+            "reason": "set by eval.headline",
+        }  # fmt: skip
+    metric, higher = headline(task)
+    reason = f"the {task} default"
+    if task == "classification" and y is not None:
+        yy = np.asarray(y).ravel()
+        n_classes = len(labels) if labels else len(np.unique(yy))
+        if n_classes == 2 and len(yy):
+            share = float(np.min(np.bincount(yy.astype(int), minlength=2)) / len(yy))
+            if share < IMBALANCE_SHARE:
+                metric, higher = "roc_auc", True
+                reason = (
+                    f"binary with a minority class of {share:.1%} (< {IMBALANCE_SHARE:.0%}): accuracy would "
+                    "reward predicting the majority; PR-AUC is reported beside it"
+                )
+            else:
+                reason = (
+                    f"binary with a minority class of {share:.1%} (>= {IMBALANCE_SHARE:.0%}): balanced enough"
+                )
+    return {"metric": metric, "higher_is_better": higher, "reason": reason}
 
 
 def _test_of(m: dict) -> dict:
@@ -319,6 +385,8 @@ def compare(
     *,
     model_name: str | None = None,
     n_test: int | None = None,
+    metric: str | None = None,
+    higher_is_better: bool | None = None,
 ) -> dict:
     """Model vs the best baseline on the headline metric, with a plain-English verdict.
 
@@ -328,9 +396,13 @@ def compare(
     Returns ``{metric, model, best_baseline, baseline, winner, sentence}``; ``winner`` is ``"model"``
     or the baseline's name (``None`` when nothing can be compared). With ``n_test`` an accuracy margin
     smaller than two binomial standard errors is called out as noise (``within_noise``), pointing at
-    ``tfdl cv``.
+    ``tfdl cv``. ``metric`` / ``higher_is_better``: the run's own headline (:func:`choose_headline`)
+    instead of the task default.
     """
-    metric, higher = headline(task)
+    if metric is None:
+        metric, higher = headline(task)
+    else:
+        higher = metric not in LOWER_IS_BETTER if higher_is_better is None else higher_is_better
     name = model_name or (model_metrics.get("model") if isinstance(model_metrics.get("test"), dict) else None)
     who = f"the {name} model" if name else "the model"
     mv = _test_of(model_metrics).get(metric)

@@ -56,10 +56,18 @@ def _metrics_section(metrics: dict, baselines: dict[str, dict]) -> list[str]:
     rows = [[k, test.get(k), *[b.get(k) for b in baselines.values()]] for k in names]
     parts = ["## Test metrics", ""]
     if task in ("classification", "regression", "forecast", "anomaly"):
-        metric, higher = headline(task)
-        parts += [f"Headline metric: **{metric}** ({'higher' if higher else 'lower'} is better).", ""]
+        metric, higher = headline(task, metrics)
+        why = (metrics.get("headline") or {}).get("reason")
+        parts += [
+            f"Headline metric: **{metric}** ({'higher' if higher else 'lower'} is better"
+            + (f"; {why}" if why else "")
+            + ").",
+            "",
+        ]
         n_test = (metrics.get("dataset") or {}).get("n_test")
-        verdict = compare(task, test, baselines, model_name=model, n_test=n_test)
+        verdict = compare(
+            task, test, baselines, model_name=model, n_test=n_test, metric=metric, higher_is_better=higher
+        )
         parts += [_table(header, rows), "", f"**{verdict['sentence']}**", ""]
     else:
         parts += [_table(header, rows), ""]
