@@ -114,3 +114,21 @@ def test_unknown_format_is_a_one_line_error(workdir):
     from tfdl.cli import main
 
     assert main(["export", "vision", "--format", "pmml"]) == 2
+
+
+def test_constants_built_in_eager_mode_stay_inside_the_file(tmp_path):
+    """A Normalization built with mean/variance keeps eager tensors; unfrozen, tf2onnx made them extra
+    required inputs (seen on the time-series and anomaly models). The file must take only the window."""
+    import keras
+
+    from tfdl.export.onnx import _convert, run_onnx
+
+    inp = keras.Input((6, 3), name="window")
+    x = keras.layers.Normalization(axis=-1, mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25])(inp)
+    out = keras.layers.Dense(2)(keras.layers.Flatten()(x))
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(0).normal(size=(9, 6, 3)).astype("float32")
+    _convert(model, x[:1], tmp_path / "m.onnx")
+    pred, info = run_onnx(tmp_path / "m.onnx", x, latency_runs=3)
+    assert [i["name"] for i in info["inputs"]] == ["window"]
+    np.testing.assert_allclose(pred, model.predict(x, verbose=0), atol=1e-5)

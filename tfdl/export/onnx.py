@@ -4,11 +4,12 @@ Layout: ``saved_models/<name>/<version>/onnx/model.onnx`` + ``parity.json`` (and
 for text); the model card (``metadata.json``) gains an ``onnx`` record.
 
 The model is prepared as for TFLite (float32 rebuild of a mixed-precision model, unrolled recurrent layers,
-text cut after its TextVectorization so the file takes token ids) and converted by Keras 3's
-``model.export(..., format="onnx")`` (tf2onnx underneath). The file is then run with onnxruntime in a fresh
-process that never imports TensorFlow, on the whole test split: its headline metric must be within the
-tolerance of the SavedModel's and every output finite. Only then is it renamed into place; a model that does
-not convert, or a file that fails its check, leaves nothing behind and says why in one line.
+text cut after its TextVectorization so the file takes token ids), its function frozen to constants and
+converted by tf2onnx (what Keras 3's ``model.export(..., format="onnx")`` calls, minus the freeze). The
+file is then run with onnxruntime in a fresh process that never imports TensorFlow, on the whole test
+split: its headline metric must be within the tolerance of the SavedModel's and every output finite.
+Only then is it renamed into place; a model that does not convert, or a file that fails its check, leaves
+nothing behind and says why in one line.
 """
 
 from __future__ import annotations
@@ -56,20 +57,54 @@ def run_onnx(path: Path, x, latency_runs: int = 200) -> tuple[np.ndarray, dict]:
 
 
 def _convert(model, x_one, path: Path) -> None:
-    """Keras model -> ONNX file at ``path`` (the model is called once first: Keras exports built models)."""
+    """Keras model -> a standalone ONNX file at ``path``.
+
+    The model's function is frozen first (variables AND captured eager constants, e.g. a Normalization
+    built with mean/variance, become graph constants), then tf2onnx converts the frozen graph; without the
+    freeze such constants become extra required ONNX inputs. Input and output names are kept clean
+    (``window``, not ``window:0``)."""
     try:
         with warnings.catch_warnings():  # tf2onnx probes np.object at import (NumPy 2): a FutureWarning
             warnings.simplefilter("ignore", FutureWarning)
-            import tf2onnx  # noqa: F401  (Keras' ONNX export needs it; say so plainly if it is missing)
+            import tf2onnx
     except ImportError:
         raise TfdlError(
             "ONNX export needs tf2onnx and onnxruntime: pip install -e '.[onnx]' (or make install)"
         ) from None
     try:
-        model.predict(x_one, verbose=0)
-        with warnings.catch_warnings():  # Keras' tf2onnx shim probes np.object (NumPy 2: FutureWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            model.export(str(path), format="onnx", verbose=False)
+        import onnx
+        import tensorflow as tf
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+        names = list(model.input) if isinstance(model.input, dict) else [t.name for t in model.inputs]
+        specs = [tf.TensorSpec(t.shape, t.dtype, name=n) for n, t in zip(names, model.inputs)]
+
+        def call(*args):
+            x = dict(zip(names, args)) if isinstance(model.input, dict) else list(args)
+            return model(x[0] if isinstance(x, list) and len(x) == 1 else x, training=False)
+
+        frozen = convert_variables_to_constants_v2(tf.function(call).get_concrete_function(*specs))
+        try:  # Keras' shim for tf2onnx on NumPy 2 (np.object, np.cast); harmless when not needed
+            from keras.src.export.onnx import patch_tf2onnx
+
+            patch_tf2onnx()
+        except ImportError:
+            pass
+        ins, outs = [t.name for t in frozen.inputs], [t.name for t in frozen.outputs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proto, _ = tf2onnx.convert.from_graph_def(
+                frozen.graph.as_graph_def(), input_names=ins, output_names=outs
+            )
+        rename = {n: n.split(":")[0] for n in ins}
+        rename.update({n: "output" if len(outs) == 1 else n.split(":")[0] for n in outs})
+        for value in [*proto.graph.input, *proto.graph.output]:
+            value.name = rename.get(value.name, value.name)
+        for node in proto.graph.node:
+            node.input[:] = [rename.get(i, i) for i in node.input]
+            node.output[:] = [rename.get(o, o) for o in node.output]
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(path))
     except TfdlError:
         raise
     except Exception as err:
