@@ -299,13 +299,25 @@ def serve_cmd(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8501,
     max_batch: Annotated[int, typer.Option("--max-batch", help="micro-batch size limit")] = 32,
-    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", help="gather requests this long")] = 5.0,
+    batch_wait_ms: Annotated[
+        float, typer.Option("--batch-wait-ms", help="longest wait to fill a batch (adapts to load)")
+    ] = 5.0,
+    backend: Annotated[
+        str, typer.Option("--backend", help="savedmodel | tflite (checked .tflite files where exported)")
+    ] = "savedmodel",
 ) -> None:
     """Serve every model under --model-root with TensorFlow Serving's REST API."""
     _quiet_tf()
     from tfdl.serving.server import serve
 
-    serve(model_root=model_root, host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms)
+    serve(
+        model_root=model_root,
+        host=host,
+        port=port,
+        max_batch=max_batch,
+        batch_wait_ms=batch_wait_ms,
+        backend=backend,
+    )
 
 
 @cli.command("bench")

@@ -1,5 +1,8 @@
-"""Micro-batching: concurrent requests for one model version are gathered for up to ``wait`` seconds
-(or until ``max_batch`` rows) and run as one call of the model.
+"""Micro-batching: concurrent requests for one model version are gathered and run as one call of the model.
+
+The wait adapts to load: whatever is queued when the model is free is taken at once; the batcher then
+waits (at most ``wait`` seconds) only for as many rows as recent batches held (an exponential moving
+average), so a lone client never waits and sixteen busy clients are gathered into one call.
 
 Why: a SavedModel call has a fixed overhead (graph dispatch, thread hand-off) that dwarfs the compute of a
 small model on one example; sixteen clients sending one image each pay it once instead of sixteen times.
@@ -58,6 +61,7 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
         self.on_batch = on_batch
+        self.load = 1.0  # moving average of rows per batch: how many rows to wait for
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task | None = None
 
@@ -84,12 +88,17 @@ class MicroBatcher:
         assert self._queue is not None
         first = await self._queue.get()
         items, rows = [first], first.n
-        deadline = time.monotonic() + self.wait_seconds
+        target = min(self.max_batch, int(self.load + 0.5))
+        deadline = None
         while rows < self.max_batch:
-            # Take what is already queued without waiting; then wait out the rest of the window.
+            # Take what is already queued; wait (bounded) only while fewer rows than recent load.
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
+                if rows >= target or self.wait_seconds <= 0:
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + self.wait_seconds
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -99,6 +108,7 @@ class MicroBatcher:
                     break
             items.append(item)
             rows += item.n
+        self.load = 0.7 * self.load + 0.3 * rows
         return items
 
     async def _run(self) -> None:

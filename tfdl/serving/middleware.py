@@ -35,7 +35,7 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        start = time.perf_counter()
+        start = scope["tfdl.start"] = time.perf_counter()
         status = 500
         seen, started = 0, False
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from tfdl.serving.contract import (
     upload_codec,
     upload_inputs,
 )
+from tfdl.serving.fastpath import FastPredict
 from tfdl.serving.middleware import Guard, TFServingJSON, error_response
 from tfdl.serving.store import ModelStore, ServedVersion
 from tfdl.serving.tensors import (
@@ -60,13 +62,18 @@ def create_app(
     batch_wait_ms: float = 5.0,
     poll_seconds: float = 2.0,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    backend: str = "savedmodel",
 ) -> FastAPI:
-    """The server for every model under ``model_root``; versions are polled every ``poll_seconds``."""
+    """The server for every model under ``model_root``; versions are polled every ``poll_seconds``.
+
+    ``backend="tflite"`` answers from each version's checked .tflite file where it has one."""
     registry = m.Metrics()
     # Two model threads: one batch computes while the next is gathered; TF parallelises inside a call.
     predict_pool = ThreadPoolExecutor(2, thread_name_prefix="tfdl-predict")
     loader_pool = ThreadPoolExecutor(1, thread_name_prefix="tfdl-loader")
-    store = ModelStore(model_root, predict_pool, max_batch, batch_wait_ms / 1000.0, registry.observe_batch)
+    store = ModelStore(
+        model_root, predict_pool, max_batch, batch_wait_ms / 1000.0, registry.observe_batch, backend=backend
+    )
 
     async def poll() -> None:
         loop = asyncio.get_running_loop()
@@ -101,8 +108,10 @@ def create_app(
         description="TensorFlow Serving's REST API for the models under the model root.",
     )
     app.state.store = store
+    app.state.metrics = registry
     # Pure ASGI (not @app.middleware): BaseHTTPMiddleware re-streams every response as chunks, which costs
     # a 40 ms delayed-ACK stall per request on loopback.
+    app.add_middleware(FastPredict, store=store, metrics=registry)  # inside Guard: 413 and metrics apply
     app.add_middleware(Guard, limit=max_body_bytes, metrics=registry, store=store)
 
     @app.exception_handler(RequestError)
@@ -142,6 +151,14 @@ def create_app(
                 raise RequestError(f"the model rejected the input: {str(e).splitlines()[0][:300]}") from None
             raise
 
+    def observe(request: Request, sv: ServedVersion, verb: str) -> None:
+        """Per model / version / signature latency, from the start of the request (set by Guard)."""
+        start = request.scope.get("tfdl.start")
+        if start is not None:
+            registry.observe_model(
+                sv.name, sv.version, "serving_default", verb, "rest", time.perf_counter() - start
+            )
+
     # ---- status and metadata -------------------------------------------------------------------
     @app.get("/v1/models/{name}", tags=["TensorFlow Serving"])
     async def model_status(name: str):
@@ -168,7 +185,9 @@ def create_app(
         body = await json_body(request)
         check_signature(body, ("serving_default",))
         inputs, rows = parse_predict(body, sv.spec, sv.allow_nan)
-        return format_predict(await run(sv, inputs), rows)
+        out = format_predict(await run(sv, inputs), rows)
+        observe(request, sv, "predict")
+        return out
 
     async def classify(request: Request, name: str, version: str | None):
         sv = await served(name, version)
@@ -179,6 +198,7 @@ def create_app(
         body = await json_body(request)
         check_signature(body, ("serving_default", "tensorflow/serving/classify"))
         out = await run(sv, parse_examples(body, sv.spec, sv.allow_nan))
+        observe(request, sv, "classify")
         return {"results": classify_results(next(iter(out.values())), list(sv.meta.get("labels") or []))}
 
     async def regress(request: Request, name: str, version: str | None):
@@ -191,6 +211,7 @@ def create_app(
                 f"model '{sv.name}' does not output one value per example; use :predict or :classify"
             )
         out = await run(sv, parse_examples(body, sv.spec, sv.allow_nan))
+        observe(request, sv, "regress")
         return {"results": [float(v) for v in np.asarray(next(iter(out.values()))).reshape(-1)]}
 
     for verb, fn, schema in (
@@ -273,6 +294,7 @@ def serve(
     max_batch: int = 32,
     batch_wait_ms: float = 5.0,
     poll_seconds: float = 2.0,
+    backend: str = "savedmodel",
 ) -> None:
     """Run the server with uvicorn until interrupted. Binds loopback unless ``host`` says otherwise."""
     import uvicorn
@@ -283,5 +305,13 @@ def serve(
         raise TfdlError(f"--model-root '{model_root}' is not a folder; export a model first (`make vision`)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("binding %s: the server is reachable from other machines (no authentication)", host)
-    app = create_app(model_root, max_batch=max_batch, batch_wait_ms=batch_wait_ms, poll_seconds=poll_seconds)
+    if backend not in ("savedmodel", "tflite"):
+        raise TfdlError(f"--backend must be savedmodel or tflite; got '{backend}'")
+    app = create_app(
+        model_root,
+        max_batch=max_batch,
+        batch_wait_ms=batch_wait_ms,
+        poll_seconds=poll_seconds,
+        backend=backend,
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
