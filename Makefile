@@ -111,7 +111,12 @@ bench-vision-augment: data
 bench-vision-transfer: data
 	$(TFDL) bench vision-transfer
 
+# wrk (C load generator, Debian) drives the serving benchmark; installed here when root.
 bench-serve: data
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }; } \
+	  || { echo "error: the serving benchmark needs wrk: sudo apt-get install -y wrk"; exit 2; }
+	$(BIN)/python benchmarks/serve_profile.py --model-root saved_models
 	$(BIN)/python benchmarks/serve_bench.py --model-root saved_models
 
 bench-tflite: data

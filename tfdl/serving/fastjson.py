@@ -9,7 +9,8 @@
    determines the nesting exactly: it must equal the skeleton of a rectangular array of the input's shape
    (cached per shape), so a ragged or mis-shaped body falls back and gets the general path's error;
 3. deleting the brackets leaves ``1,2,3,...``: ``orjson`` reads that flat list (strict JSON numbers: a
-   stray ``NaN``, ``true`` or string fails and falls back) and NumPy turns it into one array.
+   stray ``NaN``, ``true`` or string fails and falls back) and ``np.fromiter`` turns it into one int64
+   (no ``.``/``e`` in any number) or float64 array.
 
 The array then goes through the same ``to_array`` checks (dtype range, integers, finiteness) as any body.
 ``{"b64": "..."}`` instances for a numeric input carry one example's raw bytes (little-endian, the
@@ -33,7 +34,7 @@ from tfdl.serving.tensors import RequestError, Spec, to_array
 _HEAD = re.compile(
     rb'^\s*\{\s*(?:"signature_name"\s*:\s*"(?:serving_default)?"\s*,\s*)?"(instances|inputs)"\s*:\s*'
 )
-_TAIL = re.compile(rb'\s*(?:,\s*"signature_name"\s*:\s*"(?:serving_default)?"\s*)?\}\s*$')
+_TAIL = re.compile(rb'\s*(?:,\s*"signature_name"\s*:\s*"(?:serving_default)?"\s*)?\}\s*')
 _NUMBER_CHARS = b"0123456789+-.eE \t\r\n"
 _STRUCTURE_CHARS = b"[] \t\r\n"
 
@@ -57,10 +58,10 @@ def parse_fast(raw: bytes, spec: Spec) -> tuple[dict[str, np.ndarray], bool] | N
     head = _HEAD.match(raw)
     if head is None:
         return None
-    tail = _TAIL.search(raw, head.end())
-    if tail is None:
+    end = raw.rfind(b"]") + 1  # the array ends at the last bracket; only a tail without one may follow
+    if end <= head.end() or _TAIL.fullmatch(raw, end) is None:
         return None
-    body = raw[head.end() : tail.start()]
+    body = raw[head.end() : end]
     rows = head.group(1) == b"instances"
     if body[:1] != b"[":
         return None
@@ -84,8 +85,10 @@ def parse_fast(raw: bytes, spec: Spec) -> tuple[dict[str, np.ndarray], bool] | N
             break
     else:
         return None
-    arr = np.array(values)
-    if arr.dtype.kind not in "iuf":  # a huge integer became object
+    is_int = not any(c in flat for c in (b".", b"e", b"E"))
+    try:
+        arr = np.fromiter(values, dtype=np.int64 if is_int else np.float64, count=len(values))
+    except (OverflowError, TypeError, ValueError):  # an integer beyond int64: the general path says so
         return None
     arr = arr.reshape((n, *inner))
     return {name: to_array(arr, name, shape, dtype)}, rows
