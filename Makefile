@@ -21,6 +21,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python setup.cfg
 	$(BIN)/pip install -q -e ".[dev,serve,explain,anomaly]"
+	$(BIN)/pip install -q --no-deps tensorflow-serving-api==2.21.0
 	@touch $@
 
 install: $(VENV)/.installed

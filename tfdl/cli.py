@@ -305,8 +305,11 @@ def serve_cmd(
     backend: Annotated[
         str, typer.Option("--backend", help="savedmodel | tflite (checked .tflite files where exported)")
     ] = "savedmodel",
+    grpc_port: Annotated[
+        int | None, typer.Option("--grpc-port", help="also serve TF Serving's gRPC API on this port (8500)")
+    ] = None,
 ) -> None:
-    """Serve every model under --model-root with TensorFlow Serving's REST API."""
+    """Serve every model under --model-root with TensorFlow Serving's REST API (and gRPC API)."""
     _quiet_tf()
     from tfdl.serving.server import serve
 
@@ -317,6 +320,7 @@ def serve_cmd(
         max_batch=max_batch,
         batch_wait_ms=batch_wait_ms,
         backend=backend,
+        grpc_port=grpc_port,
     )
 
 

@@ -63,10 +63,14 @@ def create_app(
     poll_seconds: float = 2.0,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     backend: str = "savedmodel",
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> FastAPI:
     """The server for every model under ``model_root``; versions are polled every ``poll_seconds``.
 
-    ``backend="tflite"`` answers from each version's checked .tflite file where it has one."""
+    ``backend="tflite"`` answers from each version's checked .tflite file where it has one.
+    ``grpc_port`` (0 = a free port, in ``app.state.grpc_port`` once started) also serves TF Serving's gRPC
+    API from the same event loop, store and batcher."""
     registry = m.Metrics()
     # Two model threads: one batch computes while the next is gathered; TF parallelises inside a call.
     predict_pool = ThreadPoolExecutor(2, thread_name_prefix="tfdl-predict")
@@ -90,10 +94,24 @@ def create_app(
         await asyncio.get_running_loop().run_in_executor(loader_pool, store.refresh)
         registry.set_loaded(store)
         task = asyncio.create_task(poll())
+        grpc_server = None
+        if grpc_port is not None:
+            from tfdl.serving.grpc_service import Services, start_grpc
+
+            services = Services(store, served, registry)
+            grpc_server = await start_grpc(services, grpc_host, grpc_port, max_body_bytes)
+            app.state.grpc_port = grpc_server.port
+            log.info(
+                "gRPC (TensorFlow Serving PredictionService, ModelService) on %s:%s",
+                grpc_host,
+                grpc_server.port,
+            )
         try:
             yield
         finally:
             task.cancel()
+            if grpc_server is not None:
+                await grpc_server.stop(grace=2)
             for vs in store.served.values():
                 for sv in vs.values():
                     await sv.batcher.close()
@@ -295,6 +313,7 @@ def serve(
     batch_wait_ms: float = 5.0,
     poll_seconds: float = 2.0,
     backend: str = "savedmodel",
+    grpc_port: int | None = None,
 ) -> None:
     """Run the server with uvicorn until interrupted. Binds loopback unless ``host`` says otherwise."""
     import uvicorn
