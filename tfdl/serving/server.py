@@ -8,6 +8,8 @@ Routes (``{v}`` optional as ``/versions/{v}``; newest version when omitted)::
     POST /v1/models/{name}[/versions/{v}]:classify      {"examples"} -> {"results": [[[label, score]...]...]}
     POST /v1/models/{name}[/versions/{v}]:regress       {"examples"} -> {"results": [value, ...]}
     POST /v1/models/{name}[/versions/{v}]:upload        multipart ``file`` -> label, confidence, scores
+    POST /v1/models/{name}[/versions/{v}]:explain       multipart image -> occlusion heatmap
+    GET  /          a web page to try a model (``page``)
     GET  /healthz   GET /metrics   GET /docs
 
 Errors are ``{"error": "..."}``; a request can fail, the server cannot.
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tfdl.serving import metrics as m
@@ -43,6 +45,7 @@ from tfdl.serving.contract import (
 )
 from tfdl.serving.fastpath import FastPredict
 from tfdl.serving.middleware import Guard, TFServingJSON, error_response
+from tfdl.serving.page import PAGE
 from tfdl.serving.store import ModelStore, ServedVersion
 from tfdl.serving.tensors import (
     RequestError,
@@ -263,6 +266,45 @@ def create_app(
     async def upload_version(name: str, version: str, file: UploadFile = File(...)):
         return await upload(name, version, file)
 
+    # ---- explain (images): occlusion heatmap through the served model ------------------------
+    async def explain(name: str, version: str | None, file: UploadFile):
+        sv = await served(name, version)
+        spec = next(iter(sv.spec.values()))[0]
+        if len(sv.spec) != 1 or len(spec) != 4 or not is_classifier(sv):
+            raise RequestError(f"model '{sv.name}' is not an image classifier; :explain draws image heatmaps")
+        codec = upload_codec(sv)
+        data = await file.read()
+        loop = asyncio.get_running_loop()
+        x = await loop.run_in_executor(None, read_upload, codec, data, ".png", sv.meta)
+        inputs = upload_inputs(x, sv)
+        image = next(iter(inputs.values()))[:1]
+        batch, grid = occlusion_batch(image)
+        probs = next(iter((await run(sv, {next(iter(sv.spec)): batch})).values()))
+        k = int(np.argmax(probs[0]))
+        heat = np.maximum(probs[0, k] - probs[1:, k], 0).reshape(grid, grid)
+        heat = heat / heat.max() if heat.max() > 0 else heat
+        labels = list(sv.meta.get("labels") or [])
+        return {
+            "model": sv.name,
+            "version": sv.version,
+            "method": "occlusion",
+            "label": labels[k] if k < len(labels) else str(k),
+            "heatmap": heat.round(4).tolist(),
+        }
+
+    @app.post("/v1/models/{name}:explain", tags=["friendly"])
+    async def explain_latest(name: str, file: UploadFile = File(...)):
+        return await explain(name, None, file)
+
+    @app.post("/v1/models/{name}/versions/{version}:explain", tags=["friendly"])
+    async def explain_version(name: str, version: str, file: UploadFile = File(...)):
+        return await explain(name, version, file)
+
+    # ---- the web page --------------------------------------------------------------------------
+    @app.get("/", tags=["friendly"], response_class=HTMLResponse)
+    async def page():
+        return HTMLResponse(PAGE)
+
     # ---- operations ----------------------------------------------------------------------------
     @app.get("/healthz", tags=["operations"])
     async def healthz():
@@ -278,6 +320,20 @@ def create_app(
         return Response(body, media_type=content_type)
 
     return app
+
+
+def occlusion_batch(image: np.ndarray, grid: int = 7) -> tuple[np.ndarray, int]:
+    """``image`` (1, H, W, C) -> (1 + grid*grid, H, W, C): the image, then one copy per grid cell with that
+    cell set to the image's mean (how much the answer drops when a region is hidden = its importance)."""
+    _, h, w, _ = image.shape
+    grid = max(1, min(grid, h, w))
+    rows, cols = np.array_split(np.arange(h), grid), np.array_split(np.arange(w), grid)
+    fillv = image.mean().astype(image.dtype)
+    out = np.repeat(image, 1 + grid * grid, axis=0)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            out[1 + i * grid + j, r[0] : r[-1] + 1, c[0] : c[-1] + 1] = fillv
+    return out, grid
 
 
 def _add_verb_routes(app: FastAPI, verb: str, fn, extra: dict) -> None:
