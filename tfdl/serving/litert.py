@@ -7,7 +7,7 @@ checked against the SavedModel and stayed within tolerance; float files are pref
 A version without such a file, or with several outputs, is served from its SavedModel (the store logs why).
 
 The interpreter is not thread-safe and its input shape is fixed once tensors are allocated, so one
-interpreter is kept per batch size seen (the batcher sends at most ``max_batch`` rows), each behind a lock.
+interpreter is kept per (batch size, calling thread): two model threads run two batches at once.
 """
 
 from __future__ import annotations
@@ -52,12 +52,13 @@ class TFLitePredictor:
         self.dtypes = {d["index"]: d["dtype"] for d in details}
         self.output_name = output_name
         self.max_cached = max_cached
-        self._interpreters: dict[int, tuple[object, threading.Lock]] = {}
+        self._interpreters: dict[tuple[int, int], tuple[object, threading.Lock]] = {}
         self._lock = threading.Lock()
 
     def _for(self, n: int):
+        key = (n, threading.get_ident())
         with self._lock:
-            hit = self._interpreters.get(n)
+            hit = self._interpreters.get(key)
             if hit is None:
                 it = self._make()
                 for d in it.get_input_details():
@@ -65,7 +66,7 @@ class TFLitePredictor:
                 it.allocate_tensors()
                 if len(self._interpreters) >= self.max_cached:
                     self._interpreters.pop(next(iter(self._interpreters)))
-                hit = self._interpreters[n] = (it, threading.Lock())
+                hit = self._interpreters[key] = (it, threading.Lock())
             return hit
 
     def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
