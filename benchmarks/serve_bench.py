@@ -11,6 +11,8 @@ Variants: ``constant`` answers a fixed JSON without reading the body (the load g
 ``course`` (FastAPI + keras ``model.predict``, only when a .keras file is found), ``naive`` (the tuned
 one-request-per-call server: the SavedModel function from FastAPI's thread pool), and ``tfdl serve``
 with the SavedModel or the TFLite backend, fed a JSON body (28, 28, 1) or the binary ``b64`` body.
+gRPC variants (TF Serving's Predict) use a Python ``grpc.aio`` client in this process; its ceiling is
+``grpc constant`` (a PredictionService answering a fixed tensor).
 
     .venv/bin/python benchmarks/serve_bench.py [--model-root saved_models] [--clients 16]
         [--seconds 5] [--rounds 3] [--only constant,naive,...]
@@ -19,6 +21,7 @@ with the SavedModel or the TFLite backend, fed a JSON body (28, 28, 1) or the bi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
@@ -135,8 +138,10 @@ def constant_app(_target: str):
     return app
 
 
-def start(kind: str, target: str, port: int) -> subprocess.Popen:
+def start(kind: str, target: str, port: int, grpc_port: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--serve", kind, "--target", target, "--port", str(port)]
+    if grpc_port is not None and kind in ("constant", "savedmodel", "tflite"):
+        cmd += ["--grpc-port", str(grpc_port)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import httpx
 
@@ -205,6 +210,7 @@ def main() -> None:
     p.add_argument("--serve", help=argparse.SUPPRESS)
     p.add_argument("--target", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--grpc-port", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.serve:  # child process: one server
         import uvicorn
@@ -215,12 +221,12 @@ def main() -> None:
             "constant": constant_app,
             "naive": naive_app,
             "course": course_app,
-            "savedmodel": lambda t: create_app(t, poll_seconds=3600),
-            "tflite": lambda t: create_app(t, poll_seconds=3600, backend="tflite"),
+            "savedmodel": lambda t: create_app(t, poll_seconds=3600, grpc_port=a.grpc_port),
+            "tflite": lambda t: create_app(t, poll_seconds=3600, backend="tflite", grpc_port=a.grpc_port),
         }
         app = makers[a.serve](a.target)
         if a.serve == "constant":
-            app = _with_healthz(app)
+            app = _with_healthz(app, a.grpc_port)
         uvicorn.run(
             app, host="127.0.0.1", port=a.port, log_level="warning", access_log=False,
             loop="uvloop", http="httptools",
@@ -261,26 +267,33 @@ def main() -> None:
             "tfdl savedmodel b64": ("savedmodel", str(root), "b64"),
             "tfdl tflite json": ("tflite", str(root), "json"),
             "tfdl tflite b64": ("tflite", str(root), "b64"),
+            "grpc constant": ("constant", "-", "grpc"),
+            "tfdl grpc savedmodel": ("savedmodel", str(root), "grpc"),
+            "tfdl grpc tflite": ("tflite", str(root), "grpc"),
         }
         if not keras_file_for(version_dir):
             variants.pop("course")
         if a.only:
             keep = set(a.only.split(","))
             variants = {k: v for k, v in variants.items() if k in keep or v[0] in keep}
-        procs, urls = {}, {}
+        procs, urls, grpc_ports = {}, {}, {}
         rounds: dict[str, list[dict]] = {k: [] for k in variants}
         try:
             for kind, target, _ in variants.values():
                 if kind not in procs:
-                    port = free_port()
-                    procs[kind] = start(kind, target, port)
+                    port, grpc_ports[kind] = free_port(), free_port()
+                    procs[kind] = start(kind, target, port, grpc_ports[kind])
                     urls[kind] = f"http://127.0.0.1:{port}/v1/models/vision:predict"
             for kind, _, body in variants.values():
-                if kind != "constant":
+                if kind != "constant" and body != "grpc":
                     check_answer(urls[kind], bodies[body])
             for _ in range(a.rounds):
                 for name, (kind, _, body) in variants.items():
-                    rounds[name].append(wrk(urls[kind], files[body], a.clients, a.seconds))
+                    if body == "grpc":
+                        run = grpc_load(grpc_ports[kind], image, a.clients, a.seconds, kind != "constant")
+                        rounds[name].append(run)
+                    else:
+                        rounds[name].append(wrk(urls[kind], files[body], a.clients, a.seconds))
         finally:
             for proc in procs.values():
                 proc.terminate()
@@ -299,17 +312,89 @@ def main() -> None:
         print(f"| {name} | {r['rps']:.0f} | {ratio} | {r['p50']:.2f} | {r['p99']:.2f} | {int(r['errors'])} |")
 
 
-def _with_healthz(app):
+def _with_healthz(app, grpc_port: int | None = None):
+    """The constant app with a lifespan; with ``grpc_port``, also a gRPC PredictionService that answers
+    every Predict with a fixed tensor (the gRPC load generator's ceiling)."""
+
     async def wrapped(scope, receive, send):
         if scope["type"] == "lifespan":
+            server = None
             msg = await receive()
             while msg["type"] != "lifespan.shutdown":
+                if grpc_port is not None and server is None:
+                    server = await _constant_grpc(grpc_port)
                 await send({"type": msg["type"] + ".complete"})
                 msg = await receive()
+            if server is not None:
+                await server.stop(0)
             return await send({"type": "lifespan.shutdown.complete"})
         return await app(scope, receive, send)
 
     return wrapped
+
+
+async def _constant_grpc(port: int):
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    answer = predict_pb2.PredictResponse()
+    answer.outputs["output_0"].CopyFrom(tf.make_tensor_proto(np.full((1, 10), 0.1, np.float32)))
+
+    class Constant(prediction_service_pb2_grpc.PredictionServiceServicer):
+        async def Predict(self, request, context):  # noqa: N802
+            return answer
+
+    server = grpc.aio.server()
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Constant(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    return server
+
+
+def grpc_load(port: int, image: np.ndarray, clients: int, seconds: float, check: bool) -> dict:
+    """``clients`` concurrent unary Predict calls on one grpc.aio channel (Python: its own ceiling is
+    measured against the constant gRPC server) for ``seconds``: req/s, p50/p99 ms, errors."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name = "vision"
+    req.inputs["image"].CopyFrom(tf.make_tensor_proto(image[None]))
+
+    async def main() -> dict:
+        latencies: list[float] = []
+        errors = 0
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            first = await stub.Predict(req, timeout=60)
+            if check:
+                assert tf.make_ndarray(next(iter(first.outputs.values()))).shape == (1, 10)
+            end = time.perf_counter() + seconds
+
+            async def client() -> None:
+                nonlocal errors
+                while time.perf_counter() < end:
+                    t = time.perf_counter()
+                    try:
+                        await stub.Predict(req, timeout=60)
+                    except grpc.RpcError:
+                        errors += 1
+                    latencies.append(time.perf_counter() - t)
+
+            start = time.perf_counter()
+            await asyncio.gather(*[client() for _ in range(clients)])
+            elapsed = time.perf_counter() - start
+        lat = np.array(latencies) * 1000
+        return {
+            "rps": len(lat) / elapsed,
+            "p50": float(np.percentile(lat, 50)),
+            "p99": float(np.percentile(lat, 99)),
+            "errors": errors,
+        }
+
+    return asyncio.run(main())
 
 
 if __name__ == "__main__":
