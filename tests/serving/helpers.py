@@ -80,7 +80,10 @@ def running(app, timeout: float = 60.0):
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # Keep-alive 60 s, not uvicorn's 5 s: on a loaded 2-core machine a test client (same process, same GIL)
+    # can pause over 5 s between two requests, and then races the server closing that idle connection.
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=60)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
