@@ -312,6 +312,9 @@ def create_app(
             "status": "ok",
             "models": {n: v for n, v in sorted(store.latest.items())},
             "failed": {f"{n}/{v}": msg for (n, v), msg in store.failed.items()},
+            "backends": {
+                f"{n}/{v}": sv.backend for n, vs in sorted(store.served.items()) for v, sv in vs.items()
+            },
         }
 
     @app.get("/metrics", tags=["operations"])
