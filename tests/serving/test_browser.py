@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.serving.helpers import export_tabular, export_vision, running
+from tests.serving.helpers import export_tabular, export_text, export_vision, running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -34,6 +34,7 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("saved_models")
     export_vision(root)
     export_tabular(root, "credit", "classification")
+    export_text(root)
     app = create_app(root, max_batch=64, batch_wait_ms=2, poll_seconds=60)
     with running(app) as base:
         yield base
@@ -59,7 +60,16 @@ def test_page_and_explain_routes(site):
     bad = httpx.post(
         f"{site}/v1/models/credit:explain", files={"file": ("x.png", buf.getvalue(), "image/png")}
     )
-    assert bad.status_code == 400 and "not an image classifier" in bad.json()["error"]
+    assert bad.status_code == 400 and "not an image or text classifier" in bad.json()["error"]
+    text = "a good film with a bad ending but good actors"
+    r = httpx.post(
+        f"{site}/v1/models/reviews:explain", files={"file": ("t.txt", text.encode(), "text/plain")}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    weights = dict(zip(body["words"], body["weights"], strict=True))
+    assert body["label"] == "pos" and body["words"] == text.split()
+    assert weights["good"] > 0.5 and weights["bad"] < 0 and abs(weights["film"]) < 1e-3
 
 
 def _driver():
@@ -92,7 +102,7 @@ def test_upload_png_in_headless_chromium(site, tmp_path):
         wait = WebDriverWait(driver, 60)
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "ready")
         models = [o.text for o in Select(driver.find_element(By.ID, "model")).options]
-        assert models == ["credit", "vision"]
+        assert models == ["credit", "reviews", "vision"]
         Select(driver.find_element(By.ID, "model")).select_by_visible_text("vision")
         wait.until(lambda d: d.find_element(By.ID, "in-image").is_displayed())
         assert "labels: dark, mid, bright" in driver.find_element(By.ID, "card").text

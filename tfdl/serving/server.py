@@ -8,7 +8,7 @@ Routes (``{v}`` optional as ``/versions/{v}``; newest version when omitted)::
     POST /v1/models/{name}[/versions/{v}]:classify      {"examples"} -> {"results": [[[label, score]...]...]}
     POST /v1/models/{name}[/versions/{v}]:regress       {"examples"} -> {"results": [value, ...]}
     POST /v1/models/{name}[/versions/{v}]:upload        multipart ``file`` -> label, confidence, scores
-    POST /v1/models/{name}[/versions/{v}]:explain       multipart image -> occlusion heatmap
+    POST /v1/models/{name}[/versions/{v}]:explain       multipart image / text -> occlusion heatmap / words
     GET  /          a web page to try a model (``page``)
     GET  /healthz   GET /metrics   GET /docs
 
@@ -266,31 +266,49 @@ def create_app(
     async def upload_version(name: str, version: str, file: UploadFile = File(...)):
         return await upload(name, version, file)
 
-    # ---- explain (images): occlusion heatmap through the served model ------------------------
+    # ---- explain: occlusion through the served model (image heatmap, text word weights) ---------
     async def explain(name: str, version: str | None, file: UploadFile):
         sv = await served(name, version)
-        spec = next(iter(sv.spec.values()))[0]
-        if len(sv.spec) != 1 or len(spec) != 4 or not is_classifier(sv):
-            raise RequestError(f"model '{sv.name}' is not an image classifier; :explain draws image heatmaps")
+        shape, dtype = next(iter(sv.spec.values()))
+        image = len(sv.spec) == 1 and len(shape) == 4 and dtype != "object"
+        text = len(sv.spec) == 1 and dtype == "object" and len(shape) <= 2
+        if not is_classifier(sv) or not (image or text):
+            raise RequestError(
+                f"model '{sv.name}' is not an image or text classifier; :explain draws image heatmaps and "
+                "text word weights"
+            )
         codec = upload_codec(sv)
         data = await file.read()
         loop = asyncio.get_running_loop()
-        x = await loop.run_in_executor(None, read_upload, codec, data, ".png", sv.meta)
-        inputs = upload_inputs(x, sv)
-        image = next(iter(inputs.values()))[:1]
-        batch, grid = occlusion_batch(image)
-        probs = next(iter((await run(sv, {next(iter(sv.spec)): batch})).values()))
+        x = await loop.run_in_executor(None, read_upload, codec, data, ".png" if image else ".txt", sv.meta)
+        first = next(iter(upload_inputs(x, sv).values()))[:1]
+        key = next(iter(sv.spec))
+        if image:
+            batch, grid = occlusion_batch(first)
+        else:
+            words = first.reshape(-1)[0]
+            words = (words.decode("utf-8", "replace") if isinstance(words, bytes) else str(words)).split()[
+                :64
+            ]
+            variants = [" ".join(words)] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
+            batch = np.array([v.encode() for v in variants], dtype=object).reshape((-1, *first.shape[1:]))
+        probs = next(iter((await run(sv, {key: batch})).values()))
+        probs = probs.reshape(len(batch), -1)
         k = int(np.argmax(probs[0]))
-        heat = np.maximum(probs[0, k] - probs[1:, k], 0).reshape(grid, grid)
-        heat = heat / heat.max() if heat.max() > 0 else heat
         labels = list(sv.meta.get("labels") or [])
-        return {
+        answer = {
             "model": sv.name,
             "version": sv.version,
             "method": "occlusion",
             "label": labels[k] if k < len(labels) else str(k),
-            "heatmap": heat.round(4).tolist(),
         }
+        drop = probs[0, k] - probs[1:, k]  # how much the answer falls without each region / word
+        if image:
+            heat = np.maximum(drop, 0).reshape(grid, grid)
+            return {**answer, "heatmap": (heat / heat.max() if heat.max() > 0 else heat).round(4).tolist()}
+        scale = float(np.abs(drop).max()) if len(drop) else 0.0
+        weights = drop / scale if scale > 0 else drop
+        return {**answer, "words": words, "weights": [round(float(w), 4) for w in weights]}
 
     @app.post("/v1/models/{name}:explain", tags=["friendly"])
     async def explain_latest(name: str, file: UploadFile = File(...)):
