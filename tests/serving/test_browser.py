@@ -1,5 +1,6 @@
 """The web page at / in a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium):
-upload a PNG, wait for the answer, check the label and the heatmap, save a screenshot that is not blank."""
+upload a PNG, wait for the answer, check the label and the heatmap, save a screenshot that is not blank;
+then paste a sentence for a text model and check the label and the word highlights."""
 
 from __future__ import annotations
 
@@ -118,6 +119,18 @@ def test_upload_png_in_headless_chromium(site, tmp_path):
         assert driver.find_element(By.ID, "heatmap").is_displayed()
         shot = tmp_path / "page.png"
         assert driver.save_screenshot(str(shot))
+        # A text model: paste a sentence, get the label and one highlighted span per word.
+        Select(driver.find_element(By.ID, "model")).select_by_visible_text("reviews")
+        wait.until(lambda d: d.find_element(By.ID, "in-text").is_displayed())
+        driver.find_element(By.ID, "text").send_keys("not a bad idea but a good one")
+        driver.find_element(By.ID, "go").click()
+        wait.until(
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in ("done", "error")
+        )
+        assert driver.find_element(By.ID, "error").text == ""
+        assert driver.find_element(By.ID, "label").text in ("neg", "pos")
+        spans = driver.find_elements(By.CSS_SELECTOR, "#words span")
+        assert [s.text for s in spans] == "not a bad idea but a good one".split()
     finally:
         driver.quit()
     pixels = np.asarray(Image.open(shot).convert("RGB"))
