@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: help install data demo test test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
         anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
         bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer \
-        bench-serve bench-tflite bench-apps bench-cv cv-text cv-tabular clean
+        bench-serve bench-tflite bench-apps bench-cv cv-text cv-tabular browser clean
 
 help:
 	@echo "make demo | test | lint | vision | text | tabular | tabular-regression | timeseries | anomaly"
@@ -21,6 +21,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python setup.cfg
 	$(BIN)/pip install -q -e ".[dev,serve,explain,anomaly,onnx,tracking]"
+	$(BIN)/pip install -q --no-deps tensorflow-serving-api==2.21.0
 	@touch $@
 
 install: $(VENV)/.installed
@@ -38,7 +39,15 @@ data: install
 demo: data
 	$(TFDL) train vision
 
-test: data
+# Headless Chromium for the serving page test (tests/serving/test_browser.py); installed here when root.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }; }; } \
+	  || echo "warning: could not install chromium + chromium-driver; the browser test will be skipped"
+
+test: data browser
 	$(BIN)/pytest -q
 
 test-fast: install
@@ -111,7 +120,12 @@ bench-vision-augment: data
 bench-vision-transfer: data
 	$(TFDL) bench vision-transfer
 
+# wrk (C load generator, Debian) drives the serving benchmark; installed here when root.
 bench-serve: data
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }; } \
+	  || { echo "error: the serving benchmark needs wrk: sudo apt-get install -y wrk"; exit 2; }
+	$(BIN)/python benchmarks/serve_profile.py --model-root saved_models
 	$(BIN)/python benchmarks/serve_bench.py --model-root saved_models
 
 bench-tflite: data

@@ -1,19 +1,32 @@
-"""Serving throughput: tfdl's micro-batching server vs a one-request-per-call FastAPI endpoint.
+"""Serving throughput and tail latency: every server variant side by side, in one run.
 
-Both servers run in their own uvicorn subprocess on loopback and serve the same SavedModel version
-(the newest ``vision`` export under ``--model-root``, or, if there is none, an untrained copy of the
-vision app's CNN on 28x28x1 uint8 images — speed does not depend on the weights). ``--clients``
-concurrent clients each send ``--requests`` single-image ``:predict`` calls. Prints a Markdown table.
+Each server runs in its own uvicorn subprocess on loopback (uvloop + httptools, no access log) and serves
+the same version: the newest ``vision`` export under ``--model-root`` (or an untrained copy of the vision
+CNN on 28x28x1 uint8 images when there is none: speed does not depend on the weights). The load
+generator is ``wrk`` (C, keep-alive HTTP/1.1; ``apt-get install wrk``) with ``--clients`` connections,
+each sending one single-image ``:predict`` after the other for ``--seconds``; rounds alternate between
+the variants so a busy neighbour on the machine hits them alike; medians over rounds are printed.
+
+Variants: ``constant`` answers a fixed JSON without reading the body (the load generator's ceiling),
+``course`` (FastAPI + keras ``model.predict``, only when a .keras file is found), ``naive`` (the tuned
+one-request-per-call server: the SavedModel function from FastAPI's thread pool), and ``tfdl serve``
+with the SavedModel or the TFLite backend, fed a JSON body (28, 28, 1) or the binary ``b64`` body.
+gRPC variants (TF Serving's Predict) use a Python ``grpc.aio`` client in this process; its ceiling is
+``grpc constant`` (a PredictionService answering a fixed tensor).
 
     .venv/bin/python benchmarks/serve_bench.py [--model-root saved_models] [--clients 16]
-        [--requests 25] [--rounds 3]
+        [--seconds 5] [--rounds 3] [--only constant,naive,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,12 +120,32 @@ def export_cnn(root: Path) -> Path:
     return write_version(root, "vision", write, card)
 
 
-def start(kind: str, target: str, port: int) -> subprocess.Popen:
+def constant_app(_target: str):
+    """Answers every request with a fixed prediction: what the load generator + uvicorn can do."""
+    answer = json.dumps({"predictions": [[0.1] * 10]}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            msg = await receive()
+            more = msg.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    return app
+
+
+def start(kind: str, target: str, port: int, grpc_port: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--serve", kind, "--target", target, "--port", str(port)]
+    if grpc_port is not None and kind in ("constant", "savedmodel", "tflite"):
+        cmd += ["--grpc-port", str(grpc_port)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import httpx
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{kind} server exited with code {proc.returncode}")
@@ -126,58 +159,88 @@ def start(kind: str, target: str, port: int) -> subprocess.Popen:
     raise RuntimeError(f"{kind} server did not start")
 
 
-async def load(url: str, clients: int, requests: int, image: list) -> dict:
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{body}", "rb")
+wrk.body = f:read("*all")
+f:close()
+"""
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, body_file: Path, clients: int, seconds: float, threads: int = 1) -> dict:
+    """One wrk run: req/s, p50/p99 latency (ms) and non-2xx count from its --latency report."""
+    script = body_file.with_suffix(".lua")
+    script.write_text(LUA.replace("{body}", str(body_file)))
+    cmd = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "60s", "--latency",
+           "-s", str(script), url]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errs = re.search(r"Socket errors:(.*)", out)  # connect / read / write / timeout counts
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "errors": (int(bad.group(1)) if bad else 0)
+        + (sum(map(int, re.findall(r"\d+", errs.group(1)))) if errs else 0),
+    }
+
+
+def check_answer(url: str, body: bytes) -> None:
+    """Every variant must give one 10-way prediction for the body (so no variant measures errors)."""
     import httpx
 
-    latencies: list[float] = []
-    errors = 0
-
-    async def client(c: httpx.AsyncClient) -> None:
-        nonlocal errors
-        for _ in range(requests):
-            t = time.perf_counter()
-            r = await c.post(url, json={"instances": [image]})
-            latencies.append(time.perf_counter() - t)
-            errors += r.status_code != 200 or len(r.json()["predictions"]) != 1
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as c:
-        await asyncio.gather(*[c.post(url, json={"instances": [image]}) for _ in range(clients)])  # warm-up
-        start = time.perf_counter()
-        await asyncio.gather(*[client(c) for _ in range(clients)])
-        elapsed = time.perf_counter() - start
-    lat = np.array(latencies) * 1000
-    return {
-        "rps": len(lat) / elapsed,
-        "p50": float(np.percentile(lat, 50)),
-        "p99": float(np.percentile(lat, 99)),
-        "errors": errors,
-    }
+    r = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=60)
+    r.raise_for_status()
+    pred = r.json()["predictions"]
+    assert len(pred) == 1 and len(pred[0]) == 10, pred
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-root", default="saved_models")
     p.add_argument("--clients", type=int, default=16)
-    p.add_argument("--requests", type=int, default=25, help="per client and round")
+    p.add_argument("--seconds", type=float, default=5.0, help="per variant and round")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
-    p.add_argument("--serve", choices=["ours", "naive", "course"], help=argparse.SUPPRESS)
+    p.add_argument("--only", default="", help="comma-separated variant names")
+    p.add_argument("--serve", help=argparse.SUPPRESS)
     p.add_argument("--target", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--grpc-port", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.serve:  # child process: one server
         import uvicorn
 
         from tfdl.serving.server import create_app
 
-        makers = {"ours": create_app, "naive": naive_app, "course": course_app}
+        makers = {
+            "constant": constant_app,
+            "naive": naive_app,
+            "course": course_app,
+            "savedmodel": lambda t: create_app(t, poll_seconds=3600, grpc_port=a.grpc_port),
+            "tflite": lambda t: create_app(t, poll_seconds=3600, backend="tflite", grpc_port=a.grpc_port),
+        }
         app = makers[a.serve](a.target)
-        uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning")
+        if a.serve == "constant":
+            app = _with_healthz(app, a.grpc_port)
+        uvicorn.run(
+            app, host="127.0.0.1", port=a.port, log_level="warning", access_log=False,
+            loop="uvloop", http="httptools",
+        )  # fmt: skip
         return
+    if shutil.which("wrk") is None:
+        sys.exit("serve_bench: the load generator wrk is missing; install it: apt-get install -y wrk")
 
     from tests.serving.helpers import free_port
     from tfdl.export.savedmodel import list_versions
 
+    load1 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(a.model_root)
         if list_versions(root / "vision"):
@@ -188,52 +251,152 @@ def main() -> None:
         else:
             root = Path(tmp)
             version_dir, what = export_cnn(root), "vision CNN (untrained copy)"
-        shape = (28, 28, 1)
-        image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8).tolist()
-        # Both servers up at once; rounds alternate so a busy neighbour on the machine hits both alike.
-        keras_file = keras_file_for(version_dir)
-        targets = {"ours": str(root), "naive": str(version_dir)}
-        if keras_file is not None:
-            targets["course"] = str(keras_file)
-        procs, urls, rounds = {}, {}, {k: [] for k in targets}
+        image = np.random.default_rng(0).integers(0, 256, (28, 28, 1), dtype=np.uint8)
+        bodies = {
+            "json": json.dumps({"instances": [image.tolist()]}).encode(),
+            "b64": json.dumps({"instances": [{"b64": base64.b64encode(image.tobytes()).decode()}]}).encode(),
+        }
+        files = {}
+        for k, b in bodies.items():
+            files[k] = Path(tmp) / f"body-{k}.json"
+            files[k].write_bytes(b)
+        # variant -> (server kind, target, body)
+        variants = {
+            "constant": ("constant", "-", "json"),
+            "course": ("course", str(keras_file_for(version_dir) or ""), "json"),
+            "naive": ("naive", str(version_dir), "json"),
+            "tfdl savedmodel json": ("savedmodel", str(root), "json"),
+            "tfdl savedmodel b64": ("savedmodel", str(root), "b64"),
+            "tfdl tflite json": ("tflite", str(root), "json"),
+            "tfdl tflite b64": ("tflite", str(root), "b64"),
+            "grpc constant": ("constant", "-", "grpc"),
+            "tfdl grpc savedmodel": ("savedmodel", str(root), "grpc"),
+            "tfdl grpc tflite": ("tflite", str(root), "grpc"),
+        }
+        if not keras_file_for(version_dir):
+            variants.pop("course")
+        if a.only:
+            keep = set(a.only.split(","))
+            variants = {k: v for k, v in variants.items() if k in keep or v[0] in keep}
+        procs, urls, grpc_ports = {}, {}, {}
+        rounds: dict[str, list[dict]] = {k: [] for k in variants}
         try:
-            for kind, target in targets.items():
-                port = free_port()
-                procs[kind] = start(kind, target, port)
-                urls[kind] = f"http://127.0.0.1:{port}/v1/models/vision:predict"
+            for kind, target, _ in variants.values():
+                if kind not in procs:
+                    port, grpc_ports[kind] = free_port(), free_port()
+                    procs[kind] = start(kind, target, port, grpc_ports[kind])
+                    urls[kind] = f"http://127.0.0.1:{port}/v1/models/vision:predict"
+            for kind, _, body in variants.values():
+                if kind != "constant" and body != "grpc":
+                    check_answer(urls[kind], bodies[body])
             for _ in range(a.rounds):
-                for kind in targets:
-                    rounds[kind].append(asyncio.run(load(urls[kind], a.clients, a.requests, image)))
+                for name, (kind, _, body) in variants.items():
+                    if body == "grpc":
+                        run = grpc_load(grpc_ports[kind], image, a.clients, a.seconds, kind != "constant")
+                        rounds[name].append(run)
+                    else:
+                        rounds[name].append(wrk(urls[kind], files[body], a.clients, a.seconds))
         finally:
             for proc in procs.values():
                 proc.terminate()
                 proc.wait(timeout=30)
     results = {k: {m: float(np.median([r[m] for r in rs])) for m in rs[0]} for k, rs in rounds.items()}
-    o = results["ours"]
     print(
-        f"\nmodel: {what} ({version_dir.name}); {a.clients} clients x {a.requests} requests "
-        f"x {a.rounds} rounds (medians), 1 image each; "
-        f"{os.cpu_count()} CPUs\n"
+        f"\nmodel: {what} ({version_dir.name}); wrk, {a.clients} keep-alive connections, {a.seconds:g} s x "
+        f"{a.rounds} rounds per variant (medians), one 28x28x1 image per request; {os.cpu_count()} CPUs; "
+        f"load average {load1:.2f} at start, {os.getloadavg()[0]:.2f} at end\n"
     )
-    print(
-        "| baseline server (one request per model call) | baseline req/s | tfdl micro-batching req/s "
-        "| ratio | p99 baseline ms | p99 tfdl ms |"
-    )
+    base = results.get("naive", {}).get("rps")
+    print("| variant | req/s | vs naive | p50 ms | p99 ms | errors (non-2xx, socket) |")
     print("|---|---|---|---|---|---|")
-    names = {
-        "course": "course listing: FastAPI + keras model.predict",
-        "naive": "tuned: SavedModel function per request",
-    }
-    for kind in ("course", "naive"):
-        if kind in results:
-            b = results[kind]
-            print(
-                f"| {names[kind]} | {b['rps']:.0f} | {o['rps']:.0f} | {o['rps'] / b['rps']:.1f}x "
-                f"| {b['p99']:.1f} | {o['p99']:.1f} |"
-            )
-    errors = {k: int(r["errors"]) for k, r in results.items() if r["errors"]}
-    if errors:
-        print(f"errors: {errors}")
+    for name, r in results.items():
+        ratio = f"{r['rps'] / base:.2f}x" if base else "-"
+        print(f"| {name} | {r['rps']:.0f} | {ratio} | {r['p50']:.2f} | {r['p99']:.2f} | {int(r['errors'])} |")
+
+
+def _with_healthz(app, grpc_port: int | None = None):
+    """The constant app with a lifespan; with ``grpc_port``, also a gRPC PredictionService that answers
+    every Predict with a fixed tensor (the gRPC load generator's ceiling)."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "lifespan":
+            server = None
+            msg = await receive()
+            while msg["type"] != "lifespan.shutdown":
+                if grpc_port is not None and server is None:
+                    server = await _constant_grpc(grpc_port)
+                await send({"type": msg["type"] + ".complete"})
+                msg = await receive()
+            if server is not None:
+                await server.stop(0)
+            return await send({"type": "lifespan.shutdown.complete"})
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+async def _constant_grpc(port: int):
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    answer = predict_pb2.PredictResponse()
+    answer.outputs["output_0"].CopyFrom(tf.make_tensor_proto(np.full((1, 10), 0.1, np.float32)))
+
+    class Constant(prediction_service_pb2_grpc.PredictionServiceServicer):
+        async def Predict(self, request, context):  # noqa: N802
+            return answer
+
+    server = grpc.aio.server()
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Constant(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    return server
+
+
+def grpc_load(port: int, image: np.ndarray, clients: int, seconds: float, check: bool) -> dict:
+    """``clients`` concurrent unary Predict calls on one grpc.aio channel (Python: its own ceiling is
+    measured against the constant gRPC server) for ``seconds``: req/s, p50/p99 ms, errors."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name = "vision"
+    req.inputs["image"].CopyFrom(tf.make_tensor_proto(image[None]))
+
+    async def main() -> dict:
+        latencies: list[float] = []
+        errors = 0
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            first = await stub.Predict(req, timeout=60)
+            if check:
+                assert tf.make_ndarray(next(iter(first.outputs.values()))).shape == (1, 10)
+            end = time.perf_counter() + seconds
+
+            async def client() -> None:
+                nonlocal errors
+                while time.perf_counter() < end:
+                    t = time.perf_counter()
+                    try:
+                        await stub.Predict(req, timeout=60)
+                    except grpc.RpcError:
+                        errors += 1
+                    latencies.append(time.perf_counter() - t)
+
+            start = time.perf_counter()
+            await asyncio.gather(*[client() for _ in range(clients)])
+            elapsed = time.perf_counter() - start
+        lat = np.array(latencies) * 1000
+        return {
+            "rps": len(lat) / elapsed,
+            "p50": float(np.percentile(lat, 50)),
+            "p99": float(np.percentile(lat, 99)),
+            "errors": errors,
+        }
+
+    return asyncio.run(main())
 
 
 if __name__ == "__main__":

@@ -351,13 +351,29 @@ def serve_cmd(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8501,
     max_batch: Annotated[int, typer.Option("--max-batch", help="micro-batch size limit")] = 32,
-    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", help="gather requests this long")] = 5.0,
+    batch_wait_ms: Annotated[
+        float, typer.Option("--batch-wait-ms", help="longest wait to fill a batch (adapts to load)")
+    ] = 5.0,
+    backend: Annotated[
+        str, typer.Option("--backend", help="savedmodel | tflite (checked .tflite files where exported)")
+    ] = "savedmodel",
+    grpc_port: Annotated[
+        int | None, typer.Option("--grpc-port", help="also serve TF Serving's gRPC API on this port (8500)")
+    ] = None,
 ) -> None:
-    """Serve every model under --model-root with TensorFlow Serving's REST API."""
+    """Serve every model under --model-root with TensorFlow Serving's REST API (and gRPC API)."""
     _quiet_tf()
     from tfdl.serving.server import serve
 
-    serve(model_root=model_root, host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms)
+    serve(
+        model_root=model_root,
+        host=host,
+        port=port,
+        max_batch=max_batch,
+        batch_wait_ms=batch_wait_ms,
+        backend=backend,
+        grpc_port=grpc_port,
+    )
 
 
 @cli.command("bench")

@@ -80,7 +80,10 @@ def running(app, timeout: float = 60.0):
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # Keep-alive 60 s, not uvicorn's 5 s: on a loaded 2-core machine a test client (same process, same GIL)
+    # can pause over 5 s between two requests, and then races the server closing that idle connection.
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=60)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -93,3 +96,31 @@ def running(app, timeout: float = 60.0):
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def export_text(root: Path, name: str = "reviews") -> Path:
+    """A raw-string sentiment classifier: counts of "good" minus "bad" -> softmax over [neg, pos]."""
+    import keras
+    import tensorflow as tf
+
+    from tfdl.export.savedmodel import write_version
+
+    class Counts(keras.layers.Layer):
+        def call(self, x):
+            words = tf.strings.split(tf.strings.lower(x))
+            good = tf.reduce_sum(tf.cast(tf.equal(words, "good"), "float32"), axis=-1)
+            bad = tf.reduce_sum(tf.cast(tf.equal(words, "bad"), "float32"), axis=-1)
+            return tf.stack([bad - good, good - bad], axis=-1) * 3.0
+
+    inputs = keras.Input((), dtype="string", name="text")
+    model = keras.Model(inputs, keras.layers.Softmax()(Counts()(inputs)))
+    card = {
+        "app": "text",
+        "model": "tiny",
+        "task": "classification",
+        "labels": ["neg", "pos"],
+        "signature": {"inputs": {"shape": [None], "dtype": "string"}},
+    }
+    return write_version(
+        root, name, lambda p: model.export(str(p), format="tf_saved_model", verbose=False), card
+    )

@@ -248,6 +248,45 @@ def test_healthz_metrics_docs(url):
         assert "/v1/models/{name}:predict" in spec["paths"]
 
 
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The value of the sample ``name`` whose labels include ``labels`` (summed), from /metrics text."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total, found = total + float(line.rsplit(" ", 1)[1]), True
+    assert found, (name, labels)
+    return total
+
+
+def test_metrics_per_model_version_signature(url):
+    """Latency and batch-size histograms carry model, version and signature labels, per protocol."""
+    sig = {"model": "vision", "version": "1", "signature": "serving_default"}
+    with httpx.Client() as c:
+        before = c.get(f"{url}/metrics").text
+        n0 = _metric(before, "tfdl_model_latency_seconds_count", verb="predict", protocol="rest", **sig)
+        b0 = _metric(before, "tfdl_batch_size_sum", **sig)
+        for v in (0, 255, 128):  # the fast path (numeric JSON) ...
+            assert c.post(
+                f"{url}/v1/models/vision/versions/1:predict", json={"instances": _images(v)}
+            ).is_success
+        body = {"signature_name": "serving_default", "instances": [{"image": _images(0)[0]}]}
+        assert c.post(f"{url}/v1/models/vision/versions/1:predict", json=body).is_success  # ... and FastAPI's
+        r = c.post(f"{url}/v1/models/credit/versions/1:classify", json={"examples": [{"a": 1.0, "b": 0.0}]})
+        assert r.is_success
+        after = c.get(f"{url}/metrics").text
+    assert (
+        _metric(after, "tfdl_model_latency_seconds_count", verb="predict", protocol="rest", **sig) == n0 + 4
+    )
+    assert _metric(after, "tfdl_batch_size_sum", **sig) == b0 + 4
+    le = _metric(
+        after, "tfdl_model_latency_seconds_bucket", le="+Inf", verb="predict", protocol="rest", **sig
+    )
+    assert le == n0 + 4
+    credit = {"model": "credit", "version": "1", "signature": "serving_default"}
+    assert _metric(after, "tfdl_model_latency_seconds_count", verb="classify", **credit) >= 1
+    assert _metric(after, "tfdl_batch_size_count", **credit) >= 1
+
+
 @pytest.mark.slow
 def test_load_mixed_good_and_bad_no_5xx(url):
     """32 concurrent clients x 50 requests on loopback, every third one bad: zero 5xx, good ones correct."""

@@ -1,5 +1,8 @@
-"""Micro-batching: concurrent requests for one model version are gathered for up to ``wait`` seconds
-(or until ``max_batch`` rows) and run as one call of the model.
+"""Micro-batching: concurrent requests for one model version are gathered and run as one call of the model.
+
+The wait adapts to load: whatever is queued when the model is free is taken at once; the batcher then
+waits (at most ``wait`` seconds) only for as many rows as recent batches held (an exponential moving
+average), so a lone client never waits and sixteen busy clients are gathered into one call.
 
 Why: a SavedModel call has a fixed overhead (graph dispatch, thread hand-off) that dwarfs the compute of a
 small model on one example; sixteen clients sending one image each pay it once instead of sixteen times.
@@ -50,6 +53,7 @@ class MicroBatcher:
         max_batch: int = 32,
         wait_seconds: float = 0.005,
         on_batch: Callable[[int], None] | None = None,
+        max_inflight: int = 2,
     ):
         if max_batch < 1 or wait_seconds < 0:
             raise ValueError(f"max_batch must be >= 1 and wait >= 0; got {max_batch}, {wait_seconds}")
@@ -58,6 +62,9 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
         self.on_batch = on_batch
+        self.load = 1.0  # moving average of rows per batch: how many rows to wait for
+        self.max_inflight = max(1, max_inflight)  # model calls at once (one per core of a 2-core machine)
+        self._pending: set[asyncio.Task] = set()
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task | None = None
 
@@ -73,23 +80,29 @@ class MicroBatcher:
         return await item.future
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        for task in [self._task, *self._pending]:
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
 
     async def _gather(self) -> list[_Item]:
         assert self._queue is not None
         first = await self._queue.get()
         items, rows = [first], first.n
-        deadline = time.monotonic() + self.wait_seconds
+        target = min(self.max_batch, int(self.load + 0.5))
+        deadline = None
         while rows < self.max_batch:
-            # Take what is already queued without waiting; then wait out the rest of the window.
+            # Take what is already queued; wait (bounded) only while fewer rows than recent load.
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
+                if rows >= target or self.wait_seconds <= 0:
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + self.wait_seconds
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -99,18 +112,32 @@ class MicroBatcher:
                     break
             items.append(item)
             rows += item.n
+        self.load = 0.7 * self.load + 0.3 * rows
         return items
 
     async def _run(self) -> None:
+        """Gather a batch whenever a model slot is free; while every slot is busy, requests queue up and
+        the next batch takes them all (so the batch size follows the load)."""
         loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.max_inflight)
         while True:
-            items = await self._gather()
-            groups: dict[tuple, list[_Item]] = {}
-            for it in items:
-                if not it.future.done():  # a client that went away cancelled its future
-                    groups.setdefault(it.key(), []).append(it)
-            for group in groups.values():
-                await self._run_group(loop, group)
+            await slots.acquire()
+            try:
+                items = await self._gather()
+            except BaseException:
+                slots.release()
+                raise
+            task = loop.create_task(self._run_items(loop, items))
+            self._pending.add(task)
+            task.add_done_callback(lambda t: (self._pending.discard(t), slots.release()))
+
+    async def _run_items(self, loop, items: list[_Item]) -> None:
+        groups: dict[tuple, list[_Item]] = {}
+        for it in items:
+            if not it.future.done():  # a client that went away cancelled its future
+                groups.setdefault(it.key(), []).append(it)
+        for group in groups.values():
+            await self._run_group(loop, group)
 
     async def _call(self, loop, inputs: Inputs) -> Outputs:
         n = len(next(iter(inputs.values())))

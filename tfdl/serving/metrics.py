@@ -1,5 +1,10 @@
 """Prometheus metrics for the server: requests, latency, batch sizes, errors, loaded versions.
 
+Per route: ``tfdl_requests`` / ``tfdl_request_errors`` / ``tfdl_request_latency_seconds`` by model and verb
+(every request, bad ones included). Per served signature (TensorFlow Serving users ask for these,
+tensorflow/serving#1959): ``tfdl_model_latency_seconds`` by model, version, signature, verb and protocol
+(rest / grpc) for answered model requests, and ``tfdl_batch_size`` by model, version, signature.
+
 One ``CollectorRegistry`` per app instance, so several servers (tests, benchmarks) in one process do
 not collide on metric names.
 """
@@ -31,10 +36,17 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        self.model_latency = Histogram(
+            "tfdl_model_latency_seconds",
+            "latency of answered model requests, from request to response",
+            ["model", "version", "signature", "verb", "protocol"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
         self.batch = Histogram(
             "tfdl_batch_size",
             "rows per model call",
-            ["model"],
+            ["model", "version", "signature"],
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
@@ -48,8 +60,13 @@ class Metrics:
         if code >= 400:
             self.errors.labels(model, verb, str(code)).inc()
 
-    def observe_batch(self, model: str, rows: int) -> None:
-        self.batch.labels(model).observe(rows)
+    def observe_batch(self, model: str, version: int, rows: int, signature: str = "serving_default") -> None:
+        self.batch.labels(model, str(version), signature).observe(rows)
+
+    def observe_model(
+        self, model: str, version: int, signature: str, verb: str, protocol: str, seconds: float
+    ) -> None:
+        self.model_latency.labels(model, str(version), signature, verb, protocol).observe(seconds)
 
     def set_loaded(self, store: Any) -> None:
         for name, version in store.latest.items():

@@ -35,7 +35,7 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        start = time.perf_counter()
+        start = scope["tfdl.start"] = time.perf_counter()
         status = 500
         seen, started = 0, False
 
@@ -80,7 +80,7 @@ def _route_labels(path: str, store: ModelStore) -> tuple[str, str]:
     """(model, verb) metric labels; unknown names collapse to "unknown" (bounded label cardinality)."""
     match = _VERB_RE.match(path)
     if not match:
-        return "-", path if path in ("/healthz", "/metrics", "/docs", "/openapi.json") else "other"
+        return "-", path if path in ("/", "/healthz", "/metrics", "/docs", "/openapi.json") else "other"
     name = match.group(1) if match.group(1) in store.on_disk else "unknown"
     verb = match.group(2) or match.group(3) or "status"
     return name, verb if verb in (
@@ -88,6 +88,7 @@ def _route_labels(path: str, store: ModelStore) -> tuple[str, str]:
         "classify",
         "regress",
         "upload",
+        "explain",
         "metadata",
         "status",
     ) else "other"

@@ -8,6 +8,8 @@ Routes (``{v}`` optional as ``/versions/{v}``; newest version when omitted)::
     POST /v1/models/{name}[/versions/{v}]:classify      {"examples"} -> {"results": [[[label, score]...]...]}
     POST /v1/models/{name}[/versions/{v}]:regress       {"examples"} -> {"results": [value, ...]}
     POST /v1/models/{name}[/versions/{v}]:upload        multipart ``file`` -> label, confidence, scores
+    POST /v1/models/{name}[/versions/{v}]:explain       multipart image / text -> occlusion heatmap / words
+    GET  /          a web page to try a model (``page``)
     GET  /healthz   GET /metrics   GET /docs
 
 Errors are ``{"error": "..."}``; a request can fail, the server cannot.
@@ -19,13 +21,14 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tfdl.serving import metrics as m
@@ -40,7 +43,9 @@ from tfdl.serving.contract import (
     upload_codec,
     upload_inputs,
 )
+from tfdl.serving.fastpath import FastPredict
 from tfdl.serving.middleware import Guard, TFServingJSON, error_response
+from tfdl.serving.page import PAGE
 from tfdl.serving.store import ModelStore, ServedVersion
 from tfdl.serving.tensors import (
     RequestError,
@@ -60,13 +65,22 @@ def create_app(
     batch_wait_ms: float = 5.0,
     poll_seconds: float = 2.0,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    backend: str = "savedmodel",
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> FastAPI:
-    """The server for every model under ``model_root``; versions are polled every ``poll_seconds``."""
+    """The server for every model under ``model_root``; versions are polled every ``poll_seconds``.
+
+    ``backend="tflite"`` answers from each version's checked .tflite file where it has one.
+    ``grpc_port`` (0 = a free port, in ``app.state.grpc_port`` once started) also serves TF Serving's gRPC
+    API from the same event loop, store and batcher."""
     registry = m.Metrics()
     # Two model threads: one batch computes while the next is gathered; TF parallelises inside a call.
     predict_pool = ThreadPoolExecutor(2, thread_name_prefix="tfdl-predict")
     loader_pool = ThreadPoolExecutor(1, thread_name_prefix="tfdl-loader")
-    store = ModelStore(model_root, predict_pool, max_batch, batch_wait_ms / 1000.0, registry.observe_batch)
+    store = ModelStore(
+        model_root, predict_pool, max_batch, batch_wait_ms / 1000.0, registry.observe_batch, backend=backend
+    )
 
     async def poll() -> None:
         loop = asyncio.get_running_loop()
@@ -83,10 +97,24 @@ def create_app(
         await asyncio.get_running_loop().run_in_executor(loader_pool, store.refresh)
         registry.set_loaded(store)
         task = asyncio.create_task(poll())
+        grpc_server = None
+        if grpc_port is not None:
+            from tfdl.serving.grpc_service import Services, start_grpc
+
+            services = Services(store, served, registry)
+            grpc_server = await start_grpc(services, grpc_host, grpc_port, max_body_bytes)
+            app.state.grpc_port = grpc_server.port
+            log.info(
+                "gRPC (TensorFlow Serving PredictionService, ModelService) on %s:%s",
+                grpc_host,
+                grpc_server.port,
+            )
         try:
             yield
         finally:
             task.cancel()
+            if grpc_server is not None:
+                await grpc_server.stop(grace=2)
             for vs in store.served.values():
                 for sv in vs.values():
                     await sv.batcher.close()
@@ -101,8 +129,10 @@ def create_app(
         description="TensorFlow Serving's REST API for the models under the model root.",
     )
     app.state.store = store
+    app.state.metrics = registry
     # Pure ASGI (not @app.middleware): BaseHTTPMiddleware re-streams every response as chunks, which costs
     # a 40 ms delayed-ACK stall per request on loopback.
+    app.add_middleware(FastPredict, store=store, metrics=registry)  # inside Guard: 413 and metrics apply
     app.add_middleware(Guard, limit=max_body_bytes, metrics=registry, store=store)
 
     @app.exception_handler(RequestError)
@@ -142,6 +172,14 @@ def create_app(
                 raise RequestError(f"the model rejected the input: {str(e).splitlines()[0][:300]}") from None
             raise
 
+    def observe(request: Request, sv: ServedVersion, verb: str) -> None:
+        """Per model / version / signature latency, from the start of the request (set by Guard)."""
+        start = request.scope.get("tfdl.start")
+        if start is not None:
+            registry.observe_model(
+                sv.name, sv.version, "serving_default", verb, "rest", time.perf_counter() - start
+            )
+
     # ---- status and metadata -------------------------------------------------------------------
     @app.get("/v1/models/{name}", tags=["TensorFlow Serving"])
     async def model_status(name: str):
@@ -168,7 +206,9 @@ def create_app(
         body = await json_body(request)
         check_signature(body, ("serving_default",))
         inputs, rows = parse_predict(body, sv.spec, sv.allow_nan)
-        return format_predict(await run(sv, inputs), rows)
+        out = format_predict(await run(sv, inputs), rows)
+        observe(request, sv, "predict")
+        return out
 
     async def classify(request: Request, name: str, version: str | None):
         sv = await served(name, version)
@@ -179,6 +219,7 @@ def create_app(
         body = await json_body(request)
         check_signature(body, ("serving_default", "tensorflow/serving/classify"))
         out = await run(sv, parse_examples(body, sv.spec, sv.allow_nan))
+        observe(request, sv, "classify")
         return {"results": classify_results(next(iter(out.values())), list(sv.meta.get("labels") or []))}
 
     async def regress(request: Request, name: str, version: str | None):
@@ -191,6 +232,7 @@ def create_app(
                 f"model '{sv.name}' does not output one value per example; use :predict or :classify"
             )
         out = await run(sv, parse_examples(body, sv.spec, sv.allow_nan))
+        observe(request, sv, "regress")
         return {"results": [float(v) for v in np.asarray(next(iter(out.values()))).reshape(-1)]}
 
     for verb, fn, schema in (
@@ -224,6 +266,63 @@ def create_app(
     async def upload_version(name: str, version: str, file: UploadFile = File(...)):
         return await upload(name, version, file)
 
+    # ---- explain: occlusion through the served model (image heatmap, text word weights) ---------
+    async def explain(name: str, version: str | None, file: UploadFile):
+        sv = await served(name, version)
+        shape, dtype = next(iter(sv.spec.values()))
+        image = len(sv.spec) == 1 and len(shape) == 4 and dtype != "object"
+        text = len(sv.spec) == 1 and dtype == "object" and len(shape) <= 2
+        if not is_classifier(sv) or not (image or text):
+            raise RequestError(
+                f"model '{sv.name}' is not an image or text classifier; :explain draws image heatmaps and "
+                "text word weights"
+            )
+        codec = upload_codec(sv)
+        data = await file.read()
+        loop = asyncio.get_running_loop()
+        x = await loop.run_in_executor(None, read_upload, codec, data, ".png" if image else ".txt", sv.meta)
+        first = next(iter(upload_inputs(x, sv).values()))[:1]
+        key = next(iter(sv.spec))
+        if image:
+            batch, grid = occlusion_batch(first)
+        else:
+            words = first.reshape(-1)[0]
+            words = (words.decode("utf-8", "replace") if isinstance(words, bytes) else str(words)).split()[
+                :64
+            ]
+            variants = [" ".join(words)] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
+            batch = np.array([v.encode() for v in variants], dtype=object).reshape((-1, *first.shape[1:]))
+        probs = next(iter((await run(sv, {key: batch})).values()))
+        probs = probs.reshape(len(batch), -1)
+        k = int(np.argmax(probs[0]))
+        labels = list(sv.meta.get("labels") or [])
+        answer = {
+            "model": sv.name,
+            "version": sv.version,
+            "method": "occlusion",
+            "label": labels[k] if k < len(labels) else str(k),
+        }
+        drop = probs[0, k] - probs[1:, k]  # how much the answer falls without each region / word
+        if image:
+            heat = np.maximum(drop, 0).reshape(grid, grid)
+            return {**answer, "heatmap": (heat / heat.max() if heat.max() > 0 else heat).round(4).tolist()}
+        scale = float(np.abs(drop).max()) if len(drop) else 0.0
+        weights = drop / scale if scale > 0 else drop
+        return {**answer, "words": words, "weights": [round(float(w), 4) for w in weights]}
+
+    @app.post("/v1/models/{name}:explain", tags=["friendly"])
+    async def explain_latest(name: str, file: UploadFile = File(...)):
+        return await explain(name, None, file)
+
+    @app.post("/v1/models/{name}/versions/{version}:explain", tags=["friendly"])
+    async def explain_version(name: str, version: str, file: UploadFile = File(...)):
+        return await explain(name, version, file)
+
+    # ---- the web page --------------------------------------------------------------------------
+    @app.get("/", tags=["friendly"], response_class=HTMLResponse)
+    async def page():
+        return HTMLResponse(PAGE)
+
     # ---- operations ----------------------------------------------------------------------------
     @app.get("/healthz", tags=["operations"])
     async def healthz():
@@ -231,6 +330,9 @@ def create_app(
             "status": "ok",
             "models": {n: v for n, v in sorted(store.latest.items())},
             "failed": {f"{n}/{v}": msg for (n, v), msg in store.failed.items()},
+            "backends": {
+                f"{n}/{v}": sv.backend for n, vs in sorted(store.served.items()) for v, sv in vs.items()
+            },
         }
 
     @app.get("/metrics", tags=["operations"])
@@ -239,6 +341,20 @@ def create_app(
         return Response(body, media_type=content_type)
 
     return app
+
+
+def occlusion_batch(image: np.ndarray, grid: int = 7) -> tuple[np.ndarray, int]:
+    """``image`` (1, H, W, C) -> (1 + grid*grid, H, W, C): the image, then one copy per grid cell with that
+    cell set to the image's mean (how much the answer drops when a region is hidden = its importance)."""
+    _, h, w, _ = image.shape
+    grid = max(1, min(grid, h, w))
+    rows, cols = np.array_split(np.arange(h), grid), np.array_split(np.arange(w), grid)
+    fillv = image.mean().astype(image.dtype)
+    out = np.repeat(image, 1 + grid * grid, axis=0)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            out[1 + i * grid + j, r[0] : r[-1] + 1, c[0] : c[-1] + 1] = fillv
+    return out, grid
 
 
 def _add_verb_routes(app: FastAPI, verb: str, fn, extra: dict) -> None:
@@ -273,6 +389,8 @@ def serve(
     max_batch: int = 32,
     batch_wait_ms: float = 5.0,
     poll_seconds: float = 2.0,
+    backend: str = "savedmodel",
+    grpc_port: int | None = None,
 ) -> None:
     """Run the server with uvicorn until interrupted. Binds loopback unless ``host`` says otherwise."""
     import uvicorn
@@ -283,5 +401,13 @@ def serve(
         raise TfdlError(f"--model-root '{model_root}' is not a folder; export a model first (`make vision`)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("binding %s: the server is reachable from other machines (no authentication)", host)
-    app = create_app(model_root, max_batch=max_batch, batch_wait_ms=batch_wait_ms, poll_seconds=poll_seconds)
+    if backend not in ("savedmodel", "tflite"):
+        raise TfdlError(f"--backend must be savedmodel or tflite; got '{backend}'")
+    app = create_app(
+        model_root,
+        max_batch=max_batch,
+        batch_wait_ms=batch_wait_ms,
+        poll_seconds=poll_seconds,
+        backend=backend,
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

@@ -39,6 +39,8 @@ class ServedVersion:
     spec: Spec  # input name -> (shape with None for free dims, numpy dtype name)
     outputs: dict[str, tuple[list[int | None], str]]
     batcher: MicroBatcher
+    backend: str = "savedmodel"  # or "tflite:<file>" when a checked TFLite file answers
+    runner: Any = None  # a TFLitePredictor, when backend is tflite
 
     @property
     def meta(self) -> dict:
@@ -51,6 +53,8 @@ class ServedVersion:
 
     def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Blocking model call on {input name: (n, ...)} -> {output name: (n, ...)}."""
+        if self.runner is not None:
+            return self.runner.predict(inputs)
         return self.loaded.predict_all(inputs)
 
 
@@ -84,8 +88,12 @@ class ModelStore:
         executor: Executor | None,
         max_batch: int = 32,
         wait_seconds: float = 0.005,
-        on_batch: Callable[[str, int], None] | None = None,
+        on_batch: Callable[[str, int, int], None] | None = None,
+        backend: str = "savedmodel",
     ):
+        if backend not in ("savedmodel", "tflite"):
+            raise ValueError(f"backend must be savedmodel or tflite; got {backend!r}")
+        self.backend = backend
         self.root = Path(root)
         self.executor = executor
         self.max_batch = max_batch
@@ -112,13 +120,35 @@ class ModelStore:
         loaded = load_version(self.root / name / str(version))
         spec = _spec_of(loaded.fn.structured_input_signature[1])
         outputs = _spec_of(loaded.fn.structured_outputs)
-        on_batch = (lambda n: self.on_batch(name, n)) if self.on_batch else None
+        on_batch = (lambda n: self.on_batch(name, version, n)) if self.on_batch else None
         sv = ServedVersion(name, version, loaded, spec, outputs, None)  # type: ignore[arg-type]
+        if self.backend == "tflite":
+            self._attach_tflite(sv)
         sv.batcher = MicroBatcher(sv.predict, self.executor, self.max_batch, self.wait_seconds, on_batch)
         out = sv.predict(warmup_inputs(spec))  # warm-up: traces and allocates before the first client
         if any(len(v) != 1 for v in out.values()):
             raise RuntimeError(f"warm-up of {name}/{version}: expected one output row per input row")
         return sv
+
+    def _attach_tflite(self, sv: ServedVersion) -> None:
+        """Answer from the version's checked .tflite file if it has one, else stay on the SavedModel."""
+        from tfdl.serving.litert import TFLitePredictor, checked_file
+
+        path, why = checked_file(sv.loaded.path)
+        if path is None or len(sv.outputs) != 1:
+            why = why if path is None else "several outputs"
+            log.warning("%s/%s: serving the SavedModel, not TFLite: %s", sv.name, sv.version, why)
+            return
+        runner = TFLitePredictor(path, list(sv.spec), next(iter(sv.outputs)))
+        probe = warmup_inputs(sv.spec)
+        want, got = sv.loaded.predict_all(probe), runner.predict(probe)
+        diff = float(np.max(np.abs(next(iter(want.values())) - next(iter(got.values())))))
+        if not diff < 1e-3:
+            log.warning("%s/%s: TFLite differs from the SavedModel by %.3g; serving the SavedModel", sv.name,
+                        sv.version, diff)  # fmt: skip
+            return
+        sv.runner, sv.backend = runner, f"tflite:{path.name}"
+        log.info("%s/%s: serving %s", sv.name, sv.version, why)
 
     def _install(self, sv: ServedVersion) -> None:
         versions = dict(self.served.get(sv.name, {}))

@@ -1,0 +1,12 @@
+"""The web page at ``/``: try a served model in a browser. Plain HTML and a little JavaScript, no build step.
+
+It uses the server's own routes: ``/healthz`` (models), ``/v1/models/{name}`` (versions),
+``.../metadata`` (the model card: app, task, labels, columns) and ``...:upload`` (a file in, label +
+confidence + scores out). Per app: an image upload (vision, image anomaly), a text box (text), one field
+per column or a CSV file (tabular, row anomaly), a pasted CSV window (time series). For image
+classifiers, an occlusion heatmap from ``...:explain`` (computed through the served model itself).
+"""
+
+from importlib.resources import files
+
+PAGE = (files("tfdl.serving") / "static" / "index.html").read_text(encoding="utf-8")
