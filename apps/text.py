@@ -82,15 +82,27 @@ def _vectorizer(splits: Splits, **kw):
 
     vec = keras.layers.TextVectorization(name="vectorize", **kw)
     vec.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(splits.x_train, dtype=tf.string)).batch(1024))
-    # vocab.txt beside the SavedModel: a token-id TFLite model (vectorizer_and_body) needs it.
+    _set_assets(vec, splits)
+    return vec
+
+
+def _set_assets(vec, splits: Splits) -> None:
+    """vocab.txt (and idf.txt for TF-IDF) beside the SavedModel: a TFLite client of the body needs them."""
     assets = splits.info.extra.setdefault("assets", {})
     assets["vocab.txt"] = "\n".join(vec.get_vocabulary()) + "\n"
-    if kw.get("output_mode") == "tf_idf":  # a TF-IDF-vector TFLite client also needs the idf per entry
+    if vec.get_config()["output_mode"] == "tf_idf":  # a TF-IDF-vector client also needs the idf per entry
         idf = np.asarray(vec._lookup_layer.idf_weights)  # no public accessor in Keras 3.15
         assets["idf.txt"] = "\n".join(f"{w:.7g}" for w in idf) + "\n"
     else:
         assets.pop("idf.txt", None)
-    return vec
+
+
+def _serving_model(model, splits: Splits, metrics: dict):
+    """Export hook: the assets come from the model's own vectorizer, also when ``tfdl export`` loads a
+    finished run's model.keras instead of building it (the builder is what fills them otherwise)."""
+    vec, _ = vectorizer_and_body(model)
+    _set_assets(vec, splits)
+    return model
 
 
 def _text_input():
@@ -328,6 +340,7 @@ APP = App(
     explainers={"attention": _explain_attention, "occlusion": _explain_occlusion},
     codec=Codec(read=_read, describe=_describe),
     after_fit=_after_fit,
+    serving_model=_serving_model,
     defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},
     model_defaults={
         "bow": {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3},
