@@ -55,8 +55,8 @@ def test_model_defaults_sit_between_app_defaults_and_the_user():
     from apps.text import APP
     from tfdl.pipeline import resolve_config
 
-    bow = resolve_config(APP, {}, [])  # the default model, bow, trains at its own learning rate
-    assert (bow.model.name, bow.train.learning_rate, bow.train.epochs) == ("bow", 0.003, 20)
+    nbsvm = resolve_config(APP, {}, [])  # the default model, nbsvm, trains at its own learning rate
+    assert (nbsvm.model.name, nbsvm.train.learning_rate, nbsvm.train.epochs) == ("nbsvm", 0.003, 20)
     gru = resolve_config(APP, {}, ["model.name=gru"])  # other models keep the app's defaults
     assert (gru.train.learning_rate, gru.train.epochs, gru.train.batch_size) == (0.001, 8, 64)
     from_file = resolve_config(APP, {"train": {"learning_rate": 0.01}}, ["train.epochs=3"])

@@ -1,14 +1,23 @@
 """Functional-API model factories (keras.applications style) and their search spaces.
 
 Importing this package registers the custom layers (``tfdl>Sampling``, ``tfdl>PositionalEmbedding``,
-``tfdl>ClassToken``, ``tfdl>TransformerBlock``) so ``keras.models.load_model`` can read ``.keras`` files.
+``tfdl>ClassToken``, ``tfdl>TransformerBlock``, ``tfdl>NaiveBayesScores``, ``tfdl>InferenceAverage``,
+the ``tfdl>lower_and_split_punctuation`` standardizer) so ``keras.models.load_model`` reads ``.keras`` files.
 """
 
 from tfdl.models import autoencoder, cnn, mlp, rnn, transformer
 from tfdl.models.autoencoder import build_autoencoder, get_decoder, get_encoder
 from tfdl.models.cnn import build_cnn, last_conv_layer_name
-from tfdl.models.layers import ClassToken, PositionalEmbedding, Sampling, TransformerBlock
+from tfdl.models.layers import (
+    ClassToken,
+    InferenceAverage,
+    NaiveBayesScores,
+    PositionalEmbedding,
+    Sampling,
+    TransformerBlock,
+)
 from tfdl.models.mlp import build_mlp
+from tfdl.models.nbsvm import build_nbsvm, log_count_ratios
 from tfdl.models.rnn import build_rnn
 from tfdl.models.transformer import attention_model, build_transformer
 
@@ -33,6 +42,8 @@ __all__ = [
     "FACTORIES",
     "SEARCH_SPACES",
     "ClassToken",
+    "InferenceAverage",
+    "NaiveBayesScores",
     "PositionalEmbedding",
     "Sampling",
     "TransformerBlock",
@@ -40,9 +51,11 @@ __all__ = [
     "build_autoencoder",
     "build_cnn",
     "build_mlp",
+    "build_nbsvm",
     "build_rnn",
     "build_transformer",
     "get_decoder",
     "get_encoder",
     "last_conv_layer_name",
+    "log_count_ratios",
 ]

@@ -237,3 +237,74 @@ class TransformerBlock(keras.layers.Layer):
             "dropout": self.dropout,
             "attention_name": self.attention_name,
         }
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class NaiveBayesScores(keras.layers.Layer):
+    """Naive Bayes class probabilities from log-count ratios (Wang & Manning, 2012), one-vs-rest.
+
+    Input: features ``(batch, num_features)`` (counts or TF-IDF; binarized as ``x > 0``). Output
+    ``(batch, num_classes)``: ``sigmoid(binarize(x) @ ratios + log_prior)`` per class, normalized to sum
+    to 1 (for two classes exactly the binary Naive Bayes posterior). ``ratios`` and ``log_prior`` are
+    non-trainable weights, set with ``set_weights`` from ``tfdl.models.nbsvm.log_count_ratios``.
+    """
+
+    def __init__(self, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+
+    def build(self, input_shape):
+        self.ratios = self.add_weight(
+            shape=(int(input_shape[-1]), self.num_classes),
+            initializer="zeros",
+            trainable=False,
+            name="ratios",
+        )
+        self.log_prior = self.add_weight(
+            shape=(self.num_classes,), initializer="zeros", trainable=False, name="log_prior"
+        )
+
+    def call(self, x):
+        b = ops.cast(ops.greater(x, 0), self.compute_dtype)
+        p = ops.sigmoid(ops.matmul(b, self.ratios) + self.log_prior)
+        return p / ops.sum(p, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class InferenceAverage(keras.layers.Layer):
+    """Inputs ``[learned, fixed]`` (same shape): their mean at inference, ``learned`` alone in training.
+
+    Averages a trained ensemble member with a fixed one (e.g. Naive Bayes) while training the learned
+    member on its own loss, as if the two had been fitted apart.
+    """
+
+    def call(self, inputs, training=None):
+        learned, fixed = inputs
+        if training:
+            return learned
+        return 0.5 * (learned + ops.cast(fixed, learned.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+_PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+def lower_and_split_punctuation(text):
+    """A ``TextVectorization`` standardizer: lowercase, and punctuation becomes a word break.
+
+    Keras' default ``lower_and_strip_punctuation`` deletes punctuation and so glues words together
+    (``three-hour`` -> ``threehour``, ``it's`` -> ``its``); scikit-learn's tokenizer splits there
+    (``three hour``, ``it s``), which keeps the parts' counts shared with the rest of the corpus.
+    """
+    import tensorflow as tf
+
+    return tf.strings.regex_replace(tf.strings.lower(text), _PUNCTUATION, " ")
