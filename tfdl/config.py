@@ -88,6 +88,18 @@ class TrainConfig(_Section):
     distribution: Distribution = "default"
     seed: int = 42
     steps_per_execution: int = Field(1, ge=1)
+    # Floor on the optimizer steps of a run: when epochs x (train rows / batch) is below it, each epoch is
+    # lengthened (the shuffled training data repeats) to ceil(min_steps / epochs) steps. 0 = off.
+    min_steps: int = Field(0, ge=0)
+    # BatchNormalization moving-average momentum: "auto" lowers it on short epochs (see
+    # tfdl.training.budget.bn_momentum), "keep" leaves the model's own, a number sets every BN layer.
+    bn_momentum: Literal["auto", "keep"] | float = "auto"
+
+    @model_validator(mode="after")
+    def _check_bn_momentum(self):
+        if isinstance(self.bn_momentum, float) and not 0.0 <= self.bn_momentum < 1.0:
+            raise ValueError(f"train.bn_momentum must be auto, keep or in [0, 1); got {self.bn_momentum}")
+        return self
 
 
 class ExportConfig(_Section):
