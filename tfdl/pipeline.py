@@ -181,11 +181,11 @@ def train(
     import keras
 
     from tfdl.runs import new_or_resumed_run
+    from tfdl.training.budget import set_bn_momentum, steps_per_epoch
     from tfdl.training.callbacks import standard_callbacks
     from tfdl.training.optimizers import build_optimizer
     from tfdl.training.precision import apply_policy, choose_policy
     from tfdl.training.strategy import build_strategy, is_chief
-    from tfdl.training.budget import set_bn_momentum, steps_per_epoch
 
     check_model_params(app, cfg, forwarded=True)  # before the run folder: a typo leaves nothing behind
     splits = load_splits(app, cfg)  # so does bad data
