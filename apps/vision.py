@@ -235,5 +235,6 @@ APP = App(
     optimizer=_optimizer,
     callbacks=_callbacks,
     report=_report,
-    defaults={"train.epochs": 10, "train.batch_size": 128},
+    # min_steps: chosen on the validation split of a 2,000-image MNIST folder (BENCHMARKS.md)
+    defaults={"train.epochs": 10, "train.batch_size": 128, "train.min_steps": 200},
 )
