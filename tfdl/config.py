@@ -93,12 +93,13 @@ class TrainConfig(_Section):
     min_steps: int = Field(0, ge=0)
     # BatchNormalization moving-average momentum: "auto" lowers it on short epochs (see
     # tfdl.training.budget.bn_momentum), "keep" leaves the model's own, a number sets every BN layer.
-    bn_momentum: Literal["auto", "keep"] | float = "auto"
+    bn_momentum: float | str = "auto"
 
     @model_validator(mode="after")
     def _check_bn_momentum(self):
-        if isinstance(self.bn_momentum, float) and not 0.0 <= self.bn_momentum < 1.0:
-            raise ValueError(f"train.bn_momentum must be auto, keep or in [0, 1); got {self.bn_momentum}")
+        m = self.bn_momentum
+        if (isinstance(m, str) and m not in ("auto", "keep")) or (not isinstance(m, str) and not 0 <= m < 1):
+            raise ValueError(f"train.bn_momentum must be auto, keep or a number in [0, 1); got {m!r}")
         return self
 
 

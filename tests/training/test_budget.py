@@ -36,8 +36,9 @@ def test_set_bn_momentum_reaches_nested_models():
 
 def test_bn_momentum_config_values():
     assert TrainConfig(bn_momentum=0.95).bn_momentum == 0.95
-    with pytest.raises(ValueError, match="bn_momentum"):
-        TrainConfig(bn_momentum=1.5)
+    for bad in (1.5, "fast"):
+        with pytest.raises(ValueError, match="bn_momentum must be auto, keep or a number"):
+            TrainConfig(bn_momentum=bad)
 
 
 def test_min_steps_is_honoured_by_a_run(image_folder, workdir):
