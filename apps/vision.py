@@ -23,7 +23,8 @@ from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arr
 
 class VisionData(DataConfig):
     source: str = "fashion_mnist"
-    image_size: int | None = Field(None, ge=8, le=512)  # None: 28 for Fashion-MNIST, 64 for a folder
+    # None: 28 for Fashion-MNIST; a folder keeps its images' size when all share one <= 64x64, else 64
+    image_size: int | None = Field(None, ge=8, le=512)
     channels: int | None = Field(None, ge=1, le=3)  # None: 1 if every image is grayscale, else 3
     download: bool = False  # let TFDS download Fashion-MNIST (online users only)
 
@@ -46,7 +47,7 @@ def load_data(cfg: VisionConfig) -> Splits:
 
     d = cfg.data
     if d.path:
-        x, y, labels, notes = images.load_image_folder(d.path, d.image_size or 64, d.channels)
+        x, y, labels, notes = images.load_image_folder(d.path, d.image_size, d.channels)
         info = DataInfo(
             Path(d.path).name,
             f"image folder {Path(d.path).name}",
@@ -215,7 +216,7 @@ def _read(path: Path, meta: dict) -> np.ndarray:
     from tfdl.data.images import read_images
 
     shape = meta["signature"]["inputs"]["shape"]
-    x, _ = read_images(path, shape[1], shape[3])
+    x, _ = read_images(path, (shape[1], shape[2]), shape[3])
     return x
 
 
@@ -234,5 +235,6 @@ APP = App(
     optimizer=_optimizer,
     callbacks=_callbacks,
     report=_report,
-    defaults={"train.epochs": 10, "train.batch_size": 128},
+    # min_steps: chosen on the validation split of a 2,000-image MNIST folder (BENCHMARKS.md)
+    defaults={"train.epochs": 10, "train.batch_size": 128, "train.min_steps": 200},
 )

@@ -90,6 +90,19 @@ class TrainConfig(_Section):
     steps_per_execution: int = Field(1, ge=1)
     # TF op determinism: identical results run to run on the same machine, at some speed cost
     deterministic: bool = False
+    # Floor on the optimizer steps of a run: when epochs x (train rows / batch) is below it, each epoch is
+    # lengthened (the shuffled training data repeats) to ceil(min_steps / epochs) steps. 0 = off.
+    min_steps: int = Field(0, ge=0)
+    # BatchNormalization moving-average momentum: "auto" lowers it on short epochs (see
+    # tfdl.training.budget.bn_momentum), "keep" leaves the model's own, a number sets every BN layer.
+    bn_momentum: float | str = "auto"
+
+    @model_validator(mode="after")
+    def _check_bn_momentum(self):
+        m = self.bn_momentum
+        if (isinstance(m, str) and m not in ("auto", "keep")) or (not isinstance(m, str) and not 0 <= m < 1):
+            raise ValueError(f"train.bn_momentum must be auto, keep or a number in [0, 1); got {m!r}")
+        return self
 
 
 class ExportConfig(_Section):

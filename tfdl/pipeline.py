@@ -183,6 +183,7 @@ def train(
     from tfdl.evaluation.metrics import check_headline
     from tfdl.runs import new_or_resumed_run
     from tfdl.tracking import check_uri
+    from tfdl.training.budget import set_bn_momentum, steps_per_epoch
     from tfdl.training.callbacks import standard_callbacks
     from tfdl.training.optimizers import build_optimizer
     from tfdl.training.precision import apply_policy, choose_policy
@@ -215,9 +216,14 @@ def train(
 
     strategy = build_strategy(cfg.train.distribution)
     batch = cfg.train.batch_size
-    steps = max(1, -(-sizes["n_train"] // batch))
+    one_pass = max(1, -(-sizes["n_train"] // batch))
+    # train.min_steps: small data gets longer epochs (the data repeats) instead of too few steps.
+    steps = steps_per_epoch(sizes["n_train"], batch, cfg.train.epochs, cfg.train.min_steps)
+    if steps > one_pass:
+        log(f"budget: {steps} steps per epoch ({steps / one_pass:.1f} passes) to reach train.min_steps")
     with strategy.scope():
         model = build_model(app, cfg, splits)
+        bn = set_bn_momentum(model, cfg.train.bn_momentum, steps)
         loss = app.loss(cfg, splits) if app.loss else default_loss(cfg)
         optimizer = app.optimizer(model, cfg, steps) if app.optimizer else None
         model.compile(
@@ -227,6 +233,8 @@ def train(
             steps_per_execution=cfg.train.steps_per_execution,
         )
     train_ds = make_dataset(splits.x_train, y_train, batch, shuffle=True, seed=cfg.train.seed)
+    if steps > one_pass:
+        train_ds = train_ds.repeat()
     val_ds = make_dataset(splits.x_val, y_val, batch, shuffle=False, seed=cfg.train.seed)
     callbacks, guard = standard_callbacks(run_dir, early_stopping_patience=cfg.train.early_stopping_patience)
     if app.callbacks is not None:
@@ -255,6 +263,7 @@ def train(
             train_ds,
             validation_data=val_ds,
             epochs=cfg.train.epochs,
+            steps_per_epoch=steps if steps > one_pass else None,
             callbacks=callbacks,
             verbose=2,
             shuffle=False,
@@ -267,7 +276,7 @@ def train(
         )
     # Epoch indices are absolute, so a resumed run still reports the epochs the model has seen.
     epochs_run = (max(history.epoch) + 1) if history.epoch else 0
-    samples = len(history.epoch) * sizes["n_train"]
+    samples = len(history.epoch) * (sizes["n_train"] if steps == one_pass else steps * batch)
 
     summary, preds = evaluation_summary(app, cfg, model, splits, run_dir)
     metrics = {
@@ -284,6 +293,9 @@ def train(
         "precision_policy": policy,
         "precision_reason": why,
         "epochs_run": epochs_run,
+        "steps_per_epoch": steps,
+        "optimizer_steps": len(history.epoch) * steps,
+        "bn_momentum": bn,
         "train_seconds": round(train_seconds, 2),
         "samples_per_second": round(samples / train_seconds, 1) if train_seconds > 0 else 0.0,
         "resumed": resumed,

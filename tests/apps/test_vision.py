@@ -21,6 +21,8 @@ def test_train_writes_run_and_exports_raw_uint8_savedmodel(image_folder, workdir
             "--set",
             "train.batch_size=16",
             "--set",
+            "train.min_steps=0",  # 3 x 6 steps; the step floor has its own test (test_budget.py)
+            "--set",
             "model.filters=[8, 16]",
             "--set",
             "model.dense_units=16",

@@ -93,13 +93,21 @@ def _load_tfds(name: str, download: bool):
     return xtr, ytr.astype(np.int64), xte, yte.astype(np.int64)
 
 
-def load_image_folder(
-    folder: str | Path, image_size: int, channels: int | None = None
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """Images from ``folder/<class>/*.png|jpg`` as uint8 (N, size, size, C) plus labels.
+# A folder whose images all share one size up to this (both sides) keeps it; else FOLDER_SIZE square.
+KEEP_SIZE_MAX = 64
+FOLDER_SIZE = 64
 
-    Any size, grayscale or colour: resized to ``image_size`` square; ``channels`` None = 1 when
-    every image is grayscale, else 3. Unreadable files are skipped and reported in the notes.
+
+def load_image_folder(
+    folder: str | Path, image_size: int | None = None, channels: int | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Images from ``folder/<class>/*.png|jpg`` as uint8 (N, H, W, C) plus labels.
+
+    Any size, grayscale or colour. ``image_size`` None (the default): when every image has the same
+    size and both sides are <= ``KEEP_SIZE_MAX`` (64) they keep it (28x28 digits stay 28x28: no
+    upscaling, no cost for pixels that carry nothing); otherwise all are resized to ``FOLDER_SIZE``
+    (64) square. An int resizes all to that square. ``channels`` None = 1 when every image is
+    grayscale, else 3. Unreadable files are skipped and reported in the notes.
     Returns (x, y, class_names, notes).
     """
     from PIL import Image, UnidentifiedImageError
@@ -126,7 +134,7 @@ def load_image_folder(
                 with Image.open(f) as im:
                     im.load()
                     modes.add("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-                    images.append(im.convert("RGB").resize((image_size, image_size), Image.BILINEAR))
+                    images.append(im.convert("RGB"))
                     labels.append(ci)
             except (UnidentifiedImageError, OSError, ValueError):
                 skipped.append(f"{cname}/{f.name}")
@@ -140,7 +148,18 @@ def load_image_folder(
         )
     if channels is None:
         channels = 1 if modes == {"L"} else 3
-    arr = np.stack([np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8) for im in images])
+    size = folder_image_size({im.size for im in images}, image_size)  # (width, height)
+    arr = np.stack(
+        [
+            np.asarray(
+                (im if im.size == size else im.resize(size, Image.BILINEAR)).convert(
+                    "L" if channels == 1 else "RGB"
+                ),
+                dtype=np.uint8,
+            )
+            for im in images
+        ]
+    )
     if channels == 1:
         arr = arr[..., None]
     notes = []
@@ -150,8 +169,25 @@ def load_image_folder(
     return arr, np.asarray(labels, dtype=np.int64), classes, notes
 
 
-def read_images(path: str | Path, image_size: int, channels: int) -> tuple[np.ndarray, list[str]]:
-    """One image file or a folder of them (predict input) as uint8 (N, size, size, channels)."""
+def folder_image_size(sizes: set[tuple[int, int]], image_size: int | None) -> tuple[int, int]:
+    """The (width, height) every image of a folder is brought to: ``image_size`` square when given;
+    else the images' own size when they all share one with both sides <= KEEP_SIZE_MAX; else
+    FOLDER_SIZE square."""
+    if image_size is not None:
+        return image_size, image_size
+    if len(sizes) == 1:
+        (w, h) = next(iter(sizes))
+        if max(w, h) <= KEEP_SIZE_MAX:
+            return w, h
+    return FOLDER_SIZE, FOLDER_SIZE
+
+
+def read_images(
+    path: str | Path, image_size: int | tuple[int, int], channels: int
+) -> tuple[np.ndarray, list[str]]:
+    """One image file or a folder of them (predict input) as uint8 (N, H, W, channels);
+    ``image_size`` is a square side or the model's (height, width)."""
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
@@ -162,9 +198,9 @@ def read_images(path: str | Path, image_size: int, channels: int) -> tuple[np.nd
     for f in files:
         try:
             with Image.open(f) as im:
-                im = im.convert("L" if channels == 1 else "RGB").resize(
-                    (image_size, image_size), Image.BILINEAR
-                )
+                im = im.convert("L" if channels == 1 else "RGB")
+                if im.size != (width, height):
+                    im = im.resize((width, height), Image.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
         except (UnidentifiedImageError, OSError, ValueError):
             raise TfdlError(

@@ -185,7 +185,7 @@ def _inputs(model, cfg, input_path) -> tuple[np.ndarray, list[str]]:
 
         shape = model.inputs[0].shape
         channels = shape[3] if len(shape) == 4 else 1
-        x, names = read_images(input_path, int(shape[1]), int(channels))
+        x, names = read_images(input_path, (int(shape[1]), int(shape[2])), int(channels))
         return (x if len(shape) == 4 else x[..., 0]), names
     from tfdl.app import get_app
 

@@ -14,6 +14,7 @@ from tfdl.app import App
 from tfdl.config import RunConfig
 from tfdl.data.splits import Splits, n_rows
 from tfdl.models.search import sample
+from tfdl.training.budget import set_bn_momentum
 from tfdl.training.callbacks import NaNGuard
 from tfdl.training.optimizers import build_optimizer
 from tfdl.training.precision import apply_policy
@@ -71,6 +72,7 @@ class AppHyperModel(kt.HyperModel):
         apply_policy(self.policy)
         steps = max(1, -(-n_rows(self.splits.x_train) // cfg.train.batch_size))
         model = pipeline.build_model(self.app, cfg, self.splits)
+        set_bn_momentum(model, cfg.train.bn_momentum, steps)  # as in training: short epochs, lower momentum
         loss = self.app.loss(cfg, self.splits) if self.app.loss else pipeline.default_loss(cfg)
         model.compile(
             optimizer=build_optimizer(cfg.train, steps),
