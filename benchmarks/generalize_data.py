@@ -288,7 +288,7 @@ def _taylor(folder: Path, quick: bool):
     x = _rdata("forecast", "taylor")["x"]
     # The R ts has no time column: half-hours from Monday 5 June 2000 (the data set's documentation).
     times = pd.date_range("2000-06-05", periods=len(x), freq="30min")
-    return _csv(folder, _series(pd.DataFrame({"time": times, "demand": x.to_numpy()}), quick, 600))
+    return _csv(folder, _series(pd.DataFrame({"time": times, "demand": x.to_numpy()}), quick, 700))
 
 
 def _jfk_weather(folder: Path, quick: bool):

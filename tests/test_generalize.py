@@ -102,6 +102,9 @@ def test_timeseries_sets_have_a_regular_time_column(prepared, ds):
     base = steps.min()
     assert steps.dt.days.between(28, 31).all() or ((steps % base) == pd.Timedelta(0)).all()
     assert df[s["data.target"]].notna().all() and not ds.folds
+    # the chronological val and test parts (15% each by default) must each hold one whole window
+    window = int(s.get("data.lookback", 48)) + int(s.get("data.horizon", 48))
+    assert int(len(df) * 0.15) >= window
 
 
 @pytest.mark.parametrize("ds", [d for d in G.DATASETS if d.app == "anomaly"], ids=lambda d: d.name)
