@@ -476,7 +476,9 @@ def prepare(ds: Dataset, cache: Path, quick: bool = False) -> dict:
     folder = Path(cache) / (ds.name + ("-quick" if quick else ""))
     meta_file = folder / "meta.json"
     if meta_file.is_file():
-        return json.loads(meta_file.read_text())
+        meta = json.loads(meta_file.read_text())
+        if "data" in meta:
+            return {**meta, "path": str(folder / meta["data"])}  # the cache may be given relative to cwd
     if folder.exists():
         shutil.rmtree(folder)  # an interrupted write: start again
     folder.mkdir(parents=True)
@@ -485,6 +487,7 @@ def prepare(ds: Dataset, cache: Path, quick: bool = False) -> dict:
         "name": ds.name,
         "app": ds.app,
         "path": str(folder / data_name),
+        "data": data_name,
         "rows": int(rows),
         "task": ds.task,
         "source": ds.source,

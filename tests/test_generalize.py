@@ -116,6 +116,15 @@ def test_anomaly_sets_are_numeric_rows_with_a_rare_label(prepared, ds):
     assert all(pd.api.types.is_numeric_dtype(features[c]) for c in features) and features.notna().all().all()
 
 
+def test_prepared_path_follows_the_cache_folder_it_is_read_from(workdir, monkeypatch):
+    wine = G.select(names=["wine"])[0]
+    first = G.prepare(wine, Path("cache"), quick=True)  # written with a cache relative to this folder
+    assert Path(first["path"]).is_file() and first["rows"] == 150
+    monkeypatch.chdir(workdir.parent)
+    again = G.prepare(wine, workdir / "cache", quick=True)  # read back from elsewhere: not rewritten
+    assert Path(again["path"]) == workdir / "cache/wine-quick/data.csv" and Path(again["path"]).is_file()
+
+
 def test_hamlet_speeches_groups_lines_by_speaker():
     play = (
         "ACT I\nSCENE I. Elsinore.\nHAMLET\nTo be, or not to be:\nthat is the question.\nHORATIO\nMy lord.\n"
