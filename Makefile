@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: help install data demo test test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
         anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
         bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer \
-        bench-serve bench-tflite bench-apps bench-cv cv-text cv-tabular browser clean
+        bench-serve bench-tflite bench-apps bench-cv bench-generalize cv-text cv-tabular browser clean
 
 help:
 	@echo "make demo | test | lint | vision | text | tabular | tabular-regression | timeseries | anomaly"
@@ -136,6 +136,10 @@ bench-apps: data
 
 bench-cv: data
 	$(TFDL) bench cv
+
+# Real data sets no default was tuned on, through the user's command line (<= 30 min on 2 cores).
+bench-generalize: data
+	$(TFDL) bench generalize
 
 cv-text: data
 	$(TFDL) cv text --folds 5

@@ -58,7 +58,9 @@ def load_data(cfg: AnomalyConfig) -> Splits:
 
     d = cfg.data
     if d.path:
-        splits = A.csv_splits(d.path, d.label_column, d.val_fraction, d.test_fraction, d.seed)
+        splits = A.csv_splits(
+            d.path, d.label_column, d.val_fraction, d.test_fraction, d.seed, d.folds, d.fold
+        )
     elif d.source == "shuttle":
         splits = A.shuttle_splits(d.val_fraction, d.test_fraction, d.seed)
     elif d.source == "fashion_mnist_oneclass":

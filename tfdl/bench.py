@@ -299,6 +299,7 @@ BENCHMARKS = {
     "tflite": _script("tflite_bench.py"),
     "vision-augment": _script("vision_augment.py"),
     "vision-transfer": _script("vision_transfer.py"),
+    "generalize": _script("generalize.py"),
 }
 
 

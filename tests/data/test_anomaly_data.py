@@ -71,6 +71,19 @@ def test_csv_splits_unlabelled_and_feature_stats(tmp_path):
     np.testing.assert_allclose(mean[:2], s.x_train[:, :2].mean(axis=0), rtol=1e-5)
 
 
+def test_csv_splits_folds_test_every_row_once_and_keep_anomalies_out_of_training(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = "\n".join(f"{i},{a:.3f},{int(i % 10 == 0)}" for i, a in enumerate(rng.normal(size=100)))
+    path = _csv(tmp_path / "l.csv", "i,a,label\n" + rows + "\n")
+    tested = []
+    for k in range(4):
+        s = A.csv_splits(path, "label", 0.15, 0.15, 0, folds=4, fold=k)
+        assert s.info.extra["cv"] == {"folds": 4, "fold": k}
+        assert (s.y_train == 0).all() and s.y_test.sum() in (2, 3)  # stratified: 10 anomalies in 4 folds
+        tested += s.x_test[:, 0].astype(int).tolist()
+    assert sorted(tested) == list(range(100))
+
+
 def test_shuttle_is_the_documented_data_set():
     x, y, cols = A.load_shuttle()
     assert x.shape == (49_097, 9) and len(cols) == 9

@@ -182,8 +182,16 @@ def _labels(col, name: str) -> np.ndarray:
 
 
 def csv_splits(
-    path: str | Path, label_column: str | None, val_fraction: float, test_fraction: float, seed: int
+    path: str | Path,
+    label_column: str | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    folds: int = 0,
+    fold: int = 0,
 ) -> Splits:
+    """Rows of a CSV split 70/15/15 (stratified by the label when there is one), or test = fold ``fold`` of
+    ``folds`` for ``tfdl cv``; the anomalies are then dropped from the training split."""
     x, y, columns = read_rows(path, label_column)
     info = DataInfo(
         Path(path).stem,
@@ -205,6 +213,8 @@ def csv_splits(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         seed=seed,
+        folds=folds,
+        fold=fold,
     )
     info.extra["labelled"] = y is not None
     return keep_normal_training_rows(splits)
