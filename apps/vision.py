@@ -100,6 +100,21 @@ def build_cnn(splits: Splits, cfg: RunConfig, *, filters=(32, 64), dropout=0.3, 
     )
 
 
+@forwards("tfdl.models:build_resnet", "inputs", "preprocess")
+def build_resnet(splits: Splits, cfg: RunConfig, *, filters=(32, 64), **kw):
+    from tfdl.models import build_resnet as factory
+
+    inputs, preprocess = _inputs_and_scaling(splits, cfg)
+    return factory(
+        splits.info.input_shape,
+        splits.info.num_classes,
+        filters=tuple(filters),
+        inputs=inputs,
+        preprocess=preprocess,
+        **kw,
+    )
+
+
 @forwards("tfdl.models:build_mlp", "inputs", "preprocess")
 def build_mlp(splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.2, **kw):
     from tfdl.models import build_mlp as factory
@@ -225,8 +240,8 @@ APP = App(
     summary="image classification (CNN vs MLP); your own folder of class sub-folders with --data",
     default_data="Fashion-MNIST 60k+10k 28x28 (Debian package dataset-fashion-mnist)",
     load_data=load_data,
-    models={"cnn": build_cnn, "mlp": build_mlp, "transfer": build_transfer},
-    default_model="cnn",
+    models={"resnet": build_resnet, "cnn": build_cnn, "mlp": build_mlp, "transfer": build_transfer},
+    default_model="resnet",
     baselines={"logistic_regression": logistic_regression},
     config_class=VisionConfig,
     explainers={m: _explainer(m) for m in ("gradcam", "gradcam++", "saliency")},
@@ -235,4 +250,14 @@ APP = App(
     callbacks=_callbacks,
     report=_report,
     defaults={"train.epochs": 10, "train.batch_size": 128},
+    # The fast default (issue 15): a budget that fits in ~5 minutes of a 2-core AVX2 CPU in float32.
+    model_defaults={
+        "resnet": {
+            "train.epochs": 5,
+            "train.batch_size": 256,
+            "train.learning_rate": 0.003,
+            "train.warmup_epochs": 0.5,
+            "augment": "flip",
+        }
+    },
 )
