@@ -59,3 +59,9 @@ def test_missing_data_folder_is_a_user_error(tmp_path, capsys):
     rc = main(["train", "vision", "--data", str(tmp_path / "nope"), "--set", f"runs_dir={tmp_path}/runs"])
     assert rc == 2
     assert "--data folder not found" in capsys.readouterr().err
+
+
+def test_elapsed_reads_like_a_stopwatch():
+    from tfdl.cli import elapsed
+
+    assert elapsed(252.4) == "4m12s" and elapsed(59.6) == "1m00s" and elapsed(3) == "0m03s"
