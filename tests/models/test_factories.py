@@ -129,6 +129,8 @@ def test_parameter_counts():
     assert build_cnn((8, 8, 1), 3, filters=(4,), dense_units=6, pooling="flatten").count_params() == 623
     # resnet: stem 3*3*1*4=36 + bn 16; block: 2 x (conv 3*3*4*4=144 + bn 16) = 320; predictions 4*3+3=15
     assert build_resnet((8, 8, 1), 3, filters=(4,)).count_params() == 387
+    # flatten head: the stride-2 stem leaves 4*4*4=64 features, predictions 64*3+3=195 -> 52+320+195
+    assert build_resnet((8, 8, 1), 3, filters=(4,), pooling="flatten").count_params() == 567
     # + stage 2: conv 3*3*4*8=288 + bn 32, block 2 x (3*3*8*8=576 + 32) = 1216; predictions 8*3+3=27
     assert build_resnet((8, 8, 1), 3, filters=(4, 8)).count_params() == 52 + 320 + 288 + 32 + 1216 + 27
     # lstm: 4 gates * (4*(3+4) + 4) = 128, predictions 4*2+2=10 -> 138
@@ -163,6 +165,7 @@ def test_parameter_counts():
         (lambda: build_resnet((8, 8), 3, stem_stride=3), "stem_stride=3"),
         (lambda: build_resnet((8, 8), 3, blocks_per_stage=-1), "blocks_per_stage=-1"),
         (lambda: build_resnet((8, 8), 3, filters=()), "filters=()"),
+        (lambda: build_resnet((8, 8), 3, pooling="max"), "pooling='max'"),
         (lambda: build_rnn((6, 2), 2, cell="transformer"), "cell='transformer'"),
         (lambda: build_rnn((None, 2), 2, unroll=True), "timesteps=None"),
         (lambda: build_rnn((6, 2), 2, vocab_size=20), "token ids"),

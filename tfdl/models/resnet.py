@@ -13,6 +13,7 @@ SEARCH_SPACE = {
     "filters": ("choice", [(32, 64), (24, 48, 96), (32, 64, 128)]),
     "blocks_per_stage": ("choice", [1, 2]),
     "stem_stride": ("choice", [1, 2]),
+    "pooling": ("choice", ["avg", "flatten"]),
     "dropout": ("float", 0.0, 0.3, "linear"),
 }
 
@@ -24,6 +25,7 @@ def build_resnet(
     filters: Sequence[int] = (32, 64),
     blocks_per_stage: int = 1,
     stem_stride: int = 2,
+    pooling: str = "avg",
     dropout: float = 0.0,
     activation: str = "relu",
     kernel_initializer: str = "he_normal",
@@ -38,7 +40,7 @@ def build_resnet(
     Learning for Image Recognition", 2015) with batch normalisation (Ioffe & Szegedy, 2015), made cheap the
     way fast small-image recipes do (Keller Jordan's airbench): the resolution is halved by the stem
     before any wide layer, the transition convolution is pooled *before* its BatchNorm (a quarter of the
-    normalisation work), and a global-average-pooling head replaces the dense layers.
+    normalisation work), and the head is one linear layer on the pooled or flattened features.
 
     Stages: ``stem`` (Conv 3x3, stride ``stem_stride``) then, for each entry of ``filters``, a transition
     convolution (stage 1: the stem itself; stage 2: Conv + MaxPool 2; later stages: Conv at the same
@@ -59,6 +61,8 @@ def build_resnet(
         blocks_per_stage: residual blocks per stage, default 1.
         stem_stride: stride of the stem convolution, default 2 (halves H and W first: the full-resolution
             layers cost the most memory traffic per FLOP on a CPU); 1 keeps the input resolution.
+        pooling: head: ``"avg"`` (default: GlobalAveragePooling2D, any input size) or ``"flatten"`` (one
+            weight per position and channel: learns faster in a short budget, fixed input size).
         dropout: dropout rate before the output layer, default 0.0.
         activation: hidden activation, default ``"relu"``.
         kernel_initializer: initializer of the convolutions, default ``"he_normal"``.
@@ -74,6 +78,7 @@ def build_resnet(
     filters = c.check_int_tuple("filters", filters)
     c.check_positive_int("blocks_per_stage", blocks_per_stage, allow_zero=True)
     c.check_choice("stem_stride", stem_stride, (1, 2))
+    c.check_choice("pooling", pooling, ("avg", "flatten"))
     c.check_rate("dropout", dropout)
     c.check_output_activation(output_activation)
 
@@ -95,7 +100,10 @@ def build_resnet(
             x = keras.layers.Activation(activation, name=f"stage{i}_act")(x)
         for j in range(1, blocks_per_stage + 1):
             x = _residual_block(x, f, f"stage{i}_block{j}", activation, conv)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    else:
+        x = keras.layers.Flatten(name="flatten")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     out = c.output_head(x, num_classes, output_activation)
