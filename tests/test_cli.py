@@ -24,7 +24,7 @@ def test_apps_lists_every_app_without_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     elapsed = time.perf_counter() - t0
     assert out.returncode == 0, out.stderr
-    assert "vision" in out.stdout and "cnn*" in out.stdout
+    assert "vision" in out.stdout and "resnet*" in out.stdout and "cnn" in out.stdout
     assert elapsed < 5  # generous for a loaded CI box; `tfdl apps` takes ~0.3 s on an idle machine
 
 
