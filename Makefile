@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help install data demo test test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
         anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
-        bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer \
+        bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer bench-vision-speed \
         bench-serve bench-tflite bench-apps bench-cv bench-generalize cv-text cv-tabular browser clean
 
 help:
@@ -19,8 +19,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# TF ?= cpu: the one TensorFlow wheel to install (`make install TF=gpu` for tensorflow[and-cuda]).
+TF ?= cpu
 $(VENV)/.installed: $(BIN)/python setup.cfg
-	$(BIN)/pip install -q -e ".[dev,serve,explain,anomaly,onnx,tracking]"
+	$(BIN)/pip install -q -e ".[$(TF),dev,serve,explain,anomaly,onnx,tracking]"
 	$(BIN)/pip install -q --no-deps tensorflow-serving-api==2.21.0
 	@touch $@
 
@@ -119,6 +121,9 @@ bench-vision-augment: data
 
 bench-vision-transfer: data
 	$(TFDL) bench vision-transfer
+
+bench-vision-speed: data
+	$(TFDL) bench vision-speed
 
 # wrk (C load generator, Debian) drives the serving benchmark; installed here when root.
 bench-serve: data

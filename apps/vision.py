@@ -101,6 +101,21 @@ def build_cnn(splits: Splits, cfg: RunConfig, *, filters=(32, 64), dropout=0.3, 
     )
 
 
+@forwards("tfdl.models:build_resnet", "inputs", "preprocess")
+def build_resnet(splits: Splits, cfg: RunConfig, *, filters=(32, 64), **kw):
+    from tfdl.models import build_resnet as factory
+
+    inputs, preprocess = _inputs_and_scaling(splits, cfg)
+    return factory(
+        splits.info.input_shape,
+        splits.info.num_classes,
+        filters=tuple(filters),
+        inputs=inputs,
+        preprocess=preprocess,
+        **kw,
+    )
+
+
 @forwards("tfdl.models:build_mlp", "inputs", "preprocess")
 def build_mlp(splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.2, **kw):
     from tfdl.models import build_mlp as factory
@@ -226,8 +241,8 @@ APP = App(
     summary="image classification (CNN vs MLP); your own folder of class sub-folders with --data",
     default_data="Fashion-MNIST 60k+10k 28x28 (Debian package dataset-fashion-mnist)",
     load_data=load_data,
-    models={"cnn": build_cnn, "mlp": build_mlp, "transfer": build_transfer},
-    default_model="cnn",
+    models={"resnet": build_resnet, "cnn": build_cnn, "mlp": build_mlp, "transfer": build_transfer},
+    default_model="resnet",
     baselines={"logistic_regression": logistic_regression},
     config_class=VisionConfig,
     explainers={m: _explainer(m) for m in ("gradcam", "gradcam++", "saliency")},
@@ -237,4 +252,14 @@ APP = App(
     report=_report,
     # min_steps: chosen on the validation split of a 2,000-image MNIST folder (BENCHMARKS.md)
     defaults={"train.epochs": 10, "train.batch_size": 128, "train.min_steps": 200},
+    # The fast default (issue 15): a budget that fits in ~5 minutes of a 2-core AVX2 CPU in float32.
+    model_defaults={
+        "resnet": {
+            "model.pooling": "flatten",
+            "train.epochs": 6,
+            "train.batch_size": 128,
+            "train.learning_rate": 0.002,
+            "train.warmup_epochs": 0.5,
+        }
+    },
 )

@@ -24,7 +24,7 @@ def test_apps_lists_every_app_without_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     elapsed = time.perf_counter() - t0
     assert out.returncode == 0, out.stderr
-    assert "vision" in out.stdout and "cnn*" in out.stdout
+    assert "vision" in out.stdout and "resnet*" in out.stdout and "cnn" in out.stdout
     assert elapsed < 5  # generous for a loaded CI box; `tfdl apps` takes ~0.3 s on an idle machine
 
 
@@ -59,3 +59,9 @@ def test_missing_data_folder_is_a_user_error(tmp_path, capsys):
     rc = main(["train", "vision", "--data", str(tmp_path / "nope"), "--set", f"runs_dir={tmp_path}/runs"])
     assert rc == 2
     assert "--data folder not found" in capsys.readouterr().err
+
+
+def test_elapsed_reads_like_a_stopwatch():
+    from tfdl.cli import elapsed
+
+    assert elapsed(252.4) == "4m12s" and elapsed(59.6) == "1m00s" and elapsed(3) == "0m03s"

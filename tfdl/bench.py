@@ -164,7 +164,7 @@ def vision_accuracy() -> Path:
     lines = [
         "| model | test accuracy | macro F1 | epochs | train seconds | samples/s | precision |",
         "|---|---|---|---|---|---|---|",
-        f"| cnn (default) | {acc} | {m['test']['macro_f1']} | {m['epochs_run']} | {secs} | "
+        f"| {m['model']} (default) | {acc} | {m['test']['macro_f1']} | {m['epochs_run']} | {secs} | "
         f"{m['samples_per_second']} | {m['precision_policy']} |",
         f"| baseline logistic_regression | {m['baseline']['test']['accuracy']} | "
         f"{m['baseline']['test']['macro_f1']} | | | | |",
@@ -300,6 +300,7 @@ BENCHMARKS = {
     "vision-augment": _script("vision_augment.py"),
     "vision-transfer": _script("vision_transfer.py"),
     "generalize": _script("generalize.py"),
+    "vision-speed": _script("vision_speed.py"),
 }
 
 

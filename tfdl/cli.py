@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tfdl.errors import TfdlError
+
+_STARTED = time.perf_counter()  # `tfdl train` ends with "done in XmYs" measured from here
 
 cli = typer.Typer(
     name="tfdl",
@@ -107,6 +110,13 @@ def train_cmd(
     if cmp.get("sentence"):
         typer.echo(cmp["sentence"])
     _print_paths(result.files)
+    typer.echo(f"done in {elapsed(time.perf_counter() - _STARTED)}")
+
+
+def elapsed(seconds: float) -> str:
+    """``252.4`` -> ``"4m12s"``."""
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s"
 
 
 @cli.command("cv")

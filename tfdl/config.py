@@ -131,7 +131,7 @@ class RunConfig(_Section):
 
     app: str = ""
     task: Task | None = None  # None = the app's task (tabular may infer it)
-    augment: Literal["none", "light", "strong"] = "none"
+    augment: Literal["none", "flip", "light", "strong"] = "none"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

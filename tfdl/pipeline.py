@@ -118,6 +118,13 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool, seed: int):
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def fit_verbosity() -> int:
+    """Keras ``verbose``: a per-step progress bar on a terminal (1), one line per epoch in logs and CI (2)."""
+    import sys
+
+    return 1 if sys.stdout.isatty() else 2
+
+
 def build_model(app: App, cfg: cfgmod.RunConfig, splits: Splits):
     try:
         return app.models[cfg.model.name](splits, cfg, **cfg.model.params())
@@ -136,16 +143,18 @@ def predict(app: App, model, x, batch_size: int = 512) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 
-def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits) -> tuple[dict, dict]:
+def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, log=print) -> tuple[dict, dict]:
     """Test metrics of the model and of every baseline on the same split. Returns (metrics, predictions)."""
     from tfdl.evaluation import metrics as M
 
     kw = evaluation_kwargs(app, cfg, splits)
+    log(f"evaluating on the test split ({n_rows(splits.x_test)} examples)")
     pred = predict(app, model, splits.x_test)
     test = M.evaluate(cfg.task, splits.y_test, pred, splits.info, **kw)
     baselines: dict[str, dict] = {}
     preds = {"model": pred}
     for name, fn in app.baselines.items():
+        log(f"fitting baseline {name}")
         bpred = fn(splits)
         preds[name] = bpred
         # A baseline may calibrate its own kwargs (its own validation threshold) while fitting.
@@ -265,7 +274,7 @@ def train(
             epochs=cfg.train.epochs,
             steps_per_epoch=steps if steps > one_pass else None,
             callbacks=callbacks,
-            verbose=2,
+            verbose=fit_verbosity(),
             shuffle=False,
         )
     train_seconds = time.perf_counter() - t0
@@ -278,7 +287,7 @@ def train(
     epochs_run = (max(history.epoch) + 1) if history.epoch else 0
     samples = len(history.epoch) * (sizes["n_train"] if steps == one_pass else steps * batch)
 
-    summary, preds = evaluation_summary(app, cfg, model, splits, run_dir)
+    summary, preds = evaluation_summary(app, cfg, model, splits, run_dir, log=log)
     metrics = {
         "app": app.name,
         "model": cfg.model.name,
@@ -304,11 +313,13 @@ def train(
         "notes": splits.info.notes,
     }
 
+    log("writing the report" + (" (plots, explanations of the top losses)" if app.report else ""))
     files = finish_run(app, cfg, model, splits, metrics, preds, run_dir)
     version = None
     if export and cfg.export.enabled and is_chief():
         from tfdl.export.savedmodel import export_run_model
 
+        log("exporting a SavedModel version (reloaded in a fresh process to check its outputs)")
         version = export_run_model(app, cfg, model, splits, metrics, run_dir)
         files.append(version)
     if cfg.tracking.uri and is_chief():
@@ -341,13 +352,13 @@ def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
     return splits
 
 
-def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path) -> tuple[dict, dict]:
+def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=print) -> tuple[dict, dict]:
     """after_fit (train/val only), then test metrics of the model and every baseline, the headline
     baseline, the verdict and (classification) the per-class table. Returns (summary, predictions)."""
     from tfdl.evaluation.metrics import choose_headline, compare, per_class_table
 
     after_fit(app, cfg, model, splits, run_dir)
-    results, preds = evaluate_all(app, cfg, model, splits)
+    results, preds = evaluate_all(app, cfg, model, splits, log=log)
     first = next(iter(app.baselines), None)
     override = getattr(getattr(cfg, "eval", None), "headline", None)
     y_fit = splits.y_train if cfg.task == "classification" else None
@@ -455,7 +466,7 @@ def evaluate_run(app: App, run_dir: Path, log=print) -> RunResult:
     splits = load_splits(app, cfg)
     if old["dataset"]["fingerprint"] != splits.info.fingerprint:
         log(f"warning: data fingerprint changed since training ({old['dataset']['fingerprint'][:19]}...)")
-    summary, preds = evaluation_summary(app, cfg, model, splits, run_dir)
+    summary, preds = evaluation_summary(app, cfg, model, splits, run_dir, log=log)
     metrics = {**old, **summary}
     files = finish_run(app, cfg, model, splits, metrics, preds, run_dir)
     return RunResult(run_dir, metrics, files, model, splits)

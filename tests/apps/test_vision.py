@@ -24,12 +24,13 @@ def test_train_writes_run_and_exports_raw_uint8_savedmodel(image_folder, workdir
             "train.min_steps=0",  # 3 x 6 steps; the step floor has its own test (test_budget.py)
             "--set",
             "model.filters=[8, 16]",
-            "--set",
-            "model.dense_units=16",
         ]
     )
     out = capsys.readouterr().out
     assert rc == 0, out
+    assert out.strip().splitlines()[-1].startswith("done in ")
+    for step in ("fitting baseline logistic_regression", "writing the report", "exporting a SavedModel"):
+        assert step in out  # long steps after training say what they do before they start
     run_dir = next((workdir / "runs" / "vision").iterdir())
     for name in (
         "config.yaml",
@@ -42,7 +43,7 @@ def test_train_writes_run_and_exports_raw_uint8_savedmodel(image_folder, workdir
         assert (run_dir / name).exists(), name
     assert (run_dir / "tensorboard").is_dir()
     m = json.loads((run_dir / "metrics.json").read_text())
-    assert m["app"] == "vision" and m["model"] == "cnn" and m["task"] == "classification"
+    assert m["app"] == "vision" and m["model"] == "resnet" and m["task"] == "classification"
     assert m["dataset"]["fingerprint"].startswith("sha256:") and m["dataset"]["n_train"] == 84
     for key in (
         "accuracy",
@@ -96,6 +97,8 @@ def test_nan_loss_is_a_user_error(image_folder, workdir, capsys):
             "vision",
             "--data",
             str(image_folder),
+            "--model",
+            "cnn",  # the previous default stays available under its name
             "--epochs",
             "2",
             "--no-export",

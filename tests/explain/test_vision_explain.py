@@ -8,7 +8,7 @@ keras = pytest.importorskip("keras")
 
 from tfdl.errors import TfdlError  # noqa: E402
 from tfdl.explain import vision as V  # noqa: E402
-from tfdl.models import build_cnn, build_mlp  # noqa: E402
+from tfdl.models import build_cnn, build_mlp, build_resnet  # noqa: E402
 
 METHODS = ["gradcam", "gradcam++", "saliency"]
 
@@ -18,6 +18,14 @@ def _cnn():
     inp = keras.Input((20, 20, 1), dtype="uint8")
     rescale = lambda t: keras.layers.Rescaling(1 / 255)(t)  # noqa: E731
     return build_cnn(None, 3, filters=(4, 8), dense_units=8, inputs=inp, preprocess=rescale)
+
+
+def _resnet():
+    """The default vision model's factory: the last conv sits in a residual block at 1/4 resolution."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((20, 20, 1), dtype="uint8")
+    rescale = lambda t: keras.layers.Rescaling(1 / 255)(t)  # noqa: E731
+    return build_resnet(None, 3, filters=(4, 8), inputs=inp, preprocess=rescale)
 
 
 def _nested():
@@ -36,7 +44,7 @@ def images():
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("make", [_cnn, _nested], ids=["plain", "nested"])
+@pytest.mark.parametrize("make", [_cnn, _resnet, _nested], ids=["plain", "resnet", "nested"])
 def test_heatmap_per_image_in_unit_range(make, method, images):
     model = make()
     maps, cls, probs = V.heatmaps(model, images, method)
@@ -44,6 +52,10 @@ def test_heatmap_per_image_in_unit_range(make, method, images):
     assert 0.0 <= maps.min() and maps.max() <= 1.0 and maps.max() > 0.5  # normalised, not all zero
     np.testing.assert_allclose(probs, model.predict(images, verbose=0), atol=1e-5)  # flat copy == model
     np.testing.assert_array_equal(cls, probs.argmax(1))
+
+
+def test_resnet_last_conv_is_the_last_residual_conv():
+    assert V.last_conv_layer(_resnet()).name == "stage2_block1_conv2"
 
 
 def test_nested_last_conv_found_inside_the_base():

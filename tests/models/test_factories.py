@@ -12,6 +12,7 @@ from tfdl.models import (
     build_autoencoder,
     build_cnn,
     build_mlp,
+    build_resnet,
     build_rnn,
     build_transformer,
     get_decoder,
@@ -43,6 +44,14 @@ CASES = {
         build_cnn,
         ((8, 8, 3), 4),
         {"filters": (4,), "dense_units": 0},
+        RNG.random((3, 8, 8, 3)),
+        (3, 4),
+    ),
+    "resnet_gray": (build_resnet, ((8, 8), 3), {"filters": (4, 8)}, RNG.random((3, 8, 8)), (3, 3)),
+    "resnet_rgb_stride1": (
+        build_resnet,
+        ((8, 8, 3), 4),
+        {"filters": (4,), "stem_stride": 1, "blocks_per_stage": 2, "dropout": 0.1},
         RNG.random((3, 8, 8, 3)),
         (3, 4),
     ),
@@ -118,6 +127,12 @@ def test_parameter_counts():
     assert build_cnn((8, 8, 1), 3, filters=(4,), dense_units=6, pooling="avg").count_params() == 263
     # same with flatten: pool output 4*4*4=64, fc 64*6+6=390 -> 36+16+144+16+390+21 = 623
     assert build_cnn((8, 8, 1), 3, filters=(4,), dense_units=6, pooling="flatten").count_params() == 623
+    # resnet: stem 3*3*1*4=36 + bn 16; block: 2 x (conv 3*3*4*4=144 + bn 16) = 320; predictions 4*3+3=15
+    assert build_resnet((8, 8, 1), 3, filters=(4,)).count_params() == 387
+    # flatten head: the stride-2 stem leaves 4*4*4=64 features, predictions 64*3+3=195 -> 52+320+195
+    assert build_resnet((8, 8, 1), 3, filters=(4,), pooling="flatten").count_params() == 567
+    # + stage 2: conv 3*3*4*8=288 + bn 32, block 2 x (3*3*8*8=576 + 32) = 1216; predictions 8*3+3=27
+    assert build_resnet((8, 8, 1), 3, filters=(4, 8)).count_params() == 52 + 320 + 288 + 32 + 1216 + 27
     # lstm: 4 gates * (4*(3+4) + 4) = 128, predictions 4*2+2=10 -> 138
     assert build_rnn((5, 3), 2, units=(4,)).count_params() == 138
     # embedding 10*3=30, bidirectional lstm 2 * 4*(4*(3+4)+4)=256, predictions 8*2+2=18 -> 304
@@ -147,6 +162,10 @@ def test_parameter_counts():
         (lambda: build_mlp((4,), 2, preprocess="scale"), "preprocess"),
         (lambda: build_cnn((8, 8, 1), 3, pooling="max"), "pooling='max'"),
         (lambda: build_cnn((8,), 3), "input_shape="),
+        (lambda: build_resnet((8, 8), 3, stem_stride=3), "stem_stride=3"),
+        (lambda: build_resnet((8, 8), 3, blocks_per_stage=-1), "blocks_per_stage=-1"),
+        (lambda: build_resnet((8, 8), 3, filters=()), "filters=()"),
+        (lambda: build_resnet((8, 8), 3, pooling="max"), "pooling='max'"),
         (lambda: build_rnn((6, 2), 2, cell="transformer"), "cell='transformer'"),
         (lambda: build_rnn((None, 2), 2, unroll=True), "timesteps=None"),
         (lambda: build_rnn((6, 2), 2, vocab_size=20), "token ids"),
@@ -170,7 +189,9 @@ def bf16_policy():
 
 
 @pytest.mark.parametrize(
-    "case", ["mlp", "cnn_rgb_avg", "rnn_gru_tokens_bi_avg", "ae_conv_vae_denoise", "tf_tokens_cls_mask"]
+    "case",
+    ["mlp", "cnn_rgb_avg", "resnet_gray", "rnn_gru_tokens_bi_avg", "ae_conv_vae_denoise"]
+    + ["tf_tokens_cls_mask"],
 )
 def test_mixed_bfloat16_outputs_float32(bf16_policy, case):
     factory, args, kwargs, x, expected = CASES[case]
@@ -209,6 +230,29 @@ def test_cnn_last_conv_layer_is_named_for_grad_cam():
     assert model.get_layer("block2_conv2").output.shape == (None, 8, 8, 64)
 
 
+def test_resnet_halves_early_and_names_its_last_conv_for_grad_cam():
+    model = build_resnet((28, 28), 10)
+    assert model.get_layer("stem_conv").output.shape == (None, 14, 14, 32)
+    assert last_conv_layer_name(model) == "stage2_block1_conv2"
+    assert model.get_layer("stage2_block1_conv2").output.shape == (None, 7, 7, 64)
+    assert build_resnet((28, 28), 10, stem_stride=1).get_layer("stem_conv").output.shape == (None, 28, 28, 32)
+
+
+def test_resnet_a_few_steps_lower_the_loss_and_it_saves_and_loads(tmp_path):
+    keras.utils.set_random_seed(0)
+    x = RNG.random((64, 12, 12)).astype("float32")
+    y = (x[:, :6].mean(axis=(1, 2)) > x[:, 6:].mean(axis=(1, 2))).astype("int32")  # top half brighter?
+    model = build_resnet((12, 12), 2, filters=(8, 16))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=15, batch_size=16, verbose=0)
+    after = model.evaluate(x, y, verbose=0)
+    assert after < 0.7 * before
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
 def test_autoencoder_encoder_and_decoder():
     model = build_autoencoder((4, 3), latent_dim=3, hidden=(6,))
     assert get_encoder(model) is model.encoder and get_decoder(model) is model.decoder
@@ -236,4 +280,4 @@ def test_attention_model_scores():
 
 
 def test_factories_dict():
-    assert set(FACTORIES) == {"mlp", "cnn", "rnn", "autoencoder", "transformer"}
+    assert set(FACTORIES) == {"mlp", "cnn", "resnet", "rnn", "autoencoder", "transformer"}

@@ -11,6 +11,7 @@ from tfdl.models.search import defaults, sample
 TINY = {
     "mlp": ((4,), 2),
     "cnn": ((8, 8, 1), 2),
+    "resnet": ((8, 8, 1), 2),
     "rnn": ((5, 2), 2),
     "autoencoder": ((6,),),
     "transformer": ((5, 2), 2),

@@ -6,6 +6,7 @@ from __future__ import annotations
 def augmentation(level: str, *, flip: bool = True, seed: int = 42):
     """A ``keras.Sequential`` of random layers for images in [0, 1], or None for ``none``.
 
+    flip: horizontal flip only (the cheap augmentation of fast small-image recipes such as airbench).
     light: flip, rotation +-5%, zoom +-10%, translation +-10%.
     strong: the same wider (10%/20%/15%) plus contrast and Gaussian noise.
     Random layers are identity at inference, so the exported model is unaffected.
@@ -15,8 +16,10 @@ def augmentation(level: str, *, flip: bool = True, seed: int = 42):
 
     if level == "none":
         return None
-    if level not in ("light", "strong"):
-        raise ValueError(f"augment must be none, light or strong. Received: augment={level}")
+    if level not in ("flip", "light", "strong"):
+        raise ValueError(f"augment must be none, flip, light or strong. Received: augment={level}")
+    if level == "flip":
+        return keras.Sequential([layers.RandomFlip("horizontal", seed=seed)], name="augment_flip")
     strong = level == "strong"
     steps = []
     if flip:

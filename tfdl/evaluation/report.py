@@ -133,6 +133,7 @@ def write_report(
     secs, sps = metrics.get("train_seconds"), metrics.get("samples_per_second")
     settings = [
         ["precision policy", metrics.get("precision_policy")],
+        ["why this precision", metrics.get("precision_reason")],
         ["epochs run", metrics.get("epochs_run")],
         ["train seconds", None if secs is None else f"{secs:,.1f}"],
         ["samples per second", None if sps is None else f"{sps:,.0f}"],

@@ -113,6 +113,7 @@ def export_tflite(
     quantize: str = "none",
     int8_io: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
+    log=print,
 ) -> list[Path]:
     """Write TFLite files for the run's newest exported version (exporting one first if none), check
     each, and return the written paths (files, sidecars, parity.json, report.md for ``all``)."""
@@ -133,6 +134,7 @@ def export_tflite(
     prep = C.prepare(served, splits, seed=cfg.data.seed)
 
     # The reference: the SavedModel version itself (the thing a server runs), on the whole test split.
+    log(f"scoring the SavedModel version on the test split (the reference for {', '.join(modes)})")
     loaded = load_version(version)
     ref_pred = _chunks_predict(loaded.predict, splits.x_test).astype(np.float64)
     ref_score = _score(app, cfg, splits, ref_pred)
@@ -167,6 +169,7 @@ def export_tflite(
         names = C._input_names(prep.model)
         for mode in modes:
             try:
+                log(f"converting to TFLite ({mode}) and checking it on the test split")
                 data = C.convert(saved_dir, mode, prep.x_rep, names)
                 written += _export_one(data, mode, prep, out_dir, record, ref_pred, ref_score, predict_ms,
                                        (app, cfg, splits), tolerance, higher_better)  # fmt: skip

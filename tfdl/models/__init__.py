@@ -5,7 +5,7 @@ Importing this package registers the custom layers (``tfdl>Sampling``, ``tfdl>Po
 the ``tfdl>lower_and_split_punctuation`` standardizer) so ``keras.models.load_model`` reads ``.keras`` files.
 """
 
-from tfdl.models import autoencoder, cnn, mlp, rnn, transformer
+from tfdl.models import autoencoder, cnn, mlp, resnet, rnn, transformer
 from tfdl.models.autoencoder import build_autoencoder, get_decoder, get_encoder
 from tfdl.models.cnn import build_cnn, last_conv_layer_name
 from tfdl.models.layers import (
@@ -18,12 +18,14 @@ from tfdl.models.layers import (
 )
 from tfdl.models.mlp import build_mlp
 from tfdl.models.nbsvm import build_nbsvm, log_count_ratios
+from tfdl.models.resnet import build_resnet
 from tfdl.models.rnn import build_rnn
 from tfdl.models.transformer import attention_model, build_transformer
 
 FACTORIES = {
     "mlp": build_mlp,
     "cnn": build_cnn,
+    "resnet": build_resnet,
     "rnn": build_rnn,
     "autoencoder": build_autoencoder,
     "transformer": build_transformer,
@@ -33,6 +35,7 @@ FACTORIES = {
 SEARCH_SPACES = {
     "mlp": mlp.SEARCH_SPACE,
     "cnn": cnn.SEARCH_SPACE,
+    "resnet": resnet.SEARCH_SPACE,
     "rnn": rnn.SEARCH_SPACE,
     "autoencoder": autoencoder.SEARCH_SPACE,
     "transformer": transformer.SEARCH_SPACE,
@@ -52,6 +55,7 @@ __all__ = [
     "build_cnn",
     "build_mlp",
     "build_nbsvm",
+    "build_resnet",
     "build_rnn",
     "build_transformer",
     "get_decoder",

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# Measured on another machine (a 2-core AMD EPYC with AVX512_BF16), not on CPUs without bf16.
+BF16_SPEEDUP_MEASURED = (
+    "1.5x faster than float32 (a small CNN, batch 128: ~9.9k vs ~6.7k samples/s, measured on a "
+    "2-core AMD EPYC with AVX512_BF16)"
+)
 
 
 def _cpu_flags() -> set[str]:
@@ -37,7 +42,10 @@ def choose_policy(requested: str = "auto") -> tuple[str, str]:
     flags = _cpu_flags() & set(CPU_BF16_FLAGS)
     if flags:
         return "mixed_bfloat16", f"CPU supports {', '.join(sorted(flags))}"
-    return "float32", "no GPU with compute capability >= 7.0 and no bfloat16 CPU instructions"
+    return "float32", (
+        "no GPU with compute capability >= 7.0 and no bfloat16 CPU instructions (AVX512_BF16/AMX); "
+        f"where a CPU has them, mixed_bfloat16 trained {BF16_SPEEDUP_MEASURED}"
+    )
 
 
 def apply_policy(name: str) -> None:
