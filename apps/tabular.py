@@ -40,6 +40,9 @@ class TabularData(DataConfig):
     )
     schema_file: str | None = Field(None, alias="schema")  # YAML {target, task, columns: {col: kind}}
     max_vocabulary: int = Field(1000, ge=2)  # most frequent categories kept per column; the rest go OOV
+    # Regression: the network learns the standardised target (after log1p with "log1p", for counts and
+    # other skewed non-negative targets); the inverse is inside the model, so it answers in the CSV's units.
+    target_transform: Literal["none", "log1p"] = "none"
 
     model_config = {**DataConfig.model_config, "populate_by_name": True}
 
@@ -117,12 +120,28 @@ def load_data(cfg: TabularConfig) -> Splits:
         y = yt.map({lab: i for i, lab in enumerate(labels)}).to_numpy(dtype=np.int64)
     else:
         y = pd_numeric(df[target], target)
+    if cfg.data.target_transform != "none":
+        if task != "regression":
+            raise TfdlError(
+                f"data.target_transform={cfg.data.target_transform} applies to regression only; "
+                f"the task is {task} (remove the setting or --set task=regression)"
+            )
+        transform = _check_log1p(y, target)
     info = DataInfo(name, where, fingerprint(x, y), labels, (len(columns),), notes)
     d = cfg.data
     splits = split_arrays(x, y, info, **d.split_args())
     T.fit_stats(columns, splits.x_train, d.max_vocabulary)
     _describe_data(splits, columns, target, task, transform)
     return splits
+
+
+def _check_log1p(y: np.ndarray, target: str) -> str:
+    if np.nanmin(y) < 0:
+        raise TfdlError(
+            f"data.target_transform=log1p needs a target >= 0 (counts, amounts); '{target}' has values down "
+            f"to {float(np.nanmin(y)):g}; use --set data.target_transform=none"
+        )
+    return "log1p"
 
 
 def pd_numeric(s, target: str) -> np.ndarray:
@@ -157,7 +176,13 @@ def _describe_data(splits: Splits, columns, target: str, task: str, transform: s
         f"{len(c.vocabulary) if c.vocabulary else ''} | {'yes' if c.missing else ''} |"
         for c in columns
     ]
-    what = f"`{target}`" + (" (natural log of price, USD)" if transform == "log" else "")
+    what = f"`{target}`"
+    if transform == "log":
+        what += " (natural log of price, USD)"
+    elif task == "regression":
+        learnt = "log1p(target), standardised" if transform == "log1p" else "the target standardised"
+        what += f" (target transform: {transform or 'none'}; the network learns {learnt}, the model outputs "
+        what += "the original units and the metrics are in them)"
     table = "\n".join(
         [
             "| column | input | kind | dtype | categories | missing in train |",
@@ -171,13 +196,23 @@ def _describe_data(splits: Splits, columns, target: str, task: str, transform: s
 # --------------------------------------------------------------------------- models
 
 
-def _preprocess(splits: Splits, *, embed_min_categories: int, tokens: int = 0):
+def _normalised_train(c, x: np.ndarray) -> np.ndarray:
+    """A numeric column's training values as the model sees them after imputation and normalisation."""
+    v = np.asarray(x, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    v = np.log1p(np.maximum(v, 0.0)) if c.log else v
+    return (v - c.mean) / np.sqrt(max(c.variance, 1e-12))
+
+
+def _preprocess(splits: Splits, *, embed_min_categories: int, tokens: int = 0, ple_bins: int = 0):
     """(inputs dict, preprocess fn): raw columns -> one (batch, features) tensor, or (batch, columns, tokens)
-    column tokens when ``tokens`` > 0 (FT-Transformer)."""
+    column tokens when ``tokens`` > 0 (FT-Transformer). ``ple_bins`` > 0 adds a piecewise-linear encoding
+    of each numeric column over that many training-quantile bins (beside the normalised value)."""
     import keras
     from keras import ops
 
     from tfdl.data.tabular import INT_MISSING
+    from tfdl.models.tabular_layers import PiecewiseLinearEncoding, quantile_edges
 
     columns = splits.info.extra["columns"]
     inputs = {c.input_name: keras.Input(shape=(), dtype=c.dtype, name=c.input_name) for c in columns}
@@ -197,6 +232,10 @@ def _preprocess(splits: Splits, *, embed_min_categories: int, tokens: int = 0):
                     t = keras.layers.Normalization(
                         mean=c.mean, variance=max(c.variance, 1e-12), name=f"{n}_norm"
                     )(t)
+                    edges = quantile_edges(_normalised_train(c, splits.x_train[n]), ple_bins)
+                    if ple_bins and len(edges) > 2:
+                        ple = PiecewiseLinearEncoding(edges, name=f"{n}_ple")(t)
+                        t = keras.layers.Concatenate(name=f"{n}_with_ple")([t, ple])
                 feats = keras.layers.Concatenate(name=f"{n}_with_missing")([t, miss]) if c.missing else t
                 parts.append(keras.layers.Dense(tokens, name=f"{n}_token")(feats) if tokens else feats)
                 continue
@@ -233,18 +272,37 @@ def _preprocess(splits: Splits, *, embed_min_categories: int, tokens: int = 0):
     return inputs, preprocess
 
 
+def target_stats(splits: Splits) -> tuple[float, float, str]:
+    """(mean, std, transform) of the training target in the space the network learns it."""
+    transform = "log1p" if splits.info.extra.get("target_transform") == "log1p" else "none"
+    y = np.asarray(splits.y_train, dtype=np.float64).ravel()
+    y = np.log1p(y) if transform == "log1p" else y
+    return float(y.mean()), float(y.std() or 1.0), transform
+
+
 def _head(splits: Splits, cfg: RunConfig, body, inputs):
-    """Classification: softmax over labels. Regression: a fixed affine map to the target's scale, so the
-    network learns a standardised target while the model (and the export) outputs real units."""
+    """Classification: softmax over labels. Regression: the inverse of the target's standardisation (and
+    log1p) as the last layer, so the network learns a standardised target while the model (and the export)
+    outputs the user's units; the loss (``_loss``) is computed in the standardised space."""
     import keras
+
+    from tfdl.models.tabular_layers import TargetInverse
 
     if cfg.task == "classification":
         return body
-    y = np.asarray(splits.y_train, dtype=np.float64)
-    out = keras.layers.Rescaling(
-        float(y.std() or 1.0), float(y.mean()), dtype="float32", name="target_scale"
-    )(body.output)
+    mean, std, transform = target_stats(splits)
+    out = TargetInverse(mean, std, transform, name="target_scale")(body.output)
     return keras.Model(inputs, out, name=body.name)
+
+
+def _loss(cfg: RunConfig, splits: Splits):
+    import keras
+
+    from tfdl.models.tabular_layers import StandardizedMSE
+
+    if cfg.task == "classification":
+        return keras.losses.SparseCategoricalCrossentropy()
+    return StandardizedMSE(*target_stats(splits))
 
 
 def _outputs(splits: Splits, cfg: RunConfig) -> tuple[int, str | None]:
@@ -260,12 +318,14 @@ def build_mlp(
     dropout=0.2,
     batch_norm=True,
     embed_min_categories=16,
+    ple_bins=0,
     **kw,
 ):
-    """MLP over the preprocessed columns (batch norm + dropout by default)."""
+    """MLP over the preprocessed columns (batch norm + dropout by default); ``ple_bins`` > 0 adds a
+    piecewise-linear encoding of every numeric column (Gorishniy et al., 2022)."""
     from tfdl.models import build_mlp as factory
 
-    inputs, preprocess = _preprocess(splits, embed_min_categories=embed_min_categories)
+    inputs, preprocess = _preprocess(splits, embed_min_categories=embed_min_categories, ple_bins=ple_bins)
     n, act = _outputs(splits, cfg)
     body = factory(
         None,
@@ -313,6 +373,13 @@ def build_ft_transformer(
     return _head(splits, cfg, body, inputs)
 
 
+def _report(model, splits: Splits, metrics: dict, predictions: dict, run_dir: Path):
+    """Name the target transform in metrics.json (the Columns section of the report names it too)."""
+    if splits.info.extra.get("task") == "regression":
+        metrics["target_transform"] = splits.info.extra.get("target_transform") or "none"
+    return [], []
+
+
 # --------------------------------------------------------------------------- explainers, codec
 
 
@@ -355,6 +422,8 @@ APP = App(
     default_model="mlp",
     baselines={"linear": linear, "hist_gradient_boosting": hist_gradient_boosting},
     config_class=TabularConfig,
+    loss=_loss,
+    report=_report,
     explainers={"permutation": _explain("permutation"), "shap": _explain("shap")},
     codec=Codec(read=_read, describe=_describe),
     defaults={"train.epochs": 40, "train.batch_size": 128, "train.early_stopping_patience": 8},

@@ -10,6 +10,7 @@ from tfdl.models.cnn import build_cnn, last_conv_layer_name
 from tfdl.models.layers import ClassToken, PositionalEmbedding, Sampling, TransformerBlock
 from tfdl.models.mlp import build_mlp
 from tfdl.models.rnn import build_rnn
+from tfdl.models.tabular_layers import StandardizedMSE, TargetInverse
 from tfdl.models.transformer import attention_model, build_transformer
 
 FACTORIES = {
@@ -35,6 +36,8 @@ __all__ = [
     "ClassToken",
     "PositionalEmbedding",
     "Sampling",
+    "StandardizedMSE",
+    "TargetInverse",
     "TransformerBlock",
     "attention_model",
     "build_autoencoder",
