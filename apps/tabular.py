@@ -342,6 +342,114 @@ def build_mlp(
     return _head(splits, cfg, body, inputs)
 
 
+def _ordinal_codes(splits: Splits, inputs):
+    """Raw columns -> (batch, columns) float32 for the trees: numbers as they are (NaN = missing), categories
+    as their lookup index (unseen or missing = NaN)."""
+    import keras
+    from keras import ops
+
+    from tfdl.data.tabular import INT_MISSING
+
+    parts = []
+    for c in splits.info.extra["columns"]:
+        t, n = inputs[c.input_name], c.input_name
+        if c.dtype == "float32":
+            parts.append(ops.expand_dims(ops.cast(t, "float32"), -1))
+            continue
+        if c.dtype == "int64":
+            vocab = [v for v in c.vocabulary if v != INT_MISSING]
+            lookup = keras.layers.IntegerLookup(vocabulary=vocab, oov_token=INT_MISSING, name=f"{n}_code")
+        else:
+            lookup = keras.layers.StringLookup(vocabulary=c.vocabulary, num_oov_indices=1, name=f"{n}_code")
+        ids = ops.cast(lookup(t), "float32")
+        parts.append(ops.expand_dims(ops.where(ids > 0, ids, float("nan")), -1))
+    return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+
+@forwards("tfdl.models:build_mlp", "output_activation", "inputs", "preprocess", "name")
+def build_mlp_gbdt(
+    splits: Splits, cfg: RunConfig, *, blend_weight=0.5, embed_min_categories=16, ple_bins=0, **kw
+):
+    """The MLP and gradient-boosted trees in one Keras model: HistGradientBoosting (tuned on the validation
+    split like the baseline, categories as ordinal codes) is fitted here and walked inside the graph by a
+    ``TreeEnsemble`` layer; the output is ``w * MLP + (1 - w) * trees`` (standardised target, or class
+    probabilities). The MLP trains alone; ``w`` is chosen on the validation split after training
+    (``blend_weight`` is only the value used while training stops early). The export takes raw columns."""
+    import keras
+
+    from tfdl.evaluation.tabular_baselines import fit_hgb_matrix
+    from tfdl.models.tabular_layers import Blend, TargetInverse, TreeEnsemble, tree_ensemble_weights
+
+    mlp = build_mlp(splits, cfg, embed_min_categories=embed_min_categories, ple_bins=ple_bins, **kw)
+    inputs = mlp.input
+    if cfg.task == "regression":
+        net = mlp.get_layer("target_scale").input  # the standardised prediction
+    else:
+        net = mlp.output
+    codes = keras.Model(inputs, _ordinal_codes(splits, inputs), name="tree_codes")
+    x_train = np.asarray(codes.predict(splits.x_train, batch_size=4096, verbose=0))
+    x_val = np.asarray(codes.predict(splits.x_val, batch_size=4096, verbose=0))
+    classify = cfg.task == "classification"
+    k = splits.info.num_classes
+    if classify:
+        if len(np.unique(splits.y_train)) != k:
+            raise TfdlError("mlp+gbdt needs every class in the training split; use --model mlp for this data")
+        y_train, y_val = splits.y_train, splits.y_val
+        kind = "binary" if k == 2 else "multiclass"
+    else:
+        mean, std, transform = target_stats(splits)
+        z = lambda y: ((np.log1p(y) if transform == "log1p" else np.asarray(y, np.float64)) - mean) / std  # noqa: E731
+        y_train, y_val = z(splits.y_train), z(splits.y_val)
+        kind = "regression"
+    trees = fit_hgb_matrix(x_train, y_train, x_val, y_val, classify, k)
+    config, weights = tree_ensemble_weights(trees)
+    ensemble = TreeEnsemble(**config, name="trees")
+    raw = ensemble(codes.output)
+    ensemble.set_weights(weights)
+    out = Blend(kind, blend_weight, name="blend")([net, raw])
+    if cfg.task == "regression":
+        out = TargetInverse(mean, std, transform, name="target_scale")(out)
+    return keras.Model(inputs, out, name="tabular_mlp_gbdt")
+
+
+def _choose_blend(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:
+    """mlp+gbdt: the blend weight (0, 0.1, ..., 1) with the lowest validation loss (the training loss:
+    standardised squared error, or log loss). Other models: nothing to do."""
+    from tfdl.models.tabular_layers import forward
+
+    try:
+        blend = model.get_layer("blend")
+    except ValueError:
+        return {}
+    preds = []
+    for w in (1.0, 0.0):  # the network alone, the trees alone
+        blend.weight.assign(w)
+        preds.append(np.asarray(model.predict(splits.x_val, batch_size=2048, verbose=0), np.float64))
+    y = np.asarray(splits.y_val)
+    if cfg.task == "regression":
+        mean, std, transform = target_stats(splits)
+        net, trees = (np.asarray(forward(p, mean, std, transform)) for p in preds)
+        zy = np.asarray(forward(y.reshape(-1, 1), mean, std, transform))
+        losses = {w: float(np.mean((w * net + (1 - w) * trees - zy) ** 2)) for w in np.linspace(0, 1, 11)}
+    else:
+        idx = y.astype(int).ravel()
+
+        def nll(p):
+            return float(-np.mean(np.log(np.clip(p[np.arange(len(idx)), idx], 1e-7, 1.0))))
+
+        losses = {w: nll(w * preds[0] + (1 - w) * preds[1]) for w in np.linspace(0, 1, 11)}
+    best = min(losses, key=losses.get)
+    blend.weight.assign(float(best))
+    splits.info.extra.setdefault("report_sections", []).append(
+        (
+            "Blend",
+            f"mlp+gbdt: weight {best:.1f} on the MLP, {1 - best:.1f} on the trees (lowest validation loss; "
+            f"MLP alone {losses[1.0]:.4f}, trees alone {losses[0.0]:.4f}, blend {losses[best]:.4f}).",
+        )
+    )
+    return {}
+
+
 @forwards(
     "tfdl.models:build_transformer",
     *("pooling", "output_activation", "inputs", "preprocess", "name", "vocab_size", "positions", "mask_zero"),
@@ -418,12 +526,13 @@ APP = App(
     summary="CSV classification/regression with mixed types and missing values (MLP vs gradient boosting)",
     default_data="modeldata credit_data 4,454 rows (classification); ggplot2 diamonds 53,940 (regression)",
     load_data=load_data,
-    models={"mlp": build_mlp, "ft_transformer": build_ft_transformer},
+    models={"mlp": build_mlp, "mlp+gbdt": build_mlp_gbdt, "ft_transformer": build_ft_transformer},
     default_model="mlp",
     baselines={"linear": linear, "hist_gradient_boosting": hist_gradient_boosting},
     config_class=TabularConfig,
     loss=_loss,
     report=_report,
+    after_fit=_choose_blend,
     explainers={"permutation": _explain("permutation"), "shap": _explain("shap")},
     codec=Codec(read=_read, describe=_describe),
     defaults={"train.epochs": 40, "train.batch_size": 128, "train.early_stopping_patience": 8},
