@@ -315,15 +315,21 @@ def build_mlp(
     cfg: RunConfig,
     *,
     units=(256, 128),
-    dropout=0.2,
+    dropout=None,
     batch_norm=True,
     embed_min_categories=16,
-    ple_bins=0,
+    ple_bins=None,
     **kw,
 ):
-    """MLP over the preprocessed columns (batch norm + dropout by default); ``ple_bins`` > 0 adds a
-    piecewise-linear encoding of every numeric column (Gorishniy et al., 2022)."""
+    """MLP over the preprocessed columns (batch norm by default); ``ple_bins`` > 0 adds a piecewise-linear
+    encoding of every numeric column (Gorishniy et al., 2022). ``None`` = by task, chosen on validation
+    (BENCHMARKS.md): classification dropout 0.2 and no encoding; regression no dropout (its noise swamps a
+    standardised target's small residuals) and 16 quantile bins."""
     from tfdl.models import build_mlp as factory
+
+    regression = cfg.task == "regression"
+    dropout = (0.0 if regression else 0.2) if dropout is None else dropout
+    ple_bins = (16 if regression else 0) if ple_bins is None else ple_bins
 
     inputs, preprocess = _preprocess(splits, embed_min_categories=embed_min_categories, ple_bins=ple_bins)
     n, act = _outputs(splits, cfg)
@@ -368,7 +374,7 @@ def _ordinal_codes(splits: Splits, inputs):
 
 @forwards("tfdl.models:build_mlp", "output_activation", "inputs", "preprocess", "name")
 def build_mlp_gbdt(
-    splits: Splits, cfg: RunConfig, *, blend_weight=0.5, embed_min_categories=16, ple_bins=0, **kw
+    splits: Splits, cfg: RunConfig, *, blend_weight=0.5, embed_min_categories=16, ple_bins=None, **kw
 ):
     """The MLP and gradient-boosted trees in one Keras model: HistGradientBoosting (tuned on the validation
     split like the baseline, categories as ordinal codes) is fitted here and walked inside the graph by a
