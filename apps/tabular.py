@@ -5,10 +5,14 @@ Data: modeldata ``credit_data`` (classification of Status good/bad, default) or 
 --set data.target=y`` (task and column types inferred; ``--set task=...`` and a schema YAML
 ``--set data.schema=FILE`` override).
 
-Models: ``mlp`` (default; batch norm + dropout) and ``ft_transformer`` (column embeddings as tokens
-through the shared transformer encoder). Preprocessing lives inside the model (Normalization,
-StringLookup/IntegerLookup with an OOV bucket, missing indicators + imputation, embeddings for
-high-cardinality categoricals), so the exported SavedModel takes ``{column: (batch,) values}``.
+Models: ``mlp+gbdt`` (default: the MLP blended with HistGradientBoosting trees that are walked inside the
+Keras graph, the weight chosen on validation), ``mlp`` (batch norm; dropout for classification, piecewise-
+linear encoding of numbers for regression) and ``ft_transformer`` (column embeddings as tokens through the
+shared transformer encoder). Regression targets are learnt standardised (after log1p with
+``--set data.target_transform=log1p``); the inverse is the model's last layer, so it answers in the CSV's
+units. Preprocessing lives inside the model (Normalization, StringLookup/IntegerLookup with an OOV bucket,
+missing indicators + imputation, embeddings for high-cardinality categoricals), so the exported SavedModel
+takes ``{column: (batch,) values}``.
 Baselines on the same split, tuned on the same validation split as the model
 (``tfdl/evaluation/tabular_baselines.py``): logistic/ridge regression and HistGradientBoosting.
 """
@@ -533,7 +537,7 @@ APP = App(
     default_data="modeldata credit_data 4,454 rows (classification); ggplot2 diamonds 53,940 (regression)",
     load_data=load_data,
     models={"mlp": build_mlp, "mlp+gbdt": build_mlp_gbdt, "ft_transformer": build_ft_transformer},
-    default_model="mlp",
+    default_model="mlp+gbdt",
     baselines={"linear": linear, "hist_gradient_boosting": hist_gradient_boosting},
     config_class=TabularConfig,
     loss=_loss,
