@@ -352,9 +352,27 @@ def build_mlp(
     return _head(splits, cfg, body, inputs)
 
 
-def _ordinal_codes(splits: Splits, inputs):
+def _category_ranks(ids: np.ndarray, y: np.ndarray | None, size: int) -> np.ndarray | None:
+    """Regression: lookup index -> rank of the category's mean training target (1-based; 0 stays unseen), so
+    one threshold on the code can separate high- from low-target categories (Fisher's ordering, exact for
+    a single squared-error split). None = keep the lookup order."""
+    if y is None:
+        return None
+    sums = np.bincount(ids, weights=y, minlength=size)
+    counts = np.bincount(ids, minlength=size)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    means[0] = np.nan  # OOV
+    order = np.argsort(np.where(np.isnan(means), np.inf, means), kind="stable")
+    ranks = np.zeros(size, np.float32)
+    ranks[order] = np.arange(1, size + 1, dtype=np.float32)
+    ranks[0] = 0.0
+    return ranks
+
+
+def _ordinal_codes(splits: Splits, inputs, y_train: np.ndarray | None = None):
     """Raw columns -> (batch, columns) float32 for the trees: numbers as they are (NaN = missing), categories
-    as their lookup index (unseen or missing = NaN)."""
+    as their lookup index (unseen or missing = NaN), or with ``y_train`` (regression, standardised target)
+    as the rank of their mean target."""
     import keras
     from keras import ops
 
@@ -371,7 +389,11 @@ def _ordinal_codes(splits: Splits, inputs):
             lookup = keras.layers.IntegerLookup(vocabulary=vocab, oov_token=INT_MISSING, name=f"{n}_code")
         else:
             lookup = keras.layers.StringLookup(vocabulary=c.vocabulary, num_oov_indices=1, name=f"{n}_code")
-        ids = ops.cast(lookup(t), "float32")
+        ids = lookup(t)
+        ranks = _category_ranks(
+            np.asarray(lookup(splits.x_train[n])).astype(int), y_train, lookup.vocabulary_size()
+        )
+        ids = ops.take(ops.convert_to_tensor(ranks), ids) if ranks is not None else ops.cast(ids, "float32")
         parts.append(ops.expand_dims(ops.where(ids > 0, ids, float("nan")), -1))
     return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
@@ -396,9 +418,6 @@ def build_mlp_gbdt(
         net = mlp.get_layer("target_scale").input  # the standardised prediction
     else:
         net = mlp.output
-    codes = keras.Model(inputs, _ordinal_codes(splits, inputs), name="tree_codes")
-    x_train = np.asarray(codes.predict(splits.x_train, batch_size=4096, verbose=0))
-    x_val = np.asarray(codes.predict(splits.x_val, batch_size=4096, verbose=0))
     classify = cfg.task == "classification"
     k = splits.info.num_classes
     if classify:
@@ -411,6 +430,10 @@ def build_mlp_gbdt(
         z = lambda y: ((np.log1p(y) if transform == "log1p" else np.asarray(y, np.float64)) - mean) / std  # noqa: E731
         y_train, y_val = z(splits.y_train), z(splits.y_val)
         kind = "regression"
+    ordered = None if classify else np.asarray(y_train, np.float64).ravel()
+    codes = keras.Model(inputs, _ordinal_codes(splits, inputs, ordered), name="tree_codes")
+    x_train = np.asarray(codes.predict(splits.x_train, batch_size=4096, verbose=0))
+    x_val = np.asarray(codes.predict(splits.x_val, batch_size=4096, verbose=0))
     trees = fit_hgb_matrix(x_train, y_train, x_val, y_val, classify, k)
     config, weights = tree_ensemble_weights(trees)
     ensemble = TreeEnsemble(**config, name="trees")
