@@ -161,3 +161,27 @@ def _fit_hgb(splits: Splits, columns, frames, y_train, y_val, classify: bool):
         return lambda frame: _proba(best, prep.transform(frame), k)
     best = _pick(models, lambda m: loss(y_val, m.predict(x_val)))
     return lambda frame: best.predict(prep.transform(frame))
+
+
+def fit_hgb_matrix(x_train, y_train, x_val, y_val, classify: bool, num_classes: int):
+    """HistGradientBoosting on a numeric matrix (categories as ordinal codes, NaN = missing), early-stopped
+    on the validation split and tuned over ``HGB_GRID`` like the baseline: the trees of ``mlp+gbdt``
+    (numeric splits only, so the Keras model can walk them). Regression targets are used as given."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
+
+    y_train, y_val = _target(y_train, classify), _target(y_val, classify)
+    loss = _val_loss(classify, num_classes)
+    cls = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
+    common = dict(
+        max_iter=2000, early_stopping=True, n_iter_no_change=30, l2_regularization=1.0, random_state=0
+    )
+    seen = np.isin(y_val, np.unique(y_train)) if classify else np.ones(len(y_val), bool)
+    with threadpool_limits(limits=1):
+        models = [
+            cls(**grid, **common).fit(x_train, y_train, X_val=x_val[seen], y_val=y_val[seen])
+            for grid in HGB_GRID
+        ]
+        if classify:
+            return _pick(models, lambda m: loss(y_val, _proba(m, x_val, num_classes)))
+        return _pick(models, lambda m: loss(y_val, m.predict(x_val)))

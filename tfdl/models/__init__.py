@@ -20,6 +20,7 @@ from tfdl.models.mlp import build_mlp
 from tfdl.models.nbsvm import build_nbsvm, log_count_ratios
 from tfdl.models.resnet import build_resnet
 from tfdl.models.rnn import build_rnn
+from tfdl.models.tabular_layers import StandardizedMSE, TargetInverse
 from tfdl.models.transformer import attention_model, build_transformer
 
 FACTORIES = {
@@ -49,6 +50,8 @@ __all__ = [
     "NaiveBayesScores",
     "PositionalEmbedding",
     "Sampling",
+    "StandardizedMSE",
+    "TargetInverse",
     "TransformerBlock",
     "attention_model",
     "build_autoencoder",
