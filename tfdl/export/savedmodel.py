@@ -60,6 +60,24 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def export_inference(model, path: str | Path) -> None:
+    """Write ``model`` as a SavedModel whose ``serving_default`` runs it in inference mode.
+
+    ``model.export()`` serves ``model.__call__`` without ``training=False``, and Keras' random
+    preprocessing layers (RandomFlip, RandomRotation, ...) default to ``training=True``: the served model
+    would augment every request. Here the endpoint calls ``model(x, training=False)``; inputs, names and
+    signatures are the same as ``model.export``'s."""
+    import keras
+    from keras.src.export.export_utils import get_input_signature
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve", lambda *args: model(*args, training=False), input_signature=get_input_signature(model)
+    )
+    archive.write_out(str(path), verbose=False)
+
+
 def write_version(
     model_root: str | Path,
     name: str,
@@ -171,7 +189,7 @@ def export_run_model(
     return write_version(
         cfg.export.model_root,
         cfg.export.name or app.name,
-        lambda tmp: served.export(str(tmp), format="tf_saved_model", verbose=False),
+        lambda tmp: export_inference(served, tmp),
         card,
         assets,
         check=lambda tmp: check_parity(served, tmp, sample),

@@ -142,7 +142,9 @@ def _vectorize(tv, x, batch: int = 1024) -> np.ndarray:
 def save_for_conversion(model, directory: str | Path) -> Path:
     """Write ``model`` as a quiet SavedModel (variables frozen by the converter, no stdout listing)."""
     path = Path(directory) / "for_tflite"
-    model.export(str(path), format="tf_saved_model", verbose=False)
+    from tfdl.export.savedmodel import export_inference
+
+    export_inference(model, path)
     return path
 
 
