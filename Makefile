@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TFDL := $(BIN)/tfdl
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help install data demo test test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
+.PHONY: help install data demo test test-install test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
         anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
         bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer bench-vision-speed \
         bench-serve bench-tflite bench-apps bench-cv bench-generalize cv-text cv-tabular browser clean
@@ -51,6 +51,10 @@ browser:
 
 test: data browser
 	$(BIN)/pytest -q
+
+# pip resolves .[cpu] and .[gpu] for real (~9 minutes of wheel downloads): one TensorFlow wheel each.
+test-install: install
+	TFDL_TEST_INSTALL=1 $(BIN)/pytest -q tests/test_install.py
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
