@@ -159,7 +159,8 @@ def build_bow(
 
 @forwards("tfdl.models:build_nbsvm", "num_features", "num_classes", "ratios", "log_prior", "inputs",
           "preprocess", "name")  # fmt: skip
-def build_nbsvm(splits: Splits, cfg: RunConfig, *, max_tokens=MAX_TOKENS_NBSVM, ngrams=2, alpha=0.5, **kw):
+def build_nbsvm(splits: Splits, cfg: RunConfig, *, max_tokens=MAX_TOKENS_NBSVM, ngrams=2, alpha=0.5, units=(64,),
+                dropout=0.5, **kw):
     """NBSVM-style ensemble (Wang & Manning 2012): Naive Bayes log-count ratios of binarized 1..``ngrams``
     -grams, computed on the training split only, averaged with the ``bow`` TF-IDF net on the same features.
 
@@ -178,7 +179,8 @@ def build_nbsvm(splits: Splits, cfg: RunConfig, *, max_tokens=MAX_TOKENS_NBSVM, 
         lambda i, j: vec(x_train[i:j]), splits.y_train, splits.info.num_classes, alpha=alpha
     )
     return factory(vec.vocabulary_size(), splits.info.num_classes, ratios, log_prior, inputs=_text_input(),
-                   preprocess=lambda t: vec(_squeeze(t)), name="nbsvm", **kw)  # fmt: skip
+                   preprocess=lambda t: vec(_squeeze(t)), name="nbsvm", units=units, dropout=dropout,
+                   **kw)  # fmt: skip
 
 
 # Keras Tuner space of nbsvm (`tfdl tune text`): the smoothing, and the size of the learned member.

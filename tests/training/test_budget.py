@@ -54,6 +54,7 @@ def test_min_steps_is_honoured_by_a_run(image_folder, workdir):
             "train.epochs=3",
             "train.batch_size=16",
             "train.min_steps=60",
+            "model.name=cnn",
             "model.filters=[4]",
             "model.dense_units=8",
         ],
