@@ -251,6 +251,12 @@ def train(
     callbacks, guard = standard_callbacks(run_dir, early_stopping_patience=cfg.train.early_stopping_patience)
     if app.callbacks is not None:
         callbacks = [*callbacks, *app.callbacks(model, cfg, steps)]
+    keep_start = None
+    if getattr(model, "start_is_candidate", False):  # set by a builder that starts from a fitted solution
+        from tfdl.training.callbacks import KeepStartIfBetter
+
+        keep_start = KeepStartIfBetter(val_ds, log=log)
+        callbacks.append(keep_start)
     if resumed:
         _trim_history(run_dir / "history.csv", run_dir / "backup")
 
@@ -295,6 +301,7 @@ def train(
         "app": app.name,
         "model": cfg.model.name,
         "task": cfg.task,
+        **({"kept_starting_weights": keep_start.kept_start} if keep_start is not None else {}),
         "dataset": {
             "name": splits.info.name,
             "source": splits.info.source,
