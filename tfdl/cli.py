@@ -460,7 +460,7 @@ def models_rm(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: TfdlError -> one line on stderr and exit code 2; other exceptions stay tracebacks."""
     try:
-        cli(args=argv, standalone_mode=False)
+        rc = cli(args=argv, standalone_mode=False)  # a typer.Exit(code) comes back as the return value
     except TfdlError as err:
         typer.echo(f"error: {err}", err=True)
         return err.exit_code
@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":
