@@ -37,6 +37,8 @@ def run_workers(model_root: str, options: dict[str, Any], host: str, port: int, 
 
     if options.get("grpc_port") is not None:
         raise TfdlError("--grpc-port serves from one process; use it without --workers (or --workers 1)")
+    # uvicorn's own settings (log level, access log) are not create_app's: split them off.
+    server = {k: options.pop(k) for k in ("log_level", "access_log") if k in options}
     os.environ[ENV] = json.dumps({"model_root": model_root, **options})
     uvicorn.run(
         "tfdl.serving.workers:app_factory",
@@ -44,6 +46,6 @@ def run_workers(model_root: str, options: dict[str, Any], host: str, port: int, 
         workers=workers,
         host=host,
         port=port,
-        log_level="info",
         timeout_graceful_shutdown=5,
+        **{"log_level": "info", **server},
     )
