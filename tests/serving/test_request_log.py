@@ -185,3 +185,31 @@ def test_model_without_profile_says_reexport(exported, tmp_path, capsys):
         ["monitor", "--model-root", str(root), "--requests", str(log), "--out", str(tmp_path / "r")], capsys
     )
     assert "no reference profile" in err and "re-export" in err
+
+
+def test_upload_is_logged_as_a_summary_not_pixels(tmp_path):
+    """An image upload is logged as statistics (no pixels), even for a version exported without a profile."""
+    import io
+
+    from PIL import Image
+
+    from tests.serving.helpers import export_vision
+    from tfdl.serving.server import create_app
+
+    root = tmp_path / "models"
+    export_vision(root)
+    app = create_app(root, poll_seconds=0.3, log_requests=tmp_path / "log")
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(buf, format="PNG")
+    with running(app) as url:
+        r = httpx.post(
+            f"{url}/v1/models/vision:upload", files={"file": ("a.png", buf.getvalue())}, timeout=30
+        )
+        assert r.status_code == 200, r.text
+        app.state.request_log.flush()
+    (line,) = [
+        json.loads(s) for p in (tmp_path / "log").glob("requests-*.jsonl") for s in p.read_text().splitlines()
+    ]
+    assert line["model"] == "vision" and line["prediction"] == "bright"
+    assert line["features"]["image.mean"] == pytest.approx(200 / 255, abs=1e-3)
+    assert len(line["histograms"]["image"]) == 16 and len(json.dumps(line)) < 2000  # 64 pixels never stored

@@ -434,8 +434,12 @@ def serve(
         log_requests=None if log_requests is None else str(log_requests),
         log_max_mb=log_max_mb,
     )
-    if log_requests is not None and Path(log_requests).exists() and not Path(log_requests).is_dir():
-        raise TfdlError(f"--log-requests '{log_requests}' is a file; give a folder for the request log")
+    if log_requests is not None:
+        try:
+            Path(log_requests).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TfdlError(f"--log-requests '{log_requests}' cannot be a folder here ({e.strerror}); give a "
+                            "writable folder for the request log") from None  # fmt: skip
     if workers > 1:
         from tfdl.serving.workers import run_workers
 
