@@ -186,8 +186,8 @@ class RequestLogger:
         files = sorted(log_files(self.dir), key=lambda p: p.stat().st_mtime if p.exists() else 0)
         sizes = {p: (p.stat().st_size if p.exists() else 0) for p in files}
         total = sum(sizes.values())
-        for p in files:  # oldest first; the file being written is never among the rotated ones
-            if total <= self.max_bytes - self.file_bytes or p == self.path:
+        for p in files:  # oldest first; only rotated files (requests-<pid>-<ns>), never a file being written
+            if total <= self.max_bytes - self.file_bytes or p.stem.count("-") < 2:
                 continue
             p.unlink(missing_ok=True)
             total -= sizes[p]
