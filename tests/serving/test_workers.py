@@ -1,4 +1,5 @@
-"""``tfdl serve --workers 2``: two processes answer on one port, and both pick up a newly exported version."""
+"""``tfdl serve --workers 2``: two processes answer on one port, both pick up a newly exported version, and
+each writes its own request-log file in the shared folder."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_two_workers_answer_and_hot_reload(tmp_path):
     port = free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [sys.executable, "-m", "tfdl.cli", "serve", "--model-root", str(root), "--port", str(port),
-           "--workers", "2"]  # fmt: skip
+           "--workers", "2", "--log-requests", str(tmp_path / "log")]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -56,6 +57,15 @@ def test_two_workers_answer_and_hot_reload(tmp_path):
         assert r.status_code == 200 and len(r.json()["predictions"][0]) == 3
         export_vision(root, bias=5.0)  # version 2: every worker's poller loads it
         _until(lambda s: {p for p, h in s.items() if h["models"] == {"vision": 2}} >= set(seen), url, 120)
+        body = {"instances": [[[[10]] * 8] * 8]}
+        deadline = time.monotonic() + 60
+        with ThreadPoolExecutor(8) as pool:
+            while len(list((tmp_path / "log").glob("requests-*.jsonl"))) < 2 and time.monotonic() < deadline:
+                list(pool.map(lambda _: httpx.post(f"{url}/v1/models/vision:predict", json=body, timeout=30),
+                              range(16)))  # fmt: skip
+                time.sleep(0.5)  # the log is written by a background thread
+        files = {p.name for p in (tmp_path / "log").glob("requests-*.jsonl")}
+        assert files == {f"requests-{pid}.jsonl" for pid in seen}
     finally:
         proc.terminate()
         try:
