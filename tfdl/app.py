@@ -56,13 +56,9 @@ class Codec:
 
 def describe_class_scores(row: np.ndarray, meta: dict) -> dict:
     """One row of class probabilities -> {label, confidence, scores} (labels from the model card)."""
-    labels = meta.get("labels") or [str(i) for i in range(len(row))]
-    k = int(np.argmax(row))
-    return {
-        "label": labels[k],
-        "confidence": float(row[k]),
-        "scores": {lab: float(p) for lab, p in zip(labels, row, strict=False)},
-    }
+    from tfdl.tasks import get_task
+
+    return get_task("classification").describe(row, meta)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from tfdl import config as cfgmod
 from tfdl.app import App
 from tfdl.data.splits import Splits, limit_train, n_rows
 from tfdl.errors import TfdlError
+from tfdl.tasks import get_task
 
 
 @dataclass
@@ -95,16 +96,14 @@ def check_model_params(app: App, cfg: cfgmod.RunConfig, *, forwarded: bool = Fal
             )
 
 
-def default_loss(cfg: cfgmod.RunConfig):
-    import keras
-
-    if cfg.task == "classification":
-        return keras.losses.SparseCategoricalCrossentropy()
-    return keras.losses.MeanSquaredError()
+def default_loss(cfg: cfgmod.RunConfig, splits: Splits | None = None):
+    """The task's loss (:meth:`tfdl.tasks.Task.loss`)."""
+    return get_task(cfg.task).loss(cfg, splits)
 
 
 def default_metrics(task: str) -> list:
-    return ["accuracy"] if task == "classification" else ["mae"]
+    """The task's compiled Keras metrics (:meth:`tfdl.tasks.Task.keras_metrics`)."""
+    return get_task(task).keras_metrics()
 
 
 def make_dataset(x, y, batch_size: int, *, shuffle: bool, seed: int):
@@ -172,9 +171,7 @@ def after_fit(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, run_dir: P
 
 
 def evaluation_kwargs(app: App, cfg: cfgmod.RunConfig, splits: Splits) -> dict:
-    kw: dict[str, Any] = {}
-    if cfg.task == "classification":
-        kw["labels"] = splits.info.labels
+    kw: dict[str, Any] = get_task(cfg.task).evaluation_kwargs(splits.info)
     kw.update(splits.info.extra.get("evaluation_kwargs", {}))
     return kw
 
@@ -354,15 +351,15 @@ def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
 
 def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=print) -> tuple[dict, dict]:
     """after_fit (train/val only), then test metrics of the model and every baseline, the headline
-    baseline, the verdict and (classification) the per-class table. Returns (summary, predictions)."""
-    from tfdl.evaluation.metrics import choose_headline, compare, per_class_table
+    baseline, the verdict and the task's own entries (classification: the per-class table).
+    Returns (summary, predictions)."""
+    from tfdl.evaluation.metrics import choose_headline, compare
 
     after_fit(app, cfg, model, splits, run_dir)
     results, preds = evaluate_all(app, cfg, model, splits, log=log)
     first = next(iter(app.baselines), None)
     override = getattr(getattr(cfg, "eval", None), "headline", None)
-    y_fit = splits.y_train if cfg.task == "classification" else None
-    chosen = choose_headline(cfg.task, y_fit, splits.info.labels, override)
+    chosen = choose_headline(cfg.task, splits.y_train, splits.info.labels, override)
     if chosen["metric"] not in results["test"]:
         have = ", ".join(k for k, v in results["test"].items() if isinstance(v, (int, float)))
         raise TfdlError(
@@ -386,8 +383,7 @@ def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=
             else {}
         ),
     }
-    if cfg.task == "classification":
-        summary["per_class"] = per_class_table(splits.y_test, preds["model"], splits.info.labels)
+    summary.update(get_task(cfg.task).summary(splits.y_test, preds["model"], splits.info))
     return summary, preds
 
 

@@ -37,6 +37,7 @@ from tfdl.export.tflite import (
     _write_json,
     find_run_version,
 )
+from tfdl.tasks import get_task
 
 
 def run_onnx(path: Path, x, latency_runs: int = 200) -> tuple[np.ndarray, dict]:
@@ -167,7 +168,7 @@ def export_onnx(
                 f"exceeds the tolerance {tolerance}; the file was not kept"
             )
         agreement = None
-        if cfg.task == "classification" and ref_pred.ndim == 2 and ref_pred.shape[1] > 1:
+        if get_task(cfg.task).classifier and ref_pred.ndim == 2 and ref_pred.shape[1] > 1:
             agreement = float(np.mean(np.argmax(pred, 1) == np.argmax(ref_pred, 1)))
         record = {
             "file": "onnx/model.onnx", "size_bytes": (staging / "model.onnx").stat().st_size,

@@ -22,10 +22,11 @@ from tfdl.tuning import space as S
 
 
 def objective_for(task: str) -> kt.Objective:
-    """The app's main validation metric: accuracy for classification, the loss otherwise."""
-    if task == "classification":
-        return kt.Objective("val_accuracy", direction="max")
-    return kt.Objective("val_loss", direction="min")
+    """The task's validation objective (:meth:`tfdl.tasks.Task.tuner_objective`): accuracy for
+    classification, the loss otherwise."""
+    from tfdl.tasks import get_task
+
+    return kt.Objective(*get_task(task).tuner_objective())
 
 
 class AppHyperModel(kt.HyperModel):
