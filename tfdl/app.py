@@ -99,6 +99,26 @@ class App:
         return list(self.models)
 
 
+@dataclass(frozen=True)
+class ModelHooks:
+    """What one model does differently from its task's defaults (all optional)."""
+
+    targets: Callable[[Splits], tuple[Any, Any]] | None = None  # -> (y_train, y_val) to fit on
+    loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: the task's)
+    predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
+    serving_model: Callable[[Any, Splits, dict], Any] | None = None  # wrap for export (+metrics dict)
+    optimizer: Callable[[Any, RunConfig, int], Any] | None = None  # (model, cfg, steps) -> optimizer | None
+    callbacks: Callable[[Any, RunConfig, int], list] | None = None  # (model, cfg, steps) -> callbacks
+
+
+def model_hooks(app: App, cfg_or_name: Any) -> ModelHooks:
+    """The hooks of the model ``cfg.model.name`` (or a model name) of ``app``."""
+    return ModelHooks(
+        targets=app.targets, loss=app.loss, predict=app.predict, serving_model=app.serving_model,
+        optimizer=app.optimizer, callbacks=app.callbacks,
+    )  # fmt: skip
+
+
 APP_MODULES = {
     "vision": "apps.vision",
     "text": "apps.text",

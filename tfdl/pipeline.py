@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tfdl import config as cfgmod
-from tfdl.app import App
+from tfdl.app import App, model_hooks
 from tfdl.data.splits import Splits, limit_train, n_rows
 from tfdl.errors import TfdlError
 from tfdl.tasks import get_task
@@ -136,9 +136,11 @@ def build_model(app: App, cfg: cfgmod.RunConfig, splits: Splits):
         ) from None
 
 
-def predict(app: App, model, x, batch_size: int = 512) -> np.ndarray:
-    if app.predict is not None:
-        return app.predict(model, x)
+def predict(app: App, model, x, batch_size: int = 512, cfg: cfgmod.RunConfig | None = None) -> np.ndarray:
+    """Outputs to evaluate: the model's ``predict`` hook (anomaly: scores), else ``model.predict``."""
+    hook = model_hooks(app, cfg).predict
+    if hook is not None:
+        return hook(model, x)
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 
@@ -148,7 +150,7 @@ def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, log=pri
 
     kw = evaluation_kwargs(app, cfg, splits)
     log(f"evaluating on the test split ({n_rows(splits.x_test)} examples)")
-    pred = predict(app, model, splits.x_test)
+    pred = predict(app, model, splits.x_test, cfg=cfg)
     test = M.evaluate(cfg.task, splits.y_test, pred, splits.info, **kw)
     baselines: dict[str, dict] = {}
     preds = {"model": pred}
@@ -191,7 +193,7 @@ def train(
     from tfdl.tracking import check_uri
     from tfdl.training.budget import set_bn_momentum, steps_per_epoch
     from tfdl.training.callbacks import standard_callbacks
-    from tfdl.training.optimizers import build_optimizer
+    from tfdl.training.fit import compile_model, fit_targets, model_callbacks
     from tfdl.training.precision import apply_policy, choose_policy
     from tfdl.training.strategy import build_strategy, is_chief
 
@@ -218,7 +220,7 @@ def train(
 
     sizes = splits.sizes()
     log(f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} test={sizes['n_test']}")
-    y_train, y_val = app.targets(splits) if app.targets else (splits.y_train, splits.y_val)
+    y_train, y_val = fit_targets(app, cfg, splits)
 
     strategy = build_strategy(cfg.train.distribution)
     batch = cfg.train.batch_size
@@ -230,21 +232,13 @@ def train(
     with strategy.scope():
         model = build_model(app, cfg, splits)
         bn = set_bn_momentum(model, cfg.train.bn_momentum, steps)
-        loss = app.loss(cfg, splits) if app.loss else default_loss(cfg)
-        optimizer = app.optimizer(model, cfg, steps) if app.optimizer else None
-        model.compile(
-            optimizer=optimizer if optimizer is not None else build_optimizer(cfg.train, steps),
-            loss=loss,
-            metrics=default_metrics(cfg.task),
-            steps_per_execution=cfg.train.steps_per_execution,
-        )
+        compile_model(app, cfg, model, splits, steps)
     train_ds = make_dataset(splits.x_train, y_train, batch, shuffle=True, seed=cfg.train.seed)
     if steps > one_pass:
         train_ds = train_ds.repeat()
     val_ds = make_dataset(splits.x_val, y_val, batch, shuffle=False, seed=cfg.train.seed)
     callbacks, guard = standard_callbacks(run_dir, early_stopping_patience=cfg.train.early_stopping_patience)
-    if app.callbacks is not None:
-        callbacks = [*callbacks, *app.callbacks(model, cfg, steps)]
+    callbacks = [*callbacks, *model_callbacks(app, cfg, model, steps)]
     if resumed:
         _trim_history(run_dir / "history.csv", run_dir / "backup")
 
