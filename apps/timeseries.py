@@ -101,10 +101,16 @@ def load_data(cfg: TimeseriesConfig) -> Splits:
     return windows_to_splits(series, d, name, source)
 
 
-def seasons(step) -> tuple[int, int]:
-    """(steps per day, steps per week) for a time step; at least 1."""
-    day = max(1, int(round(86400 / step.total_seconds())))
-    return day, 7 * day
+def seasons(step) -> dict[str, int]:
+    """The seasonal lags this time step has (``day``/``week``/``year``; see ``ts.seasonal_lags``)."""
+    return ts.seasonal_lags(step)
+
+
+def primary_season(lags: dict[str, int], n_train: int) -> int:
+    """The shortest seasonal lag the training part covers (the MASE scale and the plotted seasonal naive):
+    the day for sub-daily data, the week for daily, the year for weekly/monthly/quarterly; 1 if none."""
+    fits = [lag for lag in lags.values() if lag < n_train]
+    return min(fits) if fits else 1
 
 
 def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: str) -> Splits:
@@ -115,9 +121,10 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
                          test_fraction=d.test_fraction, stride=d.stride)  # fmt: skip
     train_end, val_end = w.bounds
     mean, std = ts.train_statistics(series.values, train_end)
-    day, week = seasons(series.step)
+    lags = seasons(series.step)
     train_target = series.target[:train_end]
-    scale = seasonal_naive_scale(train_target, day) if len(train_target) > day else None
+    season = primary_season(lags, len(train_target))
+    scale = seasonal_naive_scale(train_target, season) if len(train_target) > season else None
     t = series.times
     span = lambda a, b: f"{t[a]} .. {t[b - 1]}"  # noqa: E731
     pre = {
@@ -127,7 +134,7 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
         "target": series.columns[0],
         "lookback": d.lookback,
         "horizon": d.horizon,
-        "step_seconds": series.step.total_seconds(),
+        "step": ts.step_str(series.step),
         "feature_mean": [float(v) for v in mean],
         "feature_std": [float(v) for v in std],
         "scaling": "standardized inside the model with training-part statistics; outputs in target units",
@@ -139,18 +146,19 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
         series=series.target.astype(np.float64),
         times=t,
         origins=w.origins,
-        seasons=(day, week),
+        seasons=lags,
         target_mean=float(mean[0]),
         target_std=float(std[0]),
         preprocessing=pre,
         evaluation_kwargs={"scale": scale},
         assets={"example_window.csv": _window_csv(series, int(w.origins["test"][-1]), d.lookback, pre)},
         report_sections=[("Chronological split", (
-            f"Time step {series.step}; {len(t)} steps. train {span(0, train_end)},"
+            f"Time step {ts.step_str(series.step)}; {len(t)} steps. train {span(0, train_end)},"
             f" val {span(train_end, val_end)}, test {span(val_end, len(t))}."
             f" Windows: lookback {d.lookback}, horizon {d.horizon}; none crosses a"
             f" boundary. Scaling statistics from the training part only (target mean {mean[0]:.4g}, std"
-            f" {std[0]:.4g}). MASE scale: seasonal naive (lag {day}) MAE on the training part = {scale}."))],
+            f" {std[0]:.4g}). MASE scale: seasonal naive (lag {season}) MAE on the training part"
+            f" = {scale}."))],
     )  # fmt: skip
     return Splits(w.x["train"], w.y["train"], w.x["val"], w.y["val"], w.x["test"], w.y["test"], info)
 
@@ -277,20 +285,29 @@ def ridge(splits: Splits) -> np.ndarray:
     return fit_ridge(splits.x_train, splits.y_train, splits.x_test, alpha=1.0)
 
 
-def _seasonal(splits: Splits, which: int) -> np.ndarray:
+def _seasonal(splits: Splits, which: str) -> np.ndarray | None:
+    """Same phase one season back, or ``None`` (not applicable) when the data has no such season or no test
+    window reaches one season back."""
     e = splits.info.extra
-    horizon = _horizon(splits)
-    return ts.seasonal_naive_forecast(e["series"], e["origins"]["test"], horizon, e["seasons"][which])
+    lag = e["seasons"].get(which)
+    if lag is None or lag >= int(np.min(e["origins"]["test"])):
+        return None
+    return ts.seasonal_naive_forecast(e["series"], e["origins"]["test"], _horizon(splits), lag)
 
 
-def seasonal_naive_day(splits: Splits) -> np.ndarray:
-    """Same time yesterday (lag = steps per day)."""
-    return _seasonal(splits, 0)
+def seasonal_naive_day(splits: Splits) -> np.ndarray | None:
+    """Same time yesterday (lag = steps per day; sub-daily data only)."""
+    return _seasonal(splits, "day")
 
 
-def seasonal_naive_week(splits: Splits) -> np.ndarray:
-    """Same time last week (lag = steps per week)."""
-    return _seasonal(splits, 1)
+def seasonal_naive_week(splits: Splits) -> np.ndarray | None:
+    """Same time last week (lag = steps per week; daily and sub-daily data)."""
+    return _seasonal(splits, "week")
+
+
+def seasonal_naive_year(splits: Splits) -> np.ndarray | None:
+    """Same time last year (lag 12 for monthly data, 4 quarterly, 52 weekly, 365 daily)."""
+    return _seasonal(splits, "year")
 
 
 def naive(splits: Splits) -> np.ndarray:
@@ -339,7 +356,8 @@ def forecast_days(splits: Splits, preds: dict, out_path: Path, days: int = 4) ->
         lb = splits.x_test.shape[1]
         ax.plot(times[o - lb : o], series[o - lb : o], color="0.6", lw=1, label="history")
         ax.plot(times[o : o + horizon], splits.y_test[i], color="k", lw=1.5, label="actual")
-        for name in ("model", "ridge", "seasonal_naive_day"):
+        seasonal = next((n for n in preds if n.startswith("seasonal_naive")), None)
+        for name in ("model", "ridge", seasonal):
             if name in preds:
                 ax.plot(times[o : o + horizon], np.asarray(preds[name])[i], lw=1, label=name)
         ax.set_title(f"forecast from {times[o]}", fontsize=9)
@@ -380,32 +398,31 @@ def _read(path: Path, meta: dict) -> np.ndarray:
             f"'{Path(path).name}' has {len(df)}"
         )
     times = ts.parse_times(df[tcol], tcol)
-    diffs = np.diff(times.to_numpy())
-    if len(diffs) and (diffs.min() <= np.timedelta64(0) or diffs.min() != diffs.max()):
+    step = ts.parse_step(pre["step"]) if "step" in pre else pd.Timedelta(seconds=pre["step_seconds"])
+    if len(times) > 1 and not times.equals(ts.step_grid(times[0], len(times), step)):
         raise TfdlError(
-            f"the window's timestamps in '{tcol}' must increase by one constant step; fill the gaps"
+            f"the window's timestamps in '{tcol}' must increase by the model's step ({ts.step_str(step)}) "
+            "with no gaps; fill the gaps"
         )
-    step = pd.Timedelta(diffs[0]) if len(diffs) else pd.Timedelta(seconds=pre["step_seconds"])
     values = np.stack([ts._numeric(df, c, "window") for c in cols], axis=1)
     if np.isnan(values).any():
         raise TfdlError("the window has empty cells; every row needs a value in every column")
-    meta["window"] = {"last_time": times[-1].isoformat(), "step_seconds": step.total_seconds()}
+    meta["window"] = {"last_time": times[-1].isoformat(), "step": ts.step_str(step)}
     return values[None].astype(np.float32)
 
 
 def _describe(row: np.ndarray, meta: dict) -> dict:
     """One forecast row -> {target, step, forecast: [{time, value}]} stamped after the window's last time."""
     import pandas as pd
-    from pandas.tseries.frequencies import to_offset
 
     pre = meta.get("preprocessing") or {}
     win = meta.get("window")
     values = [float(v) for v in np.asarray(row).reshape(-1)]
     if not win:
         return {"target": pre.get("target"), "forecast": values}
-    last, step = pd.Timestamp(win["last_time"]), pd.Timedelta(seconds=win["step_seconds"])
-    stamps = [(last + step * (k + 1)).isoformat() for k in range(len(values))]
-    return {"target": pre.get("target"), "step": to_offset(step).freqstr,
+    step = ts.parse_step(win["step"])
+    stamps = [s.isoformat() for s in ts.step_grid(pd.Timestamp(win["last_time"]), len(values) + 1, step)[1:]]
+    return {"target": pre.get("target"), "step": win["step"],
             "forecast": [{"time": s, "value": v} for s, v in zip(stamps, values)]}  # fmt: skip
 
 
@@ -427,6 +444,7 @@ APP = App(
         "ridge": ridge,
         "seasonal_naive_day": seasonal_naive_day,
         "seasonal_naive_week": seasonal_naive_week,
+        "seasonal_naive_year": seasonal_naive_year,
         "naive": naive,
     },  # fmt: skip
     config_class=TimeseriesConfig,

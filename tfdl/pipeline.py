@@ -157,6 +157,9 @@ def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, log=pri
     for name, fn in app.baselines.items():
         log(f"fitting baseline {name}")
         bpred = fn(splits)
+        if bpred is None:  # the baseline does not apply to this data (e.g. a daily season on monthly data)
+            log(f"baseline {name} does not apply to this data; skipped")
+            continue
         preds[name] = bpred
         # A baseline may calibrate its own kwargs (its own validation threshold) while fitting.
         bkw = {**kw, **splits.info.extra.get("baseline_evaluation_kwargs", {}).get(name, {})}

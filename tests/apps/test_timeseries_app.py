@@ -151,3 +151,33 @@ def test_unrolled_lstm_converts_to_tflite_builtins_and_matches(load_csv: Path):
     got = interp.get_tensor(interp.get_output_details()[0]["index"])
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-4, atol=1e-3)
     assert got.shape == (1, 12) and np.all(got > 50)  # target units come out of the converted file too
+
+
+def test_monthly_csv_gets_yearly_seasonal_naive_and_month_stamped_forecasts(
+    workdir: Path, tmp_path: Path, capsys
+):
+    """Monthly data: the seasonal baseline is the same month last year (lag 12), not a 'day' lag of 1; the
+    MASE scale uses lag 12; the served forecast is stamped on the following month starts."""
+    n = 240
+    k = np.arange(n)
+    rng = np.random.default_rng(0)
+    y = 50 + 10 * np.sin(2 * np.pi * k / 12) + rng.normal(0, 0.5, n)
+    p = tmp_path / "monthly.csv"
+    pd.DataFrame({"month": pd.date_range("2010-01-01", periods=n, freq="MS").strftime("%Y-%m-%d"),
+                  "sales": y.round(3)}).to_csv(p, index=False)  # fmt: skip
+    args = ["train", "timeseries", "--data", str(p), "--model", "mlp", "--epochs", "2",
+            "--set", "data.time_column=month", "--set", "data.target=sales", "--set", "data.horizon=3",
+            "--set", "data.lookback=24", "--set", "train.batch_size=16"]  # fmt: skip
+    assert main(args) == 0
+    run = sorted((workdir / "runs" / "timeseries").iterdir())[-1]
+    m = json.loads((run / "metrics.json").read_text())
+    assert set(m["baselines"]) == {"ridge", "seasonal_naive_year", "naive"}
+    assert m["baselines"]["seasonal_naive_year"]["mae"] < 1.5 < m["baselines"]["naive"]["mae"]
+    assert "lag 12" in (run / "report.md").read_text()
+    window = workdir / "saved_models" / "timeseries" / "1" / "assets" / "example_window.csv"
+    capsys.readouterr()
+    assert main(["predict", "timeseries", "--input", str(window)]) == 0
+    out = capsys.readouterr().out
+    last = pd.Timestamp(pd.read_csv(window)["month"].iloc[-1])
+    nxt = [(last + pd.DateOffset(months=i)).strftime("%Y-%m-%d") for i in (1, 2, 3)]
+    assert all(s in out for s in nxt) and '"step": "MS"' in out.replace("'", '"')

@@ -135,3 +135,32 @@ def test_missing_columns_name_the_fix():
         ts.frame_to_series(_frame(), "when", None)
     with pytest.raises(TfdlError, match="'nope' is not a column"):
         ts.frame_to_series(_frame(), "when", "load", ["nope"])
+
+
+@pytest.mark.parametrize(
+    "freq, kind, lags",
+    [
+        ("MS", pd.offsets.MonthBegin, {"year": 12}),
+        ("ME", pd.offsets.MonthEnd, {"year": 12}),
+        ("QS", pd.offsets.MonthBegin, {"year": 4}),
+        ("W", pd.Timedelta, {"year": 52}),
+        ("D", pd.Timedelta, {"week": 7, "year": 365}),
+        ("30min", pd.Timedelta, {"day": 48, "week": 336, "year": 17520}),
+    ],
+)
+def test_calendar_steps_keep_their_grid_and_name_their_seasons(freq, kind, lags):
+    """Monthly data is whole months (not a 31-day grid that interpolates a point into every short month)."""
+    df = _frame(60, freq)
+    s = ts.frame_to_series(df, "when", "load")
+    assert isinstance(s.step, kind) and s.notes == [] and len(s.times) == 60
+    np.testing.assert_array_equal(s.target, np.arange(60.0))
+    assert ts.seasonal_lags(s.step) == lags
+    assert ts.step_str(ts.parse_step(ts.step_str(s.step))) == ts.step_str(s.step)
+
+
+def test_monthly_series_on_the_15th_with_a_missing_month_is_repaired_on_whole_months():
+    t = [pd.Timestamp("2001-01-15") + pd.DateOffset(months=k) for k in range(36)]
+    df = pd.DataFrame({"when": t, "load": np.arange(36.0)}).drop(index=[7]).reset_index(drop=True)
+    s = ts.frame_to_series(df, "when", "load")
+    assert len(s.times) == 36 and all(pd.DatetimeIndex(s.times).day == 15)
+    assert s.target[7] == pytest.approx(7.0, abs=0.1) and "1 missing time steps" in s.notes[0]

@@ -28,13 +28,14 @@ FILL_RULES = ("interpolate", "ffill", "error")
 class Series:
     """A regular time series: ``times (T,)`` datetime64, ``values (T, F)`` float32, ``columns`` (F names).
 
-    ``columns[0]`` is the target. ``step`` is the regular spacing; ``notes`` tell what was repaired.
+    ``columns[0]`` is the target. ``step`` is the regular spacing (a ``pd.Timedelta``, or a calendar offset
+    for monthly/quarterly/yearly data); ``notes`` tell what was repaired.
     """
 
     times: np.ndarray
     values: np.ndarray
     columns: list[str]
-    step: pd.Timedelta
+    step: pd.Timedelta | pd.DateOffset
     notes: list[str]
 
     @property
@@ -131,19 +132,89 @@ def frame_to_series(
     return regularize(times, values, cols, fill)
 
 
-def infer_step(times: pd.DatetimeIndex) -> pd.Timedelta:
-    """The most common spacing between consecutive timestamps (robust to a few gaps)."""
+# Calendar steps: a most common gap in this many days means whole months (so monthly data is not put on a
+# 31-day grid). (lowest, highest) days -> months per step.
+_CALENDAR = (((28, 31), 1), ((89, 92), 3), ((181, 184), 6), ((365, 366), 12))
+
+
+def infer_step(times: pd.DatetimeIndex) -> pd.Timedelta | pd.DateOffset:
+    """The most common spacing between consecutive timestamps (robust to a few gaps).
+
+    A fixed spacing (seconds to weeks) is a ``pd.Timedelta``; whole months, quarters, half-years and years are
+    calendar offsets (``MonthBegin``/``MonthEnd`` when every stamp is the first/last day of its month), since
+    their length in days varies.
+    """
     if len(times) < 2:
         raise TfdlError(f"need at least 2 timestamps to infer the time step; got {len(times)}")
     # timedelta64 diffs keep their unit (pandas 3 may store datetimes in us, not ns).
     vals, counts = np.unique(np.diff(times.to_numpy()), return_counts=True)
-    return pd.Timedelta(vals[np.argmax(counts)])
+    common = pd.Timedelta(vals[np.argmax(counts)])
+    days = common / pd.Timedelta(days=1)
+    for (lo, hi), months in _CALENDAR:
+        if lo <= days <= hi:
+            if (times.day == 1).all():
+                return pd.offsets.MonthBegin(months)
+            if times.is_month_end.all():
+                return pd.offsets.MonthEnd(months)
+            return pd.DateOffset(months=months)
+    return common
+
+
+def step_str(step: pd.Timedelta | pd.DateOffset) -> str:
+    """A step as text that :func:`parse_step` reads back ("30min", "D", "MS", "3ME", "1months")."""
+    if isinstance(step, pd.Timedelta):
+        return pd.tseries.frequencies.to_offset(step).freqstr
+    if type(step) is pd.DateOffset:
+        return f"{step.months}months"
+    return step.freqstr
+
+
+def parse_step(text: str) -> pd.Timedelta | pd.DateOffset:
+    if text.endswith("months"):
+        return pd.DateOffset(months=int(text[: -len("months")]))
+    off = pd.tseries.frequencies.to_offset(text)
+    return off if isinstance(off, (pd.offsets.MonthBegin, pd.offsets.MonthEnd)) else pd.Timedelta(off)
+
+
+def step_grid(start, periods: int, step: pd.Timedelta | pd.DateOffset) -> pd.DatetimeIndex:
+    """``periods`` stamps ``start, start + step, ...`` (calendar steps keep the day of the month)."""
+    if type(step) is pd.DateOffset:  # not anchored: start + k months, never drifting after a short month
+        return pd.DatetimeIndex(
+            [pd.Timestamp(start) + pd.DateOffset(months=step.months * k) for k in range(periods)]
+        )
+    return pd.date_range(start, periods=periods, freq=step)
+
+
+def seasonal_lags(step: pd.Timedelta | pd.DateOffset) -> dict[str, int]:
+    """The seasonal lags (in steps) that this step has: ``day``, ``week``, ``year``, each only where it is a
+    whole number of steps above 1 (a lag of 1 is the naive forecast). Half-hourly: day 48, week 336, year
+    17520; daily: week 7, year 365; weekly: year 52; monthly: year 12; quarterly: year 4; yearly: none."""
+    out: dict[str, int] = {}
+    if isinstance(step, pd.Timedelta):
+        sec = step.total_seconds()
+        for name, period in (("day", 86400.0), ("week", 7 * 86400.0)):
+            lag = period / sec
+            if lag > 1 and abs(lag - round(lag)) < 1e-9:
+                out[name] = int(round(lag))
+        year = round(365.25 * 86400 / sec) if sec >= 86400 else round(365 * 86400 / sec)
+        if year > 1 and sec <= 7 * 86400:
+            out["year"] = int(year)
+    else:
+        months = step.months if type(step) is pd.DateOffset else step.n
+        if 12 % months == 0 and 12 // months > 1:
+            out["year"] = 12 // months
+    return out
 
 
 def regularize(times: pd.DatetimeIndex, values: np.ndarray, columns: list[str], fill: str) -> Series:
     """Put ``values (T, F)`` on the grid ``times[0] + k * step``; report and repair what is off."""
     step = infer_step(times)
-    grid = pd.date_range(times[0], times[-1], freq=step)
+    if type(step) is pd.DateOffset:
+        n = 1 + (times[-1].year - times[0].year) * 12 // step.months + 12  # enough, then cut at the end
+        grid = step_grid(times[0], n, step)
+        grid = grid[grid <= times[-1]]
+    else:
+        grid = pd.date_range(times[0], times[-1], freq=step)
     frame = pd.DataFrame(values, index=times, columns=columns)
     on_grid = frame.index.isin(grid)
     n_missing = int((~grid.isin(frame.index)).sum())
@@ -152,7 +223,8 @@ def regularize(times: pd.DatetimeIndex, values: np.ndarray, columns: list[str], 
     notes = []
     if n_missing or n_off or n_nan:
         what = (
-            f"{n_missing} missing time steps, {n_off} off-grid timestamps, {n_nan} empty cells (step {step})"
+            f"{n_missing} missing time steps, {n_off} off-grid timestamps, {n_nan} empty cells "
+            f"(step {step_str(step)})"
         )
         if fill == "error":
             raise TfdlError(
