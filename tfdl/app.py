@@ -20,7 +20,8 @@ from tfdl.errors import TfdlError
 
 # build(splits, cfg, **params) -> uncompiled keras.Model that takes RAW inputs (preprocessing inside).
 ModelBuilder = Callable[..., Any]
-# fit_predict(splits) -> test predictions in the model's output format (probabilities / values).
+# fit_predict(splits) -> test predictions in the model's output format (probabilities / values), or
+# (predictions, evaluation kwargs) when the baseline calibrates its own (e.g. an anomaly threshold).
 Baseline = Callable[[Splits], np.ndarray]
 # explain(model, splits, cfg, out_dir, input_path) -> list of written files.
 Explainer = Callable[..., list[Path]]
@@ -82,10 +83,14 @@ class App:
     # (model, splits, metrics, predictions {"model": ..., baseline: ...}, run_dir) -> (extra plots, extra
     # report sections [(title, markdown)]), run after evaluation; may add keys to metrics (written after it).
     # vision: top-loss images with Grad-CAM, confused pairs; timeseries: forecast days, error by horizon.
+    # Only `tfdl train` / `tfdl evaluate` draw the report; `tfdl export` never does.
     report: Callable[[Any, Splits, dict, dict, Path], tuple[list[Path], list[tuple[str, str]]]] | None = None
-    # (model, splits, cfg, run_dir) -> evaluation kwargs, run after fit on train/val only (e.g. an anomaly
-    # threshold chosen on validation); may also add info.extra report_sections / assets / per-baseline kwargs.
-    after_fit: Callable[[Any, Splits, RunConfig, Path], dict] | None = None
+    # (model, splits, cfg) -> DataInfo fields to set (see DataInfo.update), computed after fit on train/val
+    # only and again by `tfdl export` (so: no plots): the anomaly threshold, the tabular blend weight.
+    fit_state: Callable[[Any, Splits, RunConfig], dict] | None = None
+    # (model, splits) -> more files for the SavedModel's assets/ read off the trained model (text: the
+    # vectorizer's vocabulary and idf), so a run exported later ships them too
+    assets: Callable[[Any, Splits], dict[str, str]] | None = None
     # (model, cfg, steps_per_epoch) -> a Keras optimizer, or None = the config's (vision: per-stage LRs)
     optimizer: Callable[[Any, RunConfig, int], Any] | None = None
     # (model, cfg, steps_per_epoch) -> extra Keras callbacks, appended after the standard ones

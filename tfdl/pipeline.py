@@ -156,29 +156,36 @@ def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, log=pri
     preds = {"model": pred}
     for name, fn in app.baselines.items():
         log(f"fitting baseline {name}")
-        bpred = fn(splits)
+        bpred, bkw = baseline_output(fn(splits))
         if bpred is None:  # the baseline does not apply to this data (e.g. a daily season on monthly data)
             log(f"baseline {name} does not apply to this data; skipped")
             continue
         preds[name] = bpred
-        # A baseline may calibrate its own kwargs (its own validation threshold) while fitting.
-        bkw = {**kw, **splits.info.extra.get("baseline_evaluation_kwargs", {}).get(name, {})}
-        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **bkw)
+        # A baseline may calibrate its own evaluation (its own validation threshold) while fitting.
+        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **{**kw, **bkw})
     return {"test": test, "baselines": baselines}, preds
 
 
-def after_fit(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, run_dir: Path) -> None:
-    """Run the app's ``after_fit`` hook (train/val only) and merge its kwargs into the evaluation kwargs."""
-    if app.after_fit is None:
-        return
-    kw = app.after_fit(model, splits, cfg, run_dir) or {}
-    splits.info.extra.setdefault("evaluation_kwargs", {}).update(kw)
+def baseline_output(out) -> tuple[np.ndarray, dict]:
+    """A baseline returns test predictions, or ``(predictions, evaluation kwargs)`` when it calibrated
+    something of its own on validation (anomaly baselines: their threshold)."""
+    if isinstance(out, tuple):
+        pred, kw = out
+        return pred, dict(kw or {})
+    return out, {}
+
+
+def fit_state(app: App, cfg: cfgmod.RunConfig, model, splits: Splits) -> None:
+    """Run the app's ``fit_state`` hook (train/val only: e.g. the anomaly threshold) and merge what it
+    returns into the typed data info, which evaluation and export read. No plots: ``tfdl export`` runs
+    it again on a finished run."""
+    if app.fit_state is not None:
+        splits.info.update(app.fit_state(model, splits, cfg))
 
 
 def evaluation_kwargs(app: App, cfg: cfgmod.RunConfig, splits: Splits) -> dict:
-    kw: dict[str, Any] = get_task(cfg.task).evaluation_kwargs(splits.info)
-    kw.update(splits.info.extra.get("evaluation_kwargs", {}))
-    return kw
+    """What the task's evaluation reads from the data info (labels, MASE scale, threshold)."""
+    return get_task(cfg.task).evaluation_kwargs(splits.info)
 
 
 def train(
@@ -291,7 +298,7 @@ def train(
             "source": splits.info.source,
             "fingerprint": splits.info.fingerprint,
             **sizes,
-            **({"cv": splits.info.extra["cv"]} if "cv" in splits.info.extra else {}),
+            **({"cv": splits.info.cv} if splits.info.cv else {}),
         },
         "precision_policy": policy,
         "precision_reason": why,
@@ -338,7 +345,9 @@ def track(cfg: cfgmod.RunConfig, metrics: dict, run_dir: Path, version: Path | N
 def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
     """The app's splits (``data.limit`` applied); refuses ``data.folds`` without pooled data."""
     splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
-    if cfg.data.folds and "cv" not in splits.info.extra:
+    if splits.info.task:  # the loader decided the task from the data (tabular): one place sets it
+        cfg.task = splits.info.task
+    if cfg.data.folds and splits.info.cv is None:
         raise TfdlError(
             f"data.folds is not available for {app.name} on {splits.info.name}: it has a fixed test split "
             "(official or chronological); remove data.folds or use a data set the app splits itself"
@@ -347,12 +356,12 @@ def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
 
 
 def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=print) -> tuple[dict, dict]:
-    """after_fit (train/val only), then test metrics of the model and every baseline, the headline
+    """fit_state (train/val only), then test metrics of the model and every baseline, the headline
     baseline, the verdict and the task's own entries (classification: the per-class table).
     Returns (summary, predictions)."""
     from tfdl.evaluation.metrics import choose_headline, compare
 
-    after_fit(app, cfg, model, splits, run_dir)
+    fit_state(app, cfg, model, splits)
     results, preds = evaluate_all(app, cfg, model, splits, log=log)
     first = next(iter(app.baselines), None)
     override = getattr(getattr(cfg, "eval", None), "headline", None)
@@ -402,7 +411,7 @@ def finish_run(app: App, cfg, model, splits: Splits, metrics: dict, preds: dict,
         plots_dir,
         history if history.is_file() else None,
     )
-    sections = list(splits.info.extra.get("report_sections", []))
+    sections = list(splits.info.report_sections)
     if app.report is not None:
         more_plots, more_sections = app.report(model, splits, metrics, preds, run_dir)
         plots, sections = [*plots, *more_plots], [*sections, *more_sections]

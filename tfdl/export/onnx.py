@@ -133,9 +133,9 @@ def export_onnx(
     from tfdl.evaluation.metrics import headline
     from tfdl.export import tflite_convert as C
     from tfdl.export.load import load_version
-    from tfdl.export.savedmodel import export_run_model
+    from tfdl.export.savedmodel import export_run_model, served_model
 
-    served = app.serving_model(model, splits, metrics) if app.serving_model else model
+    served = served_model(app, cfg, model, splits, metrics)
     outputs = getattr(served, "outputs", None) or []
     if len(outputs) > 1:
         raise TfdlError(f"ONNX export handles single-output models; this one has {len(outputs)} outputs")
