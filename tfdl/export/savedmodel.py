@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from tfdl.errors import TfdlError
-
 
 def list_versions(model_dir: Path) -> list[int]:
     if not model_dir.is_dir():
@@ -155,7 +153,7 @@ def model_card(app, cfg, model, splits, metrics: dict, extra: dict | None = None
         "labels": list(splits.info.labels),
         "preprocessing": splits.info.preprocessing or "inside the model",
         # The server accepts NaN in float inputs only where the model imputes them (export checks it).
-        "allow_nan": bool(splits.info.allow_nan),
+        "allow_nan": bool(splits.info.allow_nan),  # export_run_model overrides it with the checked value
         **get_task(cfg.task).card(splits.info),
         **(extra or {}),
     }
@@ -225,14 +223,13 @@ def export_run_model(
 
     served = served_model(app, cfg, model, splits, metrics)
     sample = take(splits.x_test, np.arange(min(8, n_rows(splits.x_test))))
-    if splits.info.allow_nan and not imputes_missing(served, sample):
-        raise TfdlError(
-            "the data says the model imputes missing values (allow_nan), but it returns NaN for a missing "
-            "input; the version was not written"
-        )
+    # allow_nan only when the data says the model imputes missing values AND it does: finite outputs for an
+    # example whose float inputs are all NaN (the server then accepts NaN instead of answering 400).
+    allow_nan = bool(splits.info.allow_nan) and imputes_missing(served, sample)
     card = model_card(
-        app, cfg, served, splits, metrics, {"run": str(run_dir.name) if run_dir else None, **(extra or {})}
-    )
+        app, cfg, served, splits, metrics,
+        {"run": str(run_dir.name) if run_dir else None, "allow_nan": allow_nan, **(extra or {})},
+    )  # fmt: skip
     assets = export_assets(app, model, splits)
     return write_version(
         cfg.export.model_root,
