@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec
+from tfdl.app import App, Codec, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import Splits
 from tfdl.errors import TfdlError
@@ -102,6 +102,40 @@ def targets(splits: Splits) -> tuple[np.ndarray, np.ndarray]:
     return scale(splits.x_train, splits.info), scale(splits.x_val, splits.info)
 
 
+# ------------------------------------------------------------------------ scores (the models' own hooks)
+
+
+def score_model(model):
+    """raw input -> (N,) anomaly score: mean squared error between the scaled input and its reconstruction."""
+    import keras
+
+    target = model.get_layer("scale_input").output
+    err = keras.ops.square(keras.ops.cast(target, "float32") - model.output)
+    score = keras.ops.mean(keras.ops.reshape(err, (-1, int(np.prod(err.shape[1:])))), axis=-1)
+    return keras.Model(model.inputs, score, name="anomaly_score")
+
+
+_SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one scorer per model: no retracing
+
+
+def predict(model, x) -> np.ndarray:
+    """(N, ...) raw inputs -> (N,) float64 anomaly scores."""
+    if model not in _SCORERS:
+        _SCORERS[model] = score_model(model)
+    return np.asarray(_SCORERS[model].predict(x, batch_size=1024, verbose=0), dtype=np.float64).reshape(-1)
+
+
+def serving_model(model, splits: Splits, metrics: dict):
+    """Export hook: the autoencoder as its (N,) score; the anomaly task then serves
+    (N, 3) [score, threshold, is_anomaly (1.0 / 0.0)] (:meth:`tfdl.tasks.Anomaly.serving_model`)."""
+    return score_model(model)
+
+
+# The three autoencoders fit on their own scaled input, are evaluated on their reconstruction error and
+# export as that score (the anomaly task then adds the threshold and the flag).
+AUTOENCODER = dict(targets=targets, predict=predict, serving_model=serving_model)
+
+
 # --------------------------------------------------------------------------------------------- models
 
 
@@ -137,6 +171,7 @@ def _build(splits: Splits, cfg: RunConfig, *, latent_dim, hidden, denoising_std,
         raise TfdlError(f"bad model settings for {cfg.model.name}: {exc}") from None
 
 
+@hooks(**AUTOENCODER)
 def dense_ae(
     splits: Splits,
     cfg: RunConfig,
@@ -152,6 +187,7 @@ def dense_ae(
     )
 
 
+@hooks(**AUTOENCODER)
 def conv_ae(
     splits: Splits,
     cfg: RunConfig,
@@ -177,6 +213,7 @@ def conv_ae(
     )
 
 
+@hooks(**AUTOENCODER)
 def vae(
     splits: Splits,
     cfg: RunConfig,
@@ -200,32 +237,6 @@ def vae(
         kl_weight=float(kl_weight),
         conv=bool(conv),
     )
-
-
-def score_model(model):
-    """raw input -> (N,) anomaly score: mean squared error between the scaled input and its reconstruction."""
-    import keras
-
-    target = model.get_layer("scale_input").output
-    err = keras.ops.square(keras.ops.cast(target, "float32") - model.output)
-    score = keras.ops.mean(keras.ops.reshape(err, (-1, int(np.prod(err.shape[1:])))), axis=-1)
-    return keras.Model(model.inputs, score, name="anomaly_score")
-
-
-_SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one scorer per model: no retracing
-
-
-def predict(model, x) -> np.ndarray:
-    """(N, ...) raw inputs -> (N,) float64 anomaly scores."""
-    if model not in _SCORERS:
-        _SCORERS[model] = score_model(model)
-    return np.asarray(_SCORERS[model].predict(x, batch_size=1024, verbose=0), dtype=np.float64).reshape(-1)
-
-
-def serving_model(model, splits: Splits, metrics: dict):
-    """Export hook: the autoencoder as its (N,) score; the anomaly task then serves
-    (N, 3) [score, threshold, is_anomaly (1.0 / 0.0)] (:meth:`tfdl.tasks.Anomaly.serving_model`)."""
-    return score_model(model)
 
 
 # ------------------------------------------------------------------------------- threshold + baselines
@@ -422,9 +433,6 @@ APP = App(
     baselines={"pca": pca_reconstruction, "isolation_forest": isolation_forest},
     config_class=AnomalyConfig,
     codec=Codec(read=_read, describe=_describe),
-    targets=targets,
-    predict=predict,
-    serving_model=serving_model,
     fit_state=fit_state,
     report=report,
     # float32: the scores are small differences of reconstructions (bf16 keeps ~3 digits); early stopping

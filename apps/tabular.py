@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec, describe_class_scores, forwards
+from tfdl.app import App, Codec, describe_class_scores, forwards, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, fingerprint, split_arrays
 from tfdl.errors import TfdlError
@@ -315,6 +315,8 @@ def _outputs(splits: Splits, cfg: RunConfig) -> tuple[int, str | None]:
     return (splits.info.num_classes, "softmax") if cfg.task == "classification" else (1, None)
 
 
+# Every tabular model trains regression on the standardised target (the inverse is inside the model).
+@hooks(loss=_loss)
 @forwards("tfdl.models:build_mlp", "output_activation", "inputs", "preprocess", "name")
 def build_mlp(
     splits: Splits,
@@ -400,6 +402,7 @@ def _ordinal_codes(splits: Splits, inputs, y_train: np.ndarray | None = None):
     return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
 
+@hooks(loss=_loss)
 @forwards("tfdl.models:build_mlp", "output_activation", "inputs", "preprocess", "name")
 def build_mlp_gbdt(
     splits: Splits, cfg: RunConfig, *, blend_weight=0.5, embed_min_categories=16, ple_bins=None, **kw
@@ -484,6 +487,7 @@ def _choose_blend(model, splits: Splits, cfg: RunConfig) -> dict:
     return {"report_sections": [section]}
 
 
+@hooks(loss=_loss)
 @forwards(
     "tfdl.models:build_transformer",
     *("pooling", "output_activation", "inputs", "preprocess", "name", "vocab_size", "positions", "mask_zero"),
@@ -564,7 +568,6 @@ APP = App(
     default_model="mlp+gbdt",
     baselines={"linear": linear, "hist_gradient_boosting": hist_gradient_boosting},
     config_class=TabularConfig,
-    loss=_loss,
     report=_report,
     fit_state=_choose_blend,
     explainers={"permutation": _explain("permutation"), "shap": _explain("shap")},

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec, describe_class_scores, forwards
+from tfdl.app import App, Codec, describe_class_scores, forwards, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arrays
 from tfdl.errors import TfdlError
@@ -114,6 +114,11 @@ def _squeeze(t):
     return keras.ops.reshape(t, (-1,)) if len(t.shape) == 2 else t
 
 
+# Bag-of-n-gram inputs are unit length and learn slowly at 1e-3: a higher rate, longer, more patience.
+LINEAR_TEXT_DEFAULTS = {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3}
+
+
+@hooks(defaults=LINEAR_TEXT_DEFAULTS)
 @forwards("tfdl.models:build_mlp", "inputs", "preprocess", "name")
 def build_bow(
     splits: Splits,
@@ -128,7 +133,7 @@ def build_bow(
 ):
     """TF-IDF of 1..``ngrams``-grams (``max_tokens`` features; L2-normalized if ``normalize``) -> dense.
 
-    Trained with its own defaults (``APP.model_defaults["bow"]``): learning rate 3e-3, up to 20 epochs,
+    Trained with its own defaults (``LINEAR_TEXT_DEFAULTS``): learning rate 3e-3, up to 20 epochs,
     early-stopping patience 3. Unit-length inputs learn slowly at 1e-3 and stop before they converge.
     """
     import keras
@@ -149,6 +154,7 @@ def build_bow(
     )  # fmt: skip
 
 
+@hooks(defaults=LINEAR_TEXT_DEFAULTS)
 @forwards("tfdl.models:build_nbsvm", "num_features", "num_classes", "ratios", "log_prior", "inputs",
           "preprocess", "name")  # fmt: skip
 def build_nbsvm(
@@ -355,8 +361,4 @@ APP = App(
     report=_report,
     assets=assets,
     defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},
-    model_defaults={
-        "bow": {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3},
-        "nbsvm": {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3},
-    },
 )

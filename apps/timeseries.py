@@ -65,13 +65,6 @@ class TimeseriesConfig(RunConfig):
     train: TimeseriesTrain = Field(default_factory=TimeseriesTrain)
 
 
-def loss(cfg: TimeseriesConfig, splits: Splits):
-    import keras
-
-    return {"mae": keras.losses.MeanAbsoluteError, "mse": keras.losses.MeanSquaredError,
-            "huber": keras.losses.Huber}[cfg.train.loss]()  # fmt: skip
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -450,7 +443,6 @@ APP = App(
     },  # fmt: skip
     config_class=TimeseriesConfig,
     codec=Codec(read=_read, describe=_describe),
-    loss=loss,
     report=report,
     defaults={"train.epochs": 20, "train.batch_size": 128, "train.learning_rate": 0.001},
 )

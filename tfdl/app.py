@@ -44,6 +44,47 @@ def forwards(factory: str, *fixed: str) -> Callable[[ModelBuilder], ModelBuilder
 
 
 @dataclass(frozen=True)
+class ModelHooks:
+    """What one model does differently from its task's defaults (every field optional)."""
+
+    targets: Callable[[Splits], tuple[Any, Any]] | None = None  # -> (y_train, y_val) to fit on
+    loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: the task's)
+    predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
+    # (model, splits, metrics) -> the model to export, before the task's output transform
+    serving_model: Callable[[Any, Splits, dict], Any] | None = None
+    # (model, cfg, steps_per_epoch) -> a Keras optimizer, or None = the config's (vision transfer: per-stage
+    # learning rates); used by train, tune and cv alike (tfdl/training/fit.py)
+    optimizer: Callable[[Any, RunConfig, int], Any] | None = None
+    # (model, cfg, steps_per_epoch) -> extra Keras callbacks, appended after the standard ones
+    callbacks: Callable[[Any, RunConfig, int], list] | None = None
+    # more defaults (dotted keys) on top of App.defaults, still below the config file and --set
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+def hooks(**kw: Any) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Declare a model builder's own hooks (the fields of :class:`ModelHooks`), e.g.
+    ``@hooks(optimizer=per_stage_rates, callbacks=unfreeze)`` or ``@hooks(defaults={"train.epochs": 20})``.
+    Stacks with :func:`forwards`; the pipeline, tuner and export read them through :func:`model_hooks`."""
+    declared = ModelHooks(**kw)  # a misspelt hook name fails at import, not in the middle of a run
+
+    def mark(builder: ModelBuilder) -> ModelBuilder:
+        builder.hooks = declared  # type: ignore[attr-defined]
+        return builder
+
+    return mark
+
+
+_NO_HOOKS = ModelHooks()
+
+
+def model_hooks(app: App, cfg_or_name: Any) -> ModelHooks:
+    """The hooks declared on the builder of model ``cfg.model.name`` (or a model name) of ``app``."""
+    name = getattr(getattr(cfg_or_name, "model", None), "name", cfg_or_name)
+    builder = app.models.get(name or app.default_model)
+    return getattr(builder, "hooks", _NO_HOOKS)
+
+
+@dataclass(frozen=True)
 class Codec:
     """Raw request <-> tensors, for ``tfdl predict`` and the server's upload route.
 
@@ -65,7 +106,7 @@ def describe_class_scores(row: np.ndarray, meta: dict) -> dict:
 @dataclass(frozen=True)
 class App:
     name: str
-    task: str  # classification | regression | forecast | anomaly
+    task: str  # a registered tfdl.tasks name: classification | regression | forecast | anomaly | ...
     summary: str  # one line for `tfdl apps`
     default_data: str  # the embedded data set, in words
     load_data: Callable[[RunConfig], Splits]
@@ -75,11 +116,6 @@ class App:
     config_class: type[RunConfig] = RunConfig
     explainers: Mapping[str, Explainer] = field(default_factory=dict)
     codec: Codec | None = None
-    # Optional hooks for tasks whose targets or outputs are not plain (y, predict):
-    targets: Callable[[Splits], tuple[Any, Any]] | None = None  # -> (y_train, y_val) to fit on
-    loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: by task)
-    predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
-    serving_model: Callable[[Any, Splits, dict], Any] | None = None  # wrap for export (+metrics dict)
     # (model, splits, metrics, predictions {"model": ..., baseline: ...}, run_dir) -> (extra plots, extra
     # report sections [(title, markdown)]), run after evaluation; may add keys to metrics (written after it).
     # vision: top-loss images with Grad-CAM, confused pairs; timeseries: forecast days, error by horizon.
@@ -91,37 +127,12 @@ class App:
     # (model, splits) -> more files for the SavedModel's assets/ read off the trained model (text: the
     # vectorizer's vocabulary and idf), so a run exported later ships them too
     assets: Callable[[Any, Splits], dict[str, str]] | None = None
-    # (model, cfg, steps_per_epoch) -> a Keras optimizer, or None = the config's (vision: per-stage LRs)
-    optimizer: Callable[[Any, RunConfig, int], Any] | None = None
-    # (model, cfg, steps_per_epoch) -> extra Keras callbacks, appended after the standard ones
-    callbacks: Callable[[Any, RunConfig, int], list] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)  # app's default overrides (dotted keys)
-    # per model name: more defaults (dotted keys) on top of ``defaults``, still below the config file and
-    # --set (text: the bag-of-n-grams model wants a higher learning rate than the recurrent ones)
-    model_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What one model does differently (its fit targets, loss, optimizer, callbacks, outputs, defaults) is
+    # declared on its builder with @hooks(...), not here.
 
     def model_names(self) -> list[str]:
         return list(self.models)
-
-
-@dataclass(frozen=True)
-class ModelHooks:
-    """What one model does differently from its task's defaults (all optional)."""
-
-    targets: Callable[[Splits], tuple[Any, Any]] | None = None  # -> (y_train, y_val) to fit on
-    loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: the task's)
-    predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
-    serving_model: Callable[[Any, Splits, dict], Any] | None = None  # wrap for export (+metrics dict)
-    optimizer: Callable[[Any, RunConfig, int], Any] | None = None  # (model, cfg, steps) -> optimizer | None
-    callbacks: Callable[[Any, RunConfig, int], list] | None = None  # (model, cfg, steps) -> callbacks
-
-
-def model_hooks(app: App, cfg_or_name: Any) -> ModelHooks:
-    """The hooks of the model ``cfg.model.name`` (or a model name) of ``app``."""
-    return ModelHooks(
-        targets=app.targets, loss=app.loss, predict=app.predict, serving_model=app.serving_model,
-        optimizer=app.optimizer, callbacks=app.callbacks,
-    )  # fmt: skip
 
 
 APP_MODULES = {

@@ -33,10 +33,11 @@ class RunResult:
 
 
 def resolve_config(app: App, raw: dict | None = None, overrides: list[str] | None = None) -> cfgmod.RunConfig:
-    """App defaults < the model's defaults < config file < --set overrides; the app name is filled in."""
+    """App defaults < the model's defaults (``@hooks(defaults=...)`` on its builder) < config file < --set
+    overrides; the app name is filled in."""
     base = cfgmod.apply_overrides({}, [f"{k}={v}" for k, v in app.defaults.items()])
     cfg = cfgmod.build_config(app.config_class, _deep_merge(base, raw or {}), overrides)
-    per_model = app.model_defaults.get(cfg.model.name or app.default_model, {})
+    per_model = model_hooks(app, cfg.model.name or app.default_model).defaults
     if per_model:
         base = cfgmod.apply_overrides(base, [f"{k}={v}" for k, v in per_model.items()])
         cfg = cfgmod.build_config(app.config_class, _deep_merge(base, raw or {}), overrides)

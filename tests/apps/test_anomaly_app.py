@@ -37,11 +37,12 @@ def rows_csv(tmp_path) -> Path:
 
 def _trained(rows_csv: Path, model: str = "dense_ae"):
     from apps.anomaly import APP
+    from tfdl.app import model_hooks
     from tfdl.pipeline import build_model, make_dataset, resolve_config
 
     cfg = resolve_config(APP, {}, [f"data.path={rows_csv}", "data.label_column=label", f"model.name={model}"])
     splits = APP.load_data(cfg)
-    y_train, y_val = APP.targets(splits)
+    y_train, y_val = model_hooks(APP, cfg).targets(splits)
     net = build_model(APP, cfg, splits)
     net.compile(optimizer="adam", loss="mse")
     net.fit(
@@ -85,9 +86,11 @@ def test_threshold_and_baseline_thresholds_never_touch_test(rows_csv, tmp_path):
 def test_vae_adds_kl_term_to_reconstruction_loss(rows_csv):
     import keras
 
+    from tfdl.app import model_hooks
+
     app, cfg, splits, net = _trained(rows_csv, "vae")
     x = splits.x_val[:64]
-    target = app.targets(splits)[1][:64]
+    target = model_hooks(app, cfg).targets(splits)[1][:64]
     net(x, training=False)
     assert len(net.losses) == 1  # the Sampling layer's KL term
     kl = float(sum(keras.ops.convert_to_numpy(t) for t in net.losses))

@@ -213,7 +213,7 @@ def imputes_missing(model, sample) -> bool:
 def export_run_model(
     app, cfg, model, splits, metrics: dict, run_dir: Path | None = None, extra: dict | None = None
 ) -> Path:
-    """Export the trained model (wrapped by ``app.serving_model`` when the app serves something else).
+    """Export the trained model as :func:`served_model` makes it (the model's hook, the task's transform).
 
     The folder is checked before it becomes a version: reloaded in a fresh process, serving_default on up
     to 8 test examples must equal the Keras outputs (tolerance in tfdl.export.parity). A failed check

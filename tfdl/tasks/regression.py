@@ -34,6 +34,14 @@ class Forecast(Task):
     metrics = ("mae", "rmse", "smape", "mase")
     headline = "mae"
 
+    def loss(self, cfg: Any, splits: Any) -> Any:
+        """``train.loss`` (mae | mse | huber) when the app's config has it, else mean squared error."""
+        import keras
+
+        name = getattr(cfg.train, "loss", "mse")
+        return {"mae": keras.losses.MeanAbsoluteError, "mse": keras.losses.MeanSquaredError,
+                "huber": keras.losses.Huber}[name]()  # fmt: skip
+
     def evaluation_kwargs(self, info: Any) -> dict[str, Any]:
         scale = getattr(info, "mase_scale", None)
         return {} if scale is None else {"scale": scale}
