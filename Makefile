@@ -21,6 +21,8 @@ $(BIN)/python:
 
 # TF ?= cpu: the one TensorFlow wheel to install (`make install TF=gpu` for tensorflow[and-cuda]).
 TF ?= cpu
+# make bench-serve WORKERS=2 also measures `tfdl serve --workers 2`
+WORKERS ?= 1
 $(VENV)/.installed: $(BIN)/python setup.cfg
 	$(BIN)/pip install -q -e ".[$(TF),dev,serve,explain,anomaly,onnx,tracking]"
 	$(BIN)/pip install -q --no-deps tensorflow-serving-api==2.21.0
@@ -135,7 +137,7 @@ bench-serve: data
 	  { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }; } \
 	  || { echo "error: the serving benchmark needs wrk: sudo apt-get install -y wrk"; exit 2; }
 	$(BIN)/python benchmarks/serve_profile.py --model-root saved_models
-	$(BIN)/python benchmarks/serve_bench.py --model-root saved_models
+	$(BIN)/python benchmarks/serve_bench.py --model-root saved_models --workers $(WORKERS)
 
 bench-tflite: data
 	$(BIN)/python benchmarks/tflite_bench.py

@@ -1,8 +1,9 @@
 """Time series: multi-step forecasting. Half-hourly electricity demand (fpp2 elecdemand) by default.
 
-Data: a lookback window of the target and its covariates (default one day, 48 half-hours) in, the
-next ``horizon`` target values (default the next day, 48 steps) out. The split is chronological and
-no window crosses a boundary (:mod:`tfdl.data.timeseries`). Your own CSV:
+Data: a lookback window of the target and its covariates (``auto``: the longest season that fits, a week
+of half-hours on elecdemand; see :func:`auto_lookback`) in, the next ``horizon`` target values (default
+the next day, 48 steps) out. The split is chronological and no window crosses a boundary
+(:mod:`tfdl.data.timeseries`). Your own CSV:
 ``--data FILE.csv --set data.time_column=date --set data.target=value``.
 
 Models: ``lstm``, ``gru``, ``cnn`` (dilated causal Conv1D, TCN style), ``transformer`` (encoder over
@@ -10,14 +11,14 @@ time steps), ``mlp`` (the flattened window). Each has one multi-output head for 
 Scaling is inside the model (training-part statistics), so the exported model takes a raw window
 ``(N, lookback, features)`` and answers in the target's own units ``(N, horizon)``.
 
-Baselines on the same test windows: ridge on the same window, seasonal naive (same time yesterday,
-same time last week) and naive (last value).
+Baselines on the same test windows: ridge on the same window, seasonal naive (same time yesterday, last
+week, last year: those the time step has) and naive (last value).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
@@ -49,7 +50,9 @@ class TimeseriesData(DataConfig):
     covariates: list[str] | None = (
         None  # extra input columns; None = WorkDay, Temperature (elecdemand), none (CSV)
     )
-    lookback: int = Field(48, ge=1)
+    # "auto": the longest season the data has that fits (a week of half-hours or hours, a year of weeks or
+    # months; see auto_lookback), else 48. An int fixes it.
+    lookback: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     horizon: int = Field(48, ge=1)
     stride: int = Field(1, ge=1)  # step between training windows (val/test windows always use 1)
     fill: Literal["interpolate", "ffill", "error"] = "interpolate"
@@ -106,10 +109,37 @@ def primary_season(lags: dict[str, int], n_train: int) -> int:
     return min(fits) if fits else 1
 
 
+MAX_AUTO_LOOKBACK = 400
+
+
+def auto_lookback(lags: dict[str, int], n: int, d: TimeseriesData) -> int:
+    """The window length when ``data.lookback=auto``: the longest seasonal lag (day/week/year) of at most
+    400 steps that the training part holds four times over and that leaves room for one val and one test
+    window, at least twice the horizon where that still fits; 48 when no season fits.
+
+    A window as long as the season lets the model (and its linear skip) see "same time last week/year",
+    the input that makes seasonal naive hard to beat on demand-like data.
+    """
+    n_train = int(n * (1 - d.val_fraction - d.test_fraction))
+    n_hold = int(n * min(d.val_fraction, d.test_fraction))
+    fits = [
+        lag
+        for lag in lags.values()
+        if lag <= MAX_AUTO_LOOKBACK and 4 * lag <= n_train and lag + d.horizon <= n_hold
+    ]
+    if not fits:
+        return 48
+    lag = max(fits)
+    wide = max(lag, 2 * d.horizon)
+    return wide if wide + d.horizon <= n_hold else lag
+
+
 def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: str) -> Splits:
     """Chronological windows + the facts the models (scaling), baselines and codec need."""
     from tfdl.evaluation.metrics import seasonal_naive_scale
 
+    if d.lookback == "auto":
+        d = d.model_copy(update={"lookback": auto_lookback(seasons(series.step), len(series.times), d)})
     w = ts.split_windows(series.values, d.lookback, d.horizon, val_fraction=d.val_fraction,
                          test_fraction=d.test_fraction, stride=d.stride)  # fmt: skip
     train_end, val_end = w.bounds
@@ -185,20 +215,57 @@ def _io(splits: Splits):
     return inputs, norm, denorm
 
 
-def _wrap(body, norm, denorm, name: str, linear_skip: bool):
+def _centred(norm):
+    """The body's input transform with ``model.center=true``: standardized, then the window's own level
+    removed (see WindowCenter). Off by default: on the generalization suite's five series it had the lower
+    validation loss on two (BENCHMARKS.md)."""
+    from tfdl.models.layers import WindowCenter
+
+    center = WindowCenter(dtype="float32", name="window_center")
+    return lambda t: center(norm(t))
+
+
+def _wrap(body, norm, denorm, name: str, linear_skip: bool, splits: Splits | None = None):
     """Body output (+ a linear map of the whole standardized window), then back to target units.
 
     The linear skip is LSTNet's autoregressive component (Lai et al., 2018): the network only has to
-    learn what a linear model on the same window (the ridge baseline) misses.
+    learn what a linear model on the same window (the ridge baseline) misses. With ``splits`` the skip
+    starts *at* the ridge solution on the training windows and the body's output layer at zero, so
+    training starts from the ridge forecast and early stopping (best validation epoch) keeps the
+    network's correction only where it helps.
     """
     import keras
 
     out = body.outputs[0]
     if linear_skip:
         flat = keras.layers.Flatten(name="skip_flatten")(norm(body.inputs[0]))
-        skip = keras.layers.Dense(out.shape[-1], dtype="float32", name="linear_skip")(flat)
+        skip_layer = keras.layers.Dense(out.shape[-1], dtype="float32", name="linear_skip")
+        skip = skip_layer(flat)
         out = keras.layers.Add(dtype="float32", name="add_skip")([out, skip])
-    return keras.Model(body.inputs, denorm(out), name=name)
+        if splits is not None:
+            kernel, bias = _ridge_init(splits)
+            skip_layer.set_weights([kernel, bias])
+            head = next(lay for lay in reversed(body.layers) if getattr(lay, "kernel", None) is not None)
+            head.set_weights([np.zeros(w.shape, w.dtype) for w in head.get_weights()])
+    model = keras.Model(body.inputs, denorm(out), name=name)
+    # The ridge start is a candidate of its own: the pipeline keeps it when training does not beat it on
+    # validation (tfdl.training.callbacks.KeepStartIfBetter).
+    model.start_is_candidate = linear_skip and splits is not None
+    return model
+
+
+def _ridge_init(splits: Splits, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge on the training windows in the model's own scaling (features standardized by the training-part
+    statistics, target standardized): the linear skip's (kernel, bias)."""
+    from sklearn.linear_model import Ridge
+
+    e = splits.info.extra
+    pre = e["preprocessing"]
+    mean, std = np.asarray(pre["feature_mean"]), np.asarray(pre["feature_std"])
+    x = ((np.asarray(splits.x_train, np.float64) - mean) / std).reshape(len(splits.x_train), -1)
+    y = (np.asarray(splits.y_train, np.float64) - e["target_mean"]) / e["target_std"]
+    fit = Ridge(alpha=alpha).fit(x, y)
+    return fit.coef_.T.astype(np.float32), np.asarray(fit.intercept_, np.float32).reshape(-1)
 
 
 def _horizon(splits: Splits) -> int:
@@ -206,36 +273,37 @@ def _horizon(splits: Splits) -> int:
 
 
 def build_lstm(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense_units=0, unroll=False,
-               linear_skip=True):  # fmt: skip
-    return _rnn(splits, "lstm", units, dropout, dense_units, unroll, linear_skip)
+               linear_skip=True, center=False):  # fmt: skip
+    return _rnn(splits, "lstm", units, dropout, dense_units, unroll, linear_skip, center)
 
 
 def build_gru(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense_units=0, unroll=False,
-              linear_skip=True):  # fmt: skip
-    return _rnn(splits, "gru", units, dropout, dense_units, unroll, linear_skip)
+              linear_skip=True, center=False):  # fmt: skip
+    return _rnn(splits, "gru", units, dropout, dense_units, unroll, linear_skip, center)
 
 
-def _rnn(splits, cell, units, dropout, dense_units, unroll, linear_skip):
+def _rnn(splits, cell, units, dropout, dense_units, unroll, linear_skip, center):
     from tfdl.models import build_rnn
 
     inputs, norm, denorm = _io(splits)
     body = build_rnn(None, _horizon(splits), cell=cell, units=tuple(units), dropout=dropout,
                      dense_units=dense_units, unroll=unroll, output_activation=None, inputs=inputs,
-                     preprocess=norm, name=f"{cell}_body")  # fmt: skip
-    return _wrap(body, norm, denorm, cell, linear_skip)
+                     preprocess=_centred(norm) if center else norm, name=f"{cell}_body")  # fmt: skip
+    return _wrap(body, norm, denorm, cell, linear_skip, splits)
 
 
 def build_tcn(splits: Splits, cfg: RunConfig, *, filters=32, kernel_size=3, dilations=(1, 2, 4, 8, 16),
-              dropout=0.1, units=(128,), linear_skip=True):  # fmt: skip
+              dropout=0.1, units=(128,), linear_skip=True, center=False):  # fmt: skip
     """Dilated causal Conv1D stack with residuals (Bai et al., 2018, "TCN"), then a dense head."""
     import keras
 
     from tfdl.models import build_mlp
 
     inputs, norm, denorm = _io(splits)
+    first = _centred(norm) if center else norm
 
     def trunk(t):
-        x = keras.layers.Conv1D(filters, 1, name="tcn_in")(norm(t))
+        x = keras.layers.Conv1D(filters, 1, name="tcn_in")(first(t))
         for i, rate in enumerate(dilations, start=1):
             y = keras.layers.Conv1D(filters, kernel_size, padding="causal", dilation_rate=rate,
                                     activation="relu", name=f"tcn{i}_conv")(x)  # fmt: skip
@@ -246,27 +314,29 @@ def build_tcn(splits: Splits, cfg: RunConfig, *, filters=32, kernel_size=3, dila
 
     body = build_mlp(None, _horizon(splits), units=tuple(units), dropout=0.0, output_activation=None,
                      inputs=inputs, preprocess=trunk, name="tcn_body")  # fmt: skip
-    return _wrap(body, norm, denorm, "cnn", linear_skip)
+    return _wrap(body, norm, denorm, "cnn", linear_skip, splits)
 
 
 def build_transformer(splits: Splits, cfg: RunConfig, *, embed_dim=32, num_heads=4, num_layers=2, ff_dim=64,
-                      dropout=0.1, pooling="avg", linear_skip=True):  # fmt: skip
+                      dropout=0.1, pooling="avg", linear_skip=True, center=False):  # fmt: skip
     from tfdl.models import build_transformer as factory
 
     inputs, norm, denorm = _io(splits)
     body = factory(None, _horizon(splits), embed_dim=embed_dim, num_heads=num_heads, num_layers=num_layers,
                    ff_dim=ff_dim, dropout=dropout, pooling=pooling, output_activation=None, inputs=inputs,
-                   preprocess=norm, name="transformer_body")  # fmt: skip
-    return _wrap(body, norm, denorm, "transformer", linear_skip)
+                   preprocess=_centred(norm) if center else norm, name="transformer_body")  # fmt: skip
+    return _wrap(body, norm, denorm, "transformer", linear_skip, splits)
 
 
-def build_mlp(splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.1, linear_skip=True):
+def build_mlp(
+    splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.1, linear_skip=True, center=False
+):
     from tfdl.models import build_mlp as factory
 
     inputs, norm, denorm = _io(splits)
     body = factory(None, _horizon(splits), units=tuple(units), dropout=dropout, output_activation=None,
-                   inputs=inputs, preprocess=norm, name="mlp_body")  # fmt: skip
-    return _wrap(body, norm, denorm, "mlp", linear_skip)
+                   inputs=inputs, preprocess=_centred(norm) if center else norm, name="mlp_body")  # fmt: skip
+    return _wrap(body, norm, denorm, "mlp", linear_skip, splits)
 
 
 # --------------------------------------------------------------------------- baselines (same test windows)

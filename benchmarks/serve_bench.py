@@ -12,10 +12,11 @@ Variants: ``constant`` answers a fixed JSON without reading the body (the load g
 one-request-per-call server: the SavedModel function from FastAPI's thread pool), and ``tfdl serve``
 with the SavedModel or the TFLite backend, fed a JSON body (28, 28, 1) or the binary ``b64`` body.
 gRPC variants (TF Serving's Predict) use a Python ``grpc.aio`` client in this process; its ceiling is
-``grpc constant`` (a PredictionService answering a fixed tensor).
+``grpc constant`` (a PredictionService answering a fixed tensor). ``--workers N`` (N > 1) adds
+``tfdl savedmodel json, N workers`` (and b64): ``tfdl serve --workers N``, N processes behind one port.
 
     .venv/bin/python benchmarks/serve_bench.py [--model-root saved_models] [--clients 16]
-        [--seconds 5] [--rounds 3] [--only constant,naive,...]
+        [--seconds 5] [--rounds 3] [--only constant,naive,...] [--workers 2]
 """
 
 from __future__ import annotations
@@ -138,8 +139,11 @@ def constant_app(_target: str):
     return app
 
 
-def start(kind: str, target: str, port: int, grpc_port: int | None = None) -> subprocess.Popen:
+def start(
+    kind: str, target: str, port: int, grpc_port: int | None = None, workers: int = 1
+) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--serve", kind, "--target", target, "--port", str(port)]
+    cmd += ["--workers", str(workers)]
     if grpc_port is not None and kind in ("constant", "savedmodel", "tflite"):
         cmd += ["--grpc-port", str(grpc_port)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -213,7 +217,14 @@ def main() -> None:
     p.add_argument("--target", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--grpc-port", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, default=1, help="also measure tfdl serve --workers N (N > 1)")
     a = p.parse_args()
+    if a.serve == "workers":  # child process: tfdl serve --workers N (the supervisor and N workers)
+        from tfdl.serving.workers import run_workers
+
+        opts = {"poll_seconds": 3600, "log_level": "warning", "access_log": False}
+        run_workers(a.target, opts, "127.0.0.1", a.port, a.workers)
+        return
     if a.serve:  # child process: one server
         import uvicorn
 
@@ -273,6 +284,9 @@ def main() -> None:
             "tfdl grpc savedmodel": ("savedmodel", str(root), "grpc"),
             "tfdl grpc tflite": ("tflite", str(root), "grpc"),
         }
+        if a.workers > 1:
+            variants[f"tfdl savedmodel json, {a.workers} workers"] = ("workers", str(root), "json")
+            variants[f"tfdl savedmodel b64, {a.workers} workers"] = ("workers", str(root), "b64")
         if not keras_file_for(version_dir):
             variants.pop("course")
         if a.only:
@@ -284,7 +298,7 @@ def main() -> None:
             for kind, target, _ in variants.values():
                 if kind not in procs:
                     port, grpc_ports[kind] = free_port(), free_port()
-                    procs[kind] = start(kind, target, port, grpc_ports[kind])
+                    procs[kind] = start(kind, target, port, grpc_ports[kind], a.workers)
                     urls[kind] = f"http://127.0.0.1:{port}/v1/models/vision:predict"
             for kind, _, body in variants.values():
                 if kind != "constant" and body != "grpc":

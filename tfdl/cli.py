@@ -370,6 +370,14 @@ def serve_cmd(
     grpc_port: Annotated[
         int | None, typer.Option("--grpc-port", help="also serve TF Serving's gRPC API on this port (8500)")
     ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="server processes behind the one port")] = 1,
+    log_requests: Annotated[
+        Path | None,
+        typer.Option("--log-requests", help="keep a summarised sample of requests here (for tfdl monitor)"),
+    ] = None,
+    log_max_mb: Annotated[
+        float, typer.Option("--log-max-mb", help="size cap of the request log folder (rotated files)")
+    ] = 50.0,
 ) -> None:
     """Serve every model under --model-root with TensorFlow Serving's REST API (and gRPC API)."""
     _quiet_tf()
@@ -383,7 +391,31 @@ def serve_cmd(
         batch_wait_ms=batch_wait_ms,
         backend=backend,
         grpc_port=grpc_port,
+        workers=workers,
+        log_requests=log_requests,
+        log_max_mb=log_max_mb,
     )
+
+
+@cli.command("monitor")
+def monitor_cmd(
+    requests: Annotated[Path, typer.Option("--requests", help="the folder given to serve --log-requests")],
+    model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models"),
+    out: Annotated[Path, typer.Option("--out", help="where the report goes")] = Path("reports/monitor"),
+    model: Annotated[str | None, typer.Option("--model", help="only this model")] = None,
+    fail_on_drift: Annotated[
+        bool, typer.Option("--fail-on-drift", help="exit 3 when a model drifted (for cron / CI alerts)")
+    ] = False,
+) -> None:
+    """Compare logged requests with each version's reference profile; write a drift report with plots."""
+    from tfdl.monitoring.monitor import monitor, summary_line
+
+    results, report = monitor(model_root, requests, out, model)
+    for r in results:
+        typer.echo(summary_line(r))
+    typer.echo(f"report: {report}")
+    if fail_on_drift and any(r.alarm for r in results):
+        raise typer.Exit(3)
 
 
 @cli.command("bench")
@@ -428,7 +460,7 @@ def models_rm(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: TfdlError -> one line on stderr and exit code 2; other exceptions stay tracebacks."""
     try:
-        cli(args=argv, standalone_mode=False)
+        rc = cli(args=argv, standalone_mode=False)  # a typer.Exit(code) comes back as the return value
     except TfdlError as err:
         typer.echo(f"error: {err}", err=True)
         return err.exit_code
@@ -447,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -250,6 +250,12 @@ def train(
     val_ds = make_dataset(splits.x_val, y_val, batch, shuffle=False, seed=cfg.train.seed)
     callbacks, guard = standard_callbacks(run_dir, early_stopping_patience=cfg.train.early_stopping_patience)
     callbacks = [*callbacks, *model_callbacks(app, cfg, model, steps)]
+    keep_start = None
+    if getattr(model, "start_is_candidate", False):  # set by a builder that starts from a fitted solution
+        from tfdl.training.callbacks import KeepStartIfBetter
+
+        keep_start = KeepStartIfBetter(val_ds, log=log)
+        callbacks.append(keep_start)
     if resumed:
         _trim_history(run_dir / "history.csv", run_dir / "backup")
 
@@ -294,6 +300,7 @@ def train(
         "app": app.name,
         "model": cfg.model.name,
         "task": cfg.task,
+        **({"kept_starting_weights": keep_start.kept_start} if keep_start is not None else {}),
         "dataset": {
             "name": splits.info.name,
             "source": splits.info.source,

@@ -181,3 +181,30 @@ def test_monthly_csv_gets_yearly_seasonal_naive_and_month_stamped_forecasts(
     last = pd.Timestamp(pd.read_csv(window)["month"].iloc[-1])
     nxt = [(last + pd.DateOffset(months=i)).strftime("%Y-%m-%d") for i in (1, 2, 3)]
     assert all(s in out for s in nxt) and '"step": "MS"' in out.replace("'", '"')
+
+
+def test_model_starts_at_ridge_and_keeps_the_start_when_training_does_not_beat_it(load_csv: Path):
+    """The linear skip starts at ridge on the training windows (the body's head at zero), so the untrained
+    model already forecasts like ridge; a run whose training only hurts (a huge learning rate) ends with
+    the starting weights, chosen on validation."""
+    from sklearn.linear_model import Ridge
+
+    from apps.timeseries import APP
+    from tfdl.pipeline import build_model, resolve_config, train
+
+    cfg = resolve_config(APP, {"data": {"path": str(load_csv)}}, [*BASE[1::2], "model.name=mlp"])
+    s = APP.load_data(cfg)
+    model = build_model(APP, cfg, s)
+    pre, e = s.info.extra["preprocessing"], s.info.extra
+    scale = lambda x: ((x - np.asarray(pre["feature_mean"])) / pre["feature_std"]).reshape(len(x), -1)  # noqa: E731
+    fit = Ridge(alpha=1.0).fit(scale(s.x_train), (s.y_train - e["target_mean"]) / e["target_std"])
+    ridge = fit.predict(scale(s.x_val)) * e["target_std"] + e["target_mean"]
+    np.testing.assert_allclose(model.predict(s.x_val, verbose=0), ridge, rtol=1e-3, atol=1e-2)
+
+    bad = resolve_config(
+        APP, {"data": {"path": str(load_csv)}},
+        [*BASE[1::2], "model.name=mlp", "train.epochs=2", "train.learning_rate=5.0", "train.optimizer=adam"],
+    )  # fmt: skip
+    res = train(APP, bad, export=False, log=lambda *a: None)
+    assert res.metrics["kept_starting_weights"] is True
+    np.testing.assert_allclose(res.model.predict(s.x_val, verbose=0), ridge, rtol=1e-3, atol=1e-2)

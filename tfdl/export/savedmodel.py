@@ -234,8 +234,24 @@ def export_run_model(
     return write_version(
         cfg.export.model_root,
         cfg.export.name or app.name,
-        lambda tmp: export_inference(served, tmp),
+        lambda tmp: (export_inference(served, tmp), _reference(tmp, served, splits, cfg.task)),
         card,
         assets,
         check=lambda tmp: check_parity(served, tmp, sample),
     )
+
+
+def _reference(version_dir: Path, model, splits, task: str | None) -> None:
+    """The reference profile for drift monitoring (``tfdl.monitoring.profile``). A profile that cannot be
+    built is reported and skipped: monitoring must never cost the user their export."""
+    import logging
+
+    from tfdl.monitoring.profile import write_reference
+
+    try:
+        write_reference(version_dir, model, splits, task)
+    except Exception as e:  # noqa: BLE001
+        logging.getLogger("tfdl.export").warning(
+            "no reference profile for drift monitoring (%s: %s); `tfdl monitor` will ask for a re-export",
+            type(e).__name__, str(e)[:200],
+        )  # fmt: skip

@@ -298,6 +298,19 @@ _PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
 
 
 @keras.saving.register_keras_serializable(package="tfdl")
+class WindowCenter(keras.layers.Layer):
+    """``(N, T, F)`` -> the same window minus its own mean over time, per feature (the level removed).
+
+    The instance normalization of RevIN (Kim et al., ICLR 2022) without the scale: a network fed centred
+    windows answers the same for the same shape at any level, so a trend that leaves the training range
+    does not push it into inputs it never saw. (The time-series linear skip keeps the level.)
+    """
+
+    def call(self, x):
+        return x - keras.ops.mean(x, axis=1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
 def lower_and_split_punctuation(text):
     """A ``TextVectorization`` standardizer: lowercase, and punctuation becomes a word break.
 

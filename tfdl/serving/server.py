@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -68,12 +69,15 @@ def create_app(
     backend: str = "savedmodel",
     grpc_port: int | None = None,
     grpc_host: str = "127.0.0.1",
+    log_requests: str | Path | None = None,
+    log_max_mb: float = 50.0,
 ) -> FastAPI:
     """The server for every model under ``model_root``; versions are polled every ``poll_seconds``.
 
     ``backend="tflite"`` answers from each version's checked .tflite file where it has one.
     ``grpc_port`` (0 = a free port, in ``app.state.grpc_port`` once started) also serves TF Serving's gRPC
-    API from the same event loop, store and batcher."""
+    API from the same event loop, store and batcher. ``log_requests`` keeps a bounded, summarised sample of
+    requests in that folder (``tfdl.monitoring.requestlog``) and a drift gauge per model in /metrics."""
     registry = m.Metrics()
     # Two model threads: one batch computes while the next is gathered; TF parallelises inside a call.
     predict_pool = ThreadPoolExecutor(2, thread_name_prefix="tfdl-predict")
@@ -81,6 +85,14 @@ def create_app(
     store = ModelStore(
         model_root, predict_pool, max_batch, batch_wait_ms / 1000.0, registry.observe_batch, backend=backend
     )
+    request_log = None
+    if log_requests is not None:
+        from tfdl.monitoring.requestlog import DriftGauges, RequestLogger
+
+        request_log = RequestLogger(
+            log_requests, model_root, int(log_max_mb * 1024 * 1024), gauges=DriftGauges(registry.registry)
+        )
+        store.on_predict = request_log.record
 
     async def poll() -> None:
         loop = asyncio.get_running_loop()
@@ -94,6 +106,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        if request_log is not None:
+            request_log.start()
         await asyncio.get_running_loop().run_in_executor(loader_pool, store.refresh)
         registry.set_loaded(store)
         task = asyncio.create_task(poll())
@@ -120,6 +134,8 @@ def create_app(
                     await sv.batcher.close()
             predict_pool.shutdown(wait=False, cancel_futures=True)
             loader_pool.shutdown(wait=False, cancel_futures=True)
+            if request_log is not None:
+                request_log.stop()
 
     app = FastAPI(
         title="tfdl serving",
@@ -130,6 +146,7 @@ def create_app(
     )
     app.state.store = store
     app.state.metrics = registry
+    app.state.request_log = request_log
     # Pure ASGI (not @app.middleware): BaseHTTPMiddleware re-streams every response as chunks, which costs
     # a 40 ms delayed-ACK stall per request on loopback.
     app.add_middleware(FastPredict, store=store, metrics=registry)  # inside Guard: 413 and metrics apply
@@ -328,6 +345,7 @@ def create_app(
     async def healthz():
         return {
             "status": "ok",
+            "pid": os.getpid(),  # which worker answered (tfdl serve --workers N)
             "models": {n: v for n, v in sorted(store.latest.items())},
             "failed": {f"{n}/{v}": msg for (n, v), msg in store.failed.items()},
             "backends": {
@@ -391,8 +409,12 @@ def serve(
     poll_seconds: float = 2.0,
     backend: str = "savedmodel",
     grpc_port: int | None = None,
+    workers: int = 1,
+    log_requests: str | Path | None = None,
+    log_max_mb: float = 50.0,
 ) -> None:
-    """Run the server with uvicorn until interrupted. Binds loopback unless ``host`` says otherwise."""
+    """Run the server with uvicorn until interrupted. Binds loopback unless ``host`` says otherwise.
+    ``workers`` > 1 runs that many processes behind the one port (``tfdl.serving.workers``)."""
     import uvicorn
 
     from tfdl.errors import TfdlError
@@ -403,11 +425,26 @@ def serve(
         log.warning("binding %s: the server is reachable from other machines (no authentication)", host)
     if backend not in ("savedmodel", "tflite"):
         raise TfdlError(f"--backend must be savedmodel or tflite; got '{backend}'")
-    app = create_app(
-        model_root,
+    options = dict(
         max_batch=max_batch,
         batch_wait_ms=batch_wait_ms,
         poll_seconds=poll_seconds,
         backend=backend,
+        grpc_port=grpc_port,
+        log_requests=None if log_requests is None else str(log_requests),
+        log_max_mb=log_max_mb,
     )
+    if log_requests is not None:
+        try:
+            Path(log_requests).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TfdlError(f"--log-requests '{log_requests}' cannot be a folder here ({e.strerror}); give a "
+                            "writable folder for the request log") from None  # fmt: skip
+    if workers > 1:
+        from tfdl.serving.workers import run_workers
+
+        return run_workers(str(model_root), options, host, port, workers)
+    if workers < 1:
+        raise TfdlError(f"--workers must be 1 or more; got {workers}")
+    app = create_app(model_root, **options)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

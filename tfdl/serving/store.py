@@ -104,6 +104,8 @@ class ModelStore:
         self.latest: dict[str, int] = {}
         self.failed: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()  # one loader at a time (poller and lazy loads)
+        # Called with (name, version, model card, inputs, outputs) after every model call (request log).
+        self.on_predict: Callable[[str, int, dict, dict, dict], None] | None = None
 
     def scan(self) -> dict[str, list[int]]:
         if not self.root.is_dir():
@@ -124,11 +126,25 @@ class ModelStore:
         sv = ServedVersion(name, version, loaded, spec, outputs, None)  # type: ignore[arg-type]
         if self.backend == "tflite":
             self._attach_tflite(sv)
-        sv.batcher = MicroBatcher(sv.predict, self.executor, self.max_batch, self.wait_seconds, on_batch)
+        sv.batcher = MicroBatcher(
+            self._observed(sv), self.executor, self.max_batch, self.wait_seconds, on_batch
+        )
         out = sv.predict(warmup_inputs(spec))  # warm-up: traces and allocates before the first client
         if any(len(v) != 1 for v in out.values()):
             raise RuntimeError(f"warm-up of {name}/{version}: expected one output row per input row")
         return sv
+
+    def _observed(self, sv: ServedVersion) -> Callable[[dict], dict]:
+        if self.on_predict is None:
+            return sv.predict
+        hook = self.on_predict
+
+        def predict(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            out = sv.predict(inputs)
+            hook(sv.name, sv.version, sv.meta, inputs, out)
+            return out
+
+        return predict
 
     def _attach_tflite(self, sv: ServedVersion) -> None:
         """Answer from the version's checked .tflite file if it has one, else stay on the SavedModel."""
