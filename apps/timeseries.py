@@ -260,7 +260,7 @@ def _ridge_init(splits: Splits, alpha: float = 1.0) -> tuple[np.ndarray, np.ndar
     from sklearn.linear_model import Ridge
 
     e = splits.info.extra
-    pre = e["preprocessing"]
+    pre = splits.info.preprocessing
     mean, std = np.asarray(pre["feature_mean"]), np.asarray(pre["feature_std"])
     x = ((np.asarray(splits.x_train, np.float64) - mean) / std).reshape(len(splits.x_train), -1)
     y = (np.asarray(splits.y_train, np.float64) - e["target_mean"]) / e["target_std"]
