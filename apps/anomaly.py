@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec
+from tfdl.app import App, Codec, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import Splits
 from tfdl.errors import TfdlError
@@ -76,14 +76,14 @@ def load_data(cfg: AnomalyConfig) -> Splits:
     extra.update(image=image, threshold_rule=d.threshold_rule, fpr_budget=d.fpr_budget, seed=d.seed)
     extra["latent_dim"] = cfg.model.params().get("latent_dim") or (32 if image else 4)
     if image:
-        extra["preprocessing"] = {
+        splits.info.preprocessing = {
             "scaling": "x / 255 inside the model",
             "input": "uint8 images (N, 28, 28, 1)",
         }
     else:
         mean, var = A.feature_stats(splits.x_train)
         extra.update(mean=mean, var=var)
-        extra["preprocessing"] = {
+        splits.info.preprocessing = {
             "scaling": "Normalization inside the model (normal training rows)",
             "columns": extra.get("columns", []),
         }
@@ -100,6 +100,40 @@ def scale(x: Any, info) -> np.ndarray:
 def targets(splits: Splits) -> tuple[np.ndarray, np.ndarray]:
     """An autoencoder's target is its own (scaled) input."""
     return scale(splits.x_train, splits.info), scale(splits.x_val, splits.info)
+
+
+# ------------------------------------------------------------------------ scores (the models' own hooks)
+
+
+def score_model(model):
+    """raw input -> (N,) anomaly score: mean squared error between the scaled input and its reconstruction."""
+    import keras
+
+    target = model.get_layer("scale_input").output
+    err = keras.ops.square(keras.ops.cast(target, "float32") - model.output)
+    score = keras.ops.mean(keras.ops.reshape(err, (-1, int(np.prod(err.shape[1:])))), axis=-1)
+    return keras.Model(model.inputs, score, name="anomaly_score")
+
+
+_SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one scorer per model: no retracing
+
+
+def predict(model, x) -> np.ndarray:
+    """(N, ...) raw inputs -> (N,) float64 anomaly scores."""
+    if model not in _SCORERS:
+        _SCORERS[model] = score_model(model)
+    return np.asarray(_SCORERS[model].predict(x, batch_size=1024, verbose=0), dtype=np.float64).reshape(-1)
+
+
+def serving_model(model, splits: Splits, metrics: dict):
+    """Export hook: the autoencoder as its (N,) score; the anomaly task then serves
+    (N, 3) [score, threshold, is_anomaly (1.0 / 0.0)] (:meth:`tfdl.tasks.Anomaly.serving_model`)."""
+    return score_model(model)
+
+
+# The three autoencoders fit on their own scaled input, are evaluated on their reconstruction error and
+# export as that score (the anomaly task then adds the threshold and the flag).
+AUTOENCODER = dict(targets=targets, predict=predict, serving_model=serving_model)
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -137,6 +171,7 @@ def _build(splits: Splits, cfg: RunConfig, *, latent_dim, hidden, denoising_std,
         raise TfdlError(f"bad model settings for {cfg.model.name}: {exc}") from None
 
 
+@hooks(**AUTOENCODER)
 def dense_ae(
     splits: Splits,
     cfg: RunConfig,
@@ -152,6 +187,7 @@ def dense_ae(
     )
 
 
+@hooks(**AUTOENCODER)
 def conv_ae(
     splits: Splits,
     cfg: RunConfig,
@@ -177,6 +213,7 @@ def conv_ae(
     )
 
 
+@hooks(**AUTOENCODER)
 def vae(
     splits: Splits,
     cfg: RunConfig,
@@ -200,38 +237,6 @@ def vae(
         kl_weight=float(kl_weight),
         conv=bool(conv),
     )
-
-
-def score_model(model):
-    """raw input -> (N,) anomaly score: mean squared error between the scaled input and its reconstruction."""
-    import keras
-
-    target = model.get_layer("scale_input").output
-    err = keras.ops.square(keras.ops.cast(target, "float32") - model.output)
-    score = keras.ops.mean(keras.ops.reshape(err, (-1, int(np.prod(err.shape[1:])))), axis=-1)
-    return keras.Model(model.inputs, score, name="anomaly_score")
-
-
-_SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one scorer per model: no retracing
-
-
-def predict(model, x) -> np.ndarray:
-    """(N, ...) raw inputs -> (N,) float64 anomaly scores."""
-    if model not in _SCORERS:
-        _SCORERS[model] = score_model(model)
-    return np.asarray(_SCORERS[model].predict(x, batch_size=1024, verbose=0), dtype=np.float64).reshape(-1)
-
-
-def serving_model(model, splits: Splits, metrics: dict):
-    """Wrap the autoencoder: raw rows/images -> (N, 3) [score, threshold, is_anomaly (1.0 / 0.0)]."""
-    import keras
-
-    thr = float(splits.info.extra["threshold"])
-    score = score_model(model).output
-    t = keras.ops.full_like(score, thr)
-    flag = keras.ops.cast(keras.ops.greater_equal(score, t), "float32")
-    out = keras.ops.stack([score, t, flag], axis=-1)
-    return keras.Model(model.inputs, out, name="anomaly_detector")
 
 
 # ------------------------------------------------------------------------------- threshold + baselines
@@ -271,24 +276,23 @@ def _pca_scores(pca, x, info) -> np.ndarray:
     return ((f - pca.inverse_transform(pca.transform(f))) ** 2).mean(axis=1)
 
 
-def _calibrated(name: str, splits: Splits, val_scores: np.ndarray, test_scores: np.ndarray) -> np.ndarray:
+def _calibrated(splits: Splits, val_scores: np.ndarray, test_scores: np.ndarray) -> tuple[np.ndarray, dict]:
+    """(test scores, {"threshold": the baseline's own threshold by the same rule on validation})."""
     thr, _ = pick_threshold(splits.y_val, val_scores, splits.info)
-    splits.info.extra.setdefault("baseline_evaluation_kwargs", {})[name] = {"threshold": thr}
-    return test_scores
+    return test_scores, {"threshold": thr}
 
 
-def pca_reconstruction(splits: Splits) -> np.ndarray:
+def pca_reconstruction(splits: Splits) -> tuple[np.ndarray, dict]:
     """PCA (the autoencoder's latent size) fitted on the normal training rows; score = reconstruction MSE."""
     pca = _pca(splits)
     return _calibrated(
-        "pca",
         splits,
         _pca_scores(pca, splits.x_val, splits.info),
         _pca_scores(pca, splits.x_test, splits.info),
     )
 
 
-def isolation_forest(splits: Splits) -> np.ndarray:
+def isolation_forest(splits: Splits) -> tuple[np.ndarray, dict]:
     """IsolationForest (200 trees) on the normal training rows (at most 20,000); score = -score_samples."""
     from sklearn.ensemble import IsolationForest
 
@@ -297,23 +301,30 @@ def isolation_forest(splits: Splits) -> np.ndarray:
     x = x[np.sort(rng.choice(len(x), min(len(x), 20_000), replace=False))]
     forest = IsolationForest(n_estimators=200, random_state=splits.info.extra["seed"], n_jobs=1).fit(x)
     s = lambda a: -forest.score_samples(_flat(a, splits.info))  # noqa: E731
-    return _calibrated("isolation_forest", splits, s(splits.x_val), s(splits.x_test))
+    return _calibrated(splits, s(splits.x_val), s(splits.x_test))
 
 
 # ------------------------------------------------------------------------------------ after training
 
 
-def after_fit(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:
-    """Choose the threshold on validation (never test), write threshold.json and the report sections."""
-    info = splits.info
+def fit_state(model, splits: Splits, cfg: RunConfig) -> dict:
+    """The threshold chosen on validation (never test), with threshold.json and the model card's record
+    of the rule. No plots: `tfdl export` runs this again."""
     val_scores = predict(model, splits.x_val)
-    thr, why = pick_threshold(splits.y_val, val_scores, info)
-    info.extra["threshold"] = thr
+    thr, why = pick_threshold(splits.y_val, val_scores, splits.info)
     record = {"threshold": thr, "rule": why, "score": "mean squared reconstruction error of the scaled input"}
-    info.extra.setdefault("assets", {})["threshold.json"] = json.dumps(record, indent=2)
-    info.extra["preprocessing"] = {**info.extra["preprocessing"], **record}
-    info.extra["report_sections"] = report_sections(model, splits, run_dir, thr, why, val_scores)
-    return {"threshold": thr}
+    return {
+        "threshold": thr,
+        "assets": {"threshold.json": json.dumps(record, indent=2)},
+        "preprocessing": {**(splits.info.preprocessing or {}), **record},
+    }
+
+
+def report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> tuple[list, list]:
+    """The report sections of :func:`report_sections` for the threshold ``fit_state`` chose."""
+    thr = splits.info.threshold
+    why = (splits.info.preprocessing or {}).get("rule", "")
+    return [], report_sections(model, splits, run_dir, thr, why, predict(model, splits.x_val))
 
 
 def report_sections(model, splits: Splits, run_dir: Path, thr: float, why: str, val_scores) -> list:
@@ -422,10 +433,8 @@ APP = App(
     baselines={"pca": pca_reconstruction, "isolation_forest": isolation_forest},
     config_class=AnomalyConfig,
     codec=Codec(read=_read, describe=_describe),
-    targets=targets,
-    predict=predict,
-    serving_model=serving_model,
-    after_fit=after_fit,
+    fit_state=fit_state,
+    report=report,
     # float32: the scores are small differences of reconstructions (bf16 keeps ~3 digits); early stopping
     # off: val_loss includes the validation anomalies, which the model should NOT learn to reconstruct.
     defaults={

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec, describe_class_scores, forwards
+from tfdl.app import App, Codec, describe_class_scores, forwards, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, fingerprint, split_arrays
 from tfdl.errors import TfdlError
@@ -92,7 +92,8 @@ def _frame(cfg: TabularConfig):
 
 
 def load_data(cfg: TabularConfig) -> Splits:
-    """Read, infer types and task (sets ``cfg.task``), encode columns, split, fit statistics on train."""
+    """Read, infer types and task (``info.task``: the pipeline sets ``cfg.task`` from it), encode columns,
+    split, fit statistics on train."""
     from tfdl.data import tabular as T
 
     df, target, schema, transform, name, where = _frame(cfg)
@@ -109,7 +110,6 @@ def load_data(cfg: TabularConfig) -> Splits:
         raise TfdlError(f"tabular task must be classification or regression; got '{task}' (--set task=...)")
     if cfg.task == "auto":
         notes.append(f"task: {task} (inferred from target '{target}'; override with --set task=...)")
-    cfg.task = task
     columns, col_notes = T.columns_from_frame(df, target, schema.get("columns"))
     notes += col_notes
     x = T.encode(df, columns)
@@ -131,7 +131,8 @@ def load_data(cfg: TabularConfig) -> Splits:
                 f"the task is {task} (remove the setting or --set task=regression)"
             )
         transform = _check_log1p(y, target)
-    info = DataInfo(name, where, fingerprint(x, y), labels, (len(columns),), notes)
+    # allow_nan: every builder's preprocessing imputes missing numbers (export checks it on the model)
+    info = DataInfo(name, where, fingerprint(x, y), labels, (len(columns),), notes, task=task, allow_nan=True)
     d = cfg.data
     splits = split_arrays(x, y, info, **d.split_args())
     T.fit_stats(columns, splits.x_train, d.max_vocabulary)
@@ -165,16 +166,17 @@ def _describe_data(splits: Splits, columns, target: str, task: str, transform: s
 
     from tfdl.data import tabular as T
 
-    ex = splits.info.extra
-    ex.update(columns=columns, target=target, task=task, target_transform=transform)
-    ex["preprocessing"] = {
+    info = splits.info
+    info.extra.update(target=target, target_transform=transform)
+    info.columns = columns
+    info.preprocessing = {
         "kind": "tabular",
         "target": target,
         "task": task,
         "target_transform": transform,
         "columns": [asdict(c) for c in columns],
     }
-    ex["assets"] = {"schema.yaml": T.schema_yaml(columns, target, task, transform)}
+    info.assets = {"schema.yaml": T.schema_yaml(columns, target, task, transform)}
     rows = [
         f"| {c.name} | `{c.input_name}` | {c.kind}{' (log1p)' if c.log else ''} | {c.dtype} | "
         f"{len(c.vocabulary) if c.vocabulary else ''} | {'yes' if c.missing else ''} |"
@@ -194,7 +196,7 @@ def _describe_data(splits: Splits, columns, target: str, task: str, transform: s
             *rows,
         ]
     )
-    ex["report_sections"] = [("Columns", f"Target: {what}, task: {task}.\n\n{table}")]
+    info.report_sections = [("Columns", f"Target: {what}, task: {task}.\n\n{table}")]
 
 
 # --------------------------------------------------------------------------- models
@@ -218,7 +220,7 @@ def _preprocess(splits: Splits, *, embed_min_categories: int, tokens: int = 0, p
     from tfdl.data.tabular import INT_MISSING
     from tfdl.models.tabular_layers import PiecewiseLinearEncoding, quantile_edges
 
-    columns = splits.info.extra["columns"]
+    columns = splits.info.columns
     inputs = {c.input_name: keras.Input(shape=(), dtype=c.dtype, name=c.input_name) for c in columns}
 
     def preprocess(inp):
@@ -313,6 +315,8 @@ def _outputs(splits: Splits, cfg: RunConfig) -> tuple[int, str | None]:
     return (splits.info.num_classes, "softmax") if cfg.task == "classification" else (1, None)
 
 
+# Every tabular model trains regression on the standardised target (the inverse is inside the model).
+@hooks(loss=_loss)
 @forwards("tfdl.models:build_mlp", "output_activation", "inputs", "preprocess", "name")
 def build_mlp(
     splits: Splits,
@@ -379,7 +383,7 @@ def _ordinal_codes(splits: Splits, inputs, y_train: np.ndarray | None = None):
     from tfdl.data.tabular import INT_MISSING
 
     parts = []
-    for c in splits.info.extra["columns"]:
+    for c in splits.info.columns:
         t, n = inputs[c.input_name], c.input_name
         if c.dtype == "float32":
             parts.append(ops.expand_dims(ops.cast(t, "float32"), -1))
@@ -398,6 +402,7 @@ def _ordinal_codes(splits: Splits, inputs, y_train: np.ndarray | None = None):
     return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
 
+@hooks(loss=_loss)
 @forwards("tfdl.models:build_mlp", "output_activation", "inputs", "preprocess", "name")
 def build_mlp_gbdt(
     splits: Splits, cfg: RunConfig, *, blend_weight=0.5, embed_min_categories=16, ple_bins=None, **kw
@@ -445,9 +450,10 @@ def build_mlp_gbdt(
     return keras.Model(inputs, out, name="tabular_mlp_gbdt")
 
 
-def _choose_blend(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:
+def _choose_blend(model, splits: Splits, cfg: RunConfig) -> dict:
     """mlp+gbdt: the blend weight (0, 0.1, ..., 1) with the lowest validation loss (the training loss:
-    standardised squared error, or log loss). Other models: nothing to do."""
+    standardised squared error, or log loss), set on the model; returns the report section saying so.
+    Other models: nothing to do."""
     from tfdl.models.tabular_layers import forward
 
     try:
@@ -473,16 +479,15 @@ def _choose_blend(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:
         losses = {w: nll(w * preds[0] + (1 - w) * preds[1]) for w in np.linspace(0, 1, 11)}
     best = min(losses, key=losses.get)
     blend.weight.assign(float(best))
-    splits.info.extra.setdefault("report_sections", []).append(
-        (
-            "Blend",
-            f"mlp+gbdt: weight {best:.1f} on the MLP, {1 - best:.1f} on the trees (lowest validation loss; "
-            f"MLP alone {losses[1.0]:.4f}, trees alone {losses[0.0]:.4f}, blend {losses[best]:.4f}).",
-        )
+    section = (
+        "Blend",
+        f"mlp+gbdt: weight {best:.1f} on the MLP, {1 - best:.1f} on the trees (lowest validation loss; "
+        f"MLP alone {losses[1.0]:.4f}, trees alone {losses[0.0]:.4f}, blend {losses[best]:.4f}).",
     )
-    return {}
+    return {"report_sections": [section]}
 
 
+@hooks(loss=_loss)
 @forwards(
     "tfdl.models:build_transformer",
     *("pooling", "output_activation", "inputs", "preprocess", "name", "vocab_size", "positions", "mask_zero"),
@@ -516,7 +521,7 @@ def build_ft_transformer(
 
 def _report(model, splits: Splits, metrics: dict, predictions: dict, run_dir: Path):
     """Name the target transform in metrics.json (the Columns section of the report names it too)."""
-    if splits.info.extra.get("task") == "regression":
+    if splits.info.task == "regression":
         metrics["target_transform"] = splits.info.extra.get("target_transform") or "none"
     return [], []
 
@@ -563,9 +568,8 @@ APP = App(
     default_model="mlp+gbdt",
     baselines={"linear": linear, "hist_gradient_boosting": hist_gradient_boosting},
     config_class=TabularConfig,
-    loss=_loss,
     report=_report,
-    after_fit=_choose_blend,
+    fit_state=_choose_blend,
     explainers={"permutation": _explain("permutation"), "shap": _explain("shap")},
     codec=Codec(read=_read, describe=_describe),
     defaults={"train.epochs": 40, "train.batch_size": 128, "train.early_stopping_patience": 8},

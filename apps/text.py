@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec, describe_class_scores, forwards
+from tfdl.app import App, Codec, describe_class_scores, forwards, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arrays
 from tfdl.errors import TfdlError
@@ -80,33 +80,25 @@ MAX_TOKENS_NBSVM = 20_000
 
 
 def _vectorizer(splits: Splits, **kw):
-    """A TextVectorization adapted on the training texts only; its vocabulary ships as an asset."""
+    """A TextVectorization adapted on the training texts only; its vocabulary ships as an asset
+    (:func:`assets`, read off the trained model)."""
     import keras
     import tensorflow as tf
 
     vec = keras.layers.TextVectorization(name="vectorize", **kw)
     vec.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(splits.x_train, dtype=tf.string)).batch(1024))
-    _set_assets(vec, splits)
     return vec
 
 
-def _set_assets(vec, splits: Splits) -> None:
-    """vocab.txt (and idf.txt for TF-IDF) beside the SavedModel: a TFLite client of the body needs them."""
-    assets = splits.info.extra.setdefault("assets", {})
-    assets["vocab.txt"] = "\n".join(vec.get_vocabulary()) + "\n"
+def assets(model, splits: Splits | None = None) -> dict[str, str]:
+    """vocab.txt (and idf.txt for TF-IDF) beside the SavedModel: a TFLite client of the body needs them.
+    Read off the model's own vectorizer, so a finished run's model.keras exported later ships them too."""
+    vec, _ = vectorizer_and_body(model)
+    out = {"vocab.txt": "\n".join(vec.get_vocabulary()) + "\n"}
     if vec.get_config()["output_mode"] == "tf_idf":  # a TF-IDF-vector client also needs the idf per entry
         idf = np.asarray(vec._lookup_layer.idf_weights)  # no public accessor in Keras 3.15
-        assets["idf.txt"] = "\n".join(f"{w:.7g}" for w in idf) + "\n"
-    else:
-        assets.pop("idf.txt", None)
-
-
-def _serving_model(model, splits: Splits, metrics: dict):
-    """Export hook: the assets come from the model's own vectorizer, also when ``tfdl export`` loads a
-    finished run's model.keras instead of building it (the builder is what fills them otherwise)."""
-    vec, _ = vectorizer_and_body(model)
-    _set_assets(vec, splits)
-    return model
+        out["idf.txt"] = "\n".join(f"{w:.7g}" for w in idf) + "\n"
+    return out
 
 
 def _text_input():
@@ -122,6 +114,11 @@ def _squeeze(t):
     return keras.ops.reshape(t, (-1,)) if len(t.shape) == 2 else t
 
 
+# Bag-of-n-gram inputs are unit length and learn slowly at 1e-3: a higher rate, longer, more patience.
+LINEAR_TEXT_DEFAULTS = {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3}
+
+
+@hooks(defaults=LINEAR_TEXT_DEFAULTS)
 @forwards("tfdl.models:build_mlp", "inputs", "preprocess", "name")
 def build_bow(
     splits: Splits,
@@ -136,7 +133,7 @@ def build_bow(
 ):
     """TF-IDF of 1..``ngrams``-grams (``max_tokens`` features; L2-normalized if ``normalize``) -> dense.
 
-    Trained with its own defaults (``APP.model_defaults["bow"]``): learning rate 3e-3, up to 20 epochs,
+    Trained with its own defaults (``LINEAR_TEXT_DEFAULTS``): learning rate 3e-3, up to 20 epochs,
     early-stopping patience 3. Unit-length inputs learn slowly at 1e-3 and stop before they converge.
     """
     import keras
@@ -157,10 +154,20 @@ def build_bow(
     )  # fmt: skip
 
 
+@hooks(defaults=LINEAR_TEXT_DEFAULTS)
 @forwards("tfdl.models:build_nbsvm", "num_features", "num_classes", "ratios", "log_prior", "inputs",
           "preprocess", "name")  # fmt: skip
-def build_nbsvm(splits: Splits, cfg: RunConfig, *, max_tokens=MAX_TOKENS_NBSVM, ngrams=2, alpha=0.5, units=(64,),
-                dropout=0.5, **kw):
+def build_nbsvm(
+    splits: Splits,
+    cfg: RunConfig,
+    *,
+    max_tokens=MAX_TOKENS_NBSVM,
+    ngrams=2,
+    alpha=0.5,
+    units=(64,),
+    dropout=0.5,
+    **kw,
+):
     """NBSVM-style ensemble (Wang & Manning 2012): Naive Bayes log-count ratios of binarized 1..``ngrams``
     -grams, computed on the training split only, averaged with the ``bow`` TF-IDF net on the same features.
 
@@ -310,7 +317,7 @@ def _describe(row: np.ndarray, meta: dict) -> dict:
     return describe_class_scores(row, meta)
 
 
-def _after_fit(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:
+def _report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> tuple[list, list]:
     """Put an explanation of two validation texts in the report (attention for the transformer)."""
     from tfdl.explain.text import report_example
 
@@ -318,9 +325,7 @@ def _after_fit(model, splits: Splits, cfg: RunConfig, run_dir: Path) -> dict:
         section = report_example(model, splits.x_val[:2], splits.info.labels, Path(run_dir))
     except TfdlError as err:  # e.g. a text of unknown words only: the run itself is fine
         section = ("Explanation example", f"not drawn: {err}")
-    sections = [s for s in splits.info.extra.get("report_sections", []) if s[0] != section[0]]
-    splits.info.extra["report_sections"] = [*sections, section]
-    return {}
+    return [], [section]
 
 
 def _explain_attention(model, cfg, run_dir, input_path=None, target=None):
@@ -353,11 +358,7 @@ APP = App(
     config_class=TextConfig,
     explainers={"attention": _explain_attention, "occlusion": _explain_occlusion},
     codec=Codec(read=_read, describe=_describe),
-    after_fit=_after_fit,
-    serving_model=_serving_model,
+    report=_report,
+    assets=assets,
     defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},
-    model_defaults={
-        "bow": {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3},
-        "nbsvm": {"train.learning_rate": 0.003, "train.epochs": 20, "train.early_stopping_patience": 3},
-    },
 )

@@ -68,13 +68,6 @@ class TimeseriesConfig(RunConfig):
     train: TimeseriesTrain = Field(default_factory=TimeseriesTrain)
 
 
-def loss(cfg: TimeseriesConfig, splits: Splits):
-    import keras
-
-    return {"mae": keras.losses.MeanAbsoluteError, "mse": keras.losses.MeanSquaredError,
-            "huber": keras.losses.Huber}[cfg.train.loss]()  # fmt: skip
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -171,7 +164,8 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
     }
     stamps = series.times.astype("datetime64[s]").astype("int64")
     info = DataInfo(name, source, fingerprint(stamps, series.values, series.columns),
-                    input_shape=(d.lookback, len(series.columns)), notes=list(series.notes))  # fmt: skip
+                    input_shape=(d.lookback, len(series.columns)), notes=list(series.notes),
+                    preprocessing=pre, mase_scale=scale)  # fmt: skip
     info.extra.update(
         series=series.target.astype(np.float64),
         times=t,
@@ -179,8 +173,8 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
         seasons=lags,
         target_mean=float(mean[0]),
         target_std=float(std[0]),
-        preprocessing=pre,
-        evaluation_kwargs={"scale": scale},
+    )
+    info.update(dict(
         assets={"example_window.csv": _window_csv(series, int(w.origins["test"][-1]), d.lookback, pre)},
         report_sections=[("Chronological split", (
             f"Time step {ts.step_str(series.step)}; {len(t)} steps. train {span(0, train_end)},"
@@ -189,7 +183,7 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
             f" boundary. Scaling statistics from the training part only (target mean {mean[0]:.4g}, std"
             f" {std[0]:.4g}). MASE scale: seasonal naive (lag {season}) MAE on the training part"
             f" = {scale}."))],
-    )  # fmt: skip
+    ))  # fmt: skip
     return Splits(w.x["train"], w.y["train"], w.x["val"], w.y["val"], w.x["test"], w.y["test"], info)
 
 
@@ -209,7 +203,7 @@ def _io(splits: Splits):
     """Raw-window input, input standardization and output de-standardization (all in float32)."""
     import keras
 
-    pre = splits.info.extra["preprocessing"]
+    pre = splits.info.preprocessing
     inputs = keras.Input(splits.info.input_shape, dtype="float32", name="window")
     norm = keras.layers.Normalization(
         axis=-1, mean=pre["feature_mean"], variance=np.square(pre["feature_std"]).tolist(),
@@ -266,7 +260,7 @@ def _ridge_init(splits: Splits, alpha: float = 1.0) -> tuple[np.ndarray, np.ndar
     from sklearn.linear_model import Ridge
 
     e = splits.info.extra
-    pre = e["preprocessing"]
+    pre = splits.info.preprocessing
     mean, std = np.asarray(pre["feature_mean"]), np.asarray(pre["feature_std"])
     x = ((np.asarray(splits.x_train, np.float64) - mean) / std).reshape(len(splits.x_train), -1)
     y = (np.asarray(splits.y_train, np.float64) - e["target_mean"]) / e["target_std"]
@@ -519,7 +513,6 @@ APP = App(
     },  # fmt: skip
     config_class=TimeseriesConfig,
     codec=Codec(read=_read, describe=_describe),
-    loss=loss,
     report=report,
     defaults={"train.epochs": 20, "train.batch_size": 128, "train.learning_rate": 0.001},
 )

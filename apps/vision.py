@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from tfdl.app import App, Codec, describe_class_scores, forwards
+from tfdl.app import App, Codec, describe_class_scores, forwards, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import DataInfo, Splits, carve_val, fingerprint, split_arrays
 
@@ -101,6 +101,9 @@ def build_cnn(splits: Splits, cfg: RunConfig, *, filters=(32, 64), dropout=0.3, 
     )
 
 
+# The fast default (issue 15): a budget that fits in ~5 minutes of a 2-core AVX2 CPU in float32.
+@hooks(defaults={"model.pooling": "flatten", "train.epochs": 6, "train.batch_size": 128,
+                 "train.learning_rate": 0.002, "train.warmup_epochs": 0.5})  # fmt: skip
 @forwards("tfdl.models:build_resnet", "inputs", "preprocess")
 def build_resnet(splits: Splits, cfg: RunConfig, *, filters=(32, 64), **kw):
     from tfdl.models import build_resnet as factory
@@ -132,6 +135,33 @@ def build_mlp(splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.2, 
     )
 
 
+def _has_base(model) -> bool:
+    return any(layer.name == "base" for layer in model.layers)
+
+
+def _optimizer(model, cfg: RunConfig, steps_per_epoch: int):
+    """Discriminative learning rates when (part of) a reused base trains; else the config's optimizer."""
+    if not _has_base(model) or getattr(cfg, "finetune", "") == "feature_extraction":
+        return None
+    from tfdl.transfer import discriminative_optimizer
+
+    factor = cfg.model.params().get("base_lr_factor", 0.1)
+    return discriminative_optimizer(model, cfg.train, steps_per_epoch, factor)
+
+
+def _callbacks(model, cfg: RunConfig, steps_per_epoch: int) -> list:
+    if not _has_base(model) or getattr(cfg, "finetune", "") != "gradual":
+        return []
+    from tfdl.transfer import GradualUnfreezing, discriminative_optimizer
+
+    factor = cfg.model.params().get("base_lr_factor", 0.1)
+    every = int(cfg.model.params().get("unfreeze_every", 1))
+    return [
+        GradualUnfreezing(every, lambda m: discriminative_optimizer(m, cfg.train, steps_per_epoch, factor))
+    ]
+
+
+@hooks(optimizer=_optimizer, callbacks=_callbacks)
 def build_transfer(
     splits: Splits,
     cfg: RunConfig,
@@ -165,32 +195,6 @@ def build_transfer(
         dense_units=dense_units,
         augment=augmentation(cfg.augment, seed=cfg.train.seed),
     )
-
-
-def _has_base(model) -> bool:
-    return any(layer.name == "base" for layer in model.layers)
-
-
-def _optimizer(model, cfg: RunConfig, steps_per_epoch: int):
-    """Discriminative learning rates when (part of) a reused base trains; else the config's optimizer."""
-    if not _has_base(model) or getattr(cfg, "finetune", "") == "feature_extraction":
-        return None
-    from tfdl.transfer import discriminative_optimizer
-
-    factor = cfg.model.params().get("base_lr_factor", 0.1)
-    return discriminative_optimizer(model, cfg.train, steps_per_epoch, factor)
-
-
-def _callbacks(model, cfg: RunConfig, steps_per_epoch: int) -> list:
-    if not _has_base(model) or getattr(cfg, "finetune", "") != "gradual":
-        return []
-    from tfdl.transfer import GradualUnfreezing, discriminative_optimizer
-
-    factor = cfg.model.params().get("base_lr_factor", 0.1)
-    every = int(cfg.model.params().get("unfreeze_every", 1))
-    return [
-        GradualUnfreezing(every, lambda m: discriminative_optimizer(m, cfg.train, steps_per_epoch, factor))
-    ]
 
 
 def _report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> tuple[list, list]:
@@ -247,19 +251,7 @@ APP = App(
     config_class=VisionConfig,
     explainers={m: _explainer(m) for m in ("gradcam", "gradcam++", "saliency")},
     codec=Codec(read=_read, describe=describe_class_scores),
-    optimizer=_optimizer,
-    callbacks=_callbacks,
     report=_report,
     # min_steps: chosen on the validation split of a 2,000-image MNIST folder (BENCHMARKS.md)
     defaults={"train.epochs": 10, "train.batch_size": 128, "train.min_steps": 200},
-    # The fast default (issue 15): a budget that fits in ~5 minutes of a 2-core AVX2 CPU in float32.
-    model_defaults={
-        "resnet": {
-            "model.pooling": "flatten",
-            "train.epochs": 6,
-            "train.batch_size": 128,
-            "train.learning_rate": 0.002,
-            "train.warmup_epochs": 0.5,
-        }
-    },
 )

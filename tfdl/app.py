@@ -20,7 +20,8 @@ from tfdl.errors import TfdlError
 
 # build(splits, cfg, **params) -> uncompiled keras.Model that takes RAW inputs (preprocessing inside).
 ModelBuilder = Callable[..., Any]
-# fit_predict(splits) -> test predictions in the model's output format (probabilities / values).
+# fit_predict(splits) -> test predictions in the model's output format (probabilities / values), or
+# (predictions, evaluation kwargs) when the baseline calibrates its own (e.g. an anomaly threshold).
 Baseline = Callable[[Splits], np.ndarray]
 # explain(model, splits, cfg, out_dir, input_path) -> list of written files.
 Explainer = Callable[..., list[Path]]
@@ -43,6 +44,47 @@ def forwards(factory: str, *fixed: str) -> Callable[[ModelBuilder], ModelBuilder
 
 
 @dataclass(frozen=True)
+class ModelHooks:
+    """What one model does differently from its task's defaults (every field optional)."""
+
+    targets: Callable[[Splits], tuple[Any, Any]] | None = None  # -> (y_train, y_val) to fit on
+    loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: the task's)
+    predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
+    # (model, splits, metrics) -> the model to export, before the task's output transform
+    serving_model: Callable[[Any, Splits, dict], Any] | None = None
+    # (model, cfg, steps_per_epoch) -> a Keras optimizer, or None = the config's (vision transfer: per-stage
+    # learning rates); used by train, tune and cv alike (tfdl/training/fit.py)
+    optimizer: Callable[[Any, RunConfig, int], Any] | None = None
+    # (model, cfg, steps_per_epoch) -> extra Keras callbacks, appended after the standard ones
+    callbacks: Callable[[Any, RunConfig, int], list] | None = None
+    # more defaults (dotted keys) on top of App.defaults, still below the config file and --set
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+def hooks(**kw: Any) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Declare a model builder's own hooks (the fields of :class:`ModelHooks`), e.g.
+    ``@hooks(optimizer=per_stage_rates, callbacks=unfreeze)`` or ``@hooks(defaults={"train.epochs": 20})``.
+    Stacks with :func:`forwards`; the pipeline, tuner and export read them through :func:`model_hooks`."""
+    declared = ModelHooks(**kw)  # a misspelt hook name fails at import, not in the middle of a run
+
+    def mark(builder: ModelBuilder) -> ModelBuilder:
+        builder.hooks = declared  # type: ignore[attr-defined]
+        return builder
+
+    return mark
+
+
+_NO_HOOKS = ModelHooks()
+
+
+def model_hooks(app: App, cfg_or_name: Any) -> ModelHooks:
+    """The hooks declared on the builder of model ``cfg.model.name`` (or a model name) of ``app``."""
+    name = getattr(getattr(cfg_or_name, "model", None), "name", cfg_or_name)
+    builder = app.models.get(name or app.default_model)
+    return getattr(builder, "hooks", _NO_HOOKS)
+
+
+@dataclass(frozen=True)
 class Codec:
     """Raw request <-> tensors, for ``tfdl predict`` and the server's upload route.
 
@@ -56,19 +98,15 @@ class Codec:
 
 def describe_class_scores(row: np.ndarray, meta: dict) -> dict:
     """One row of class probabilities -> {label, confidence, scores} (labels from the model card)."""
-    labels = meta.get("labels") or [str(i) for i in range(len(row))]
-    k = int(np.argmax(row))
-    return {
-        "label": labels[k],
-        "confidence": float(row[k]),
-        "scores": {lab: float(p) for lab, p in zip(labels, row, strict=False)},
-    }
+    from tfdl.tasks import get_task
+
+    return get_task("classification").describe(row, meta)
 
 
 @dataclass(frozen=True)
 class App:
     name: str
-    task: str  # classification | regression | forecast | anomaly
+    task: str  # a registered tfdl.tasks name: classification | regression | forecast | anomaly | ...
     summary: str  # one line for `tfdl apps`
     default_data: str  # the embedded data set, in words
     load_data: Callable[[RunConfig], Splits]
@@ -78,26 +116,20 @@ class App:
     config_class: type[RunConfig] = RunConfig
     explainers: Mapping[str, Explainer] = field(default_factory=dict)
     codec: Codec | None = None
-    # Optional hooks for tasks whose targets or outputs are not plain (y, predict):
-    targets: Callable[[Splits], tuple[Any, Any]] | None = None  # -> (y_train, y_val) to fit on
-    loss: Callable[[RunConfig, Splits], Any] | None = None  # -> a Keras loss (default: by task)
-    predict: Callable[[Any, Any], np.ndarray] | None = None  # (model, x) -> outputs to evaluate
-    serving_model: Callable[[Any, Splits, dict], Any] | None = None  # wrap for export (+metrics dict)
     # (model, splits, metrics, predictions {"model": ..., baseline: ...}, run_dir) -> (extra plots, extra
     # report sections [(title, markdown)]), run after evaluation; may add keys to metrics (written after it).
     # vision: top-loss images with Grad-CAM, confused pairs; timeseries: forecast days, error by horizon.
+    # Only `tfdl train` / `tfdl evaluate` draw the report; `tfdl export` never does.
     report: Callable[[Any, Splits, dict, dict, Path], tuple[list[Path], list[tuple[str, str]]]] | None = None
-    # (model, splits, cfg, run_dir) -> evaluation kwargs, run after fit on train/val only (e.g. an anomaly
-    # threshold chosen on validation); may also add info.extra report_sections / assets / per-baseline kwargs.
-    after_fit: Callable[[Any, Splits, RunConfig, Path], dict] | None = None
-    # (model, cfg, steps_per_epoch) -> a Keras optimizer, or None = the config's (vision: per-stage LRs)
-    optimizer: Callable[[Any, RunConfig, int], Any] | None = None
-    # (model, cfg, steps_per_epoch) -> extra Keras callbacks, appended after the standard ones
-    callbacks: Callable[[Any, RunConfig, int], list] | None = None
+    # (model, splits, cfg) -> DataInfo fields to set (see DataInfo.update), computed after fit on train/val
+    # only and again by `tfdl export` (so: no plots): the anomaly threshold, the tabular blend weight.
+    fit_state: Callable[[Any, Splits, RunConfig], dict] | None = None
+    # (model, splits) -> more files for the SavedModel's assets/ read off the trained model (text: the
+    # vectorizer's vocabulary and idf), so a run exported later ships them too
+    assets: Callable[[Any, Splits], dict[str, str]] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)  # app's default overrides (dotted keys)
-    # per model name: more defaults (dotted keys) on top of ``defaults``, still below the config file and
-    # --set (text: the bag-of-n-grams model wants a higher learning rate than the recurrent ones)
-    model_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What one model does differently (its fit targets, loss, optimizer, callbacks, outputs, defaults) is
+    # declared on its builder with @hooks(...), not here.
 
     def model_names(self) -> list[str]:
         return list(self.models)

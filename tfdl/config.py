@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tfdl.errors import TfdlError
 
@@ -23,7 +23,6 @@ Precision = Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 Optimizer = Literal["adamw", "adam", "sgd", "rmsprop", "lion", "adafactor"]
 Schedule = Literal["constant", "cosine"]
 Distribution = Literal["default", "mirrored", "multi_worker"]
-Task = Literal["classification", "regression", "forecast", "anomaly"]
 
 
 class _Section(BaseModel):
@@ -130,7 +129,7 @@ class RunConfig(_Section):
     """A full run: one app, its data, one model, the fit settings, export."""
 
     app: str = ""
-    task: Task | None = None  # None = the app's task (tabular may infer it)
+    task: str | None = None  # a registered tfdl.tasks name; None = the app's task (tabular may infer it)
     augment: Literal["none", "flip", "light", "strong"] = "none"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -139,6 +138,15 @@ class RunConfig(_Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     runs_dir: str = "runs"
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str | None) -> str | None:
+        from tfdl.tasks import TASKS
+
+        if v is None or v in TASKS or v == "auto":  # "auto": an app that infers it from the data (tabular)
+            return v
+        raise ValueError(f"unknown task '{v}'; choose one of: {', '.join(TASKS)} (--set task=...)")
 
 
 def _format_validation_error(err: ValidationError, cls: type[BaseModel]) -> str:

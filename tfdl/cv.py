@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tfdl.app import App
 from tfdl.errors import TfdlError
-from tfdl.evaluation.metrics import LOWER_IS_BETTER  # one definition of metric direction
+from tfdl.evaluation.metrics import higher_is_better  # one definition of metric direction
 
 
 @dataclass
@@ -171,9 +171,7 @@ def _fold_entry(result: CvResult, app: App, k: int, run_dir: Path, m: dict) -> d
 
     default_metric, higher = headline(m["task"], m)  # the run's own headline (task and data)
     result.metric = result.metric or default_metric
-    result.higher_is_better = (
-        higher if result.metric == default_metric else result.metric not in LOWER_IS_BETTER
-    )
+    result.higher_is_better = higher if result.metric == default_metric else higher_is_better(result.metric)
     if result.metric not in m["test"]:
         have = ", ".join(name for name, v in m["test"].items() if isinstance(v, (int, float)))
         raise TfdlError(

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from tfdl import config as cfgmod
-from tfdl.app import App
+from tfdl.app import App, model_hooks
 from tfdl.data.splits import Splits, limit_train, n_rows
 from tfdl.errors import TfdlError
+from tfdl.tasks import get_task
 
 
 @dataclass
@@ -32,10 +33,11 @@ class RunResult:
 
 
 def resolve_config(app: App, raw: dict | None = None, overrides: list[str] | None = None) -> cfgmod.RunConfig:
-    """App defaults < the model's defaults < config file < --set overrides; the app name is filled in."""
+    """App defaults < the model's defaults (``@hooks(defaults=...)`` on its builder) < config file < --set
+    overrides; the app name is filled in."""
     base = cfgmod.apply_overrides({}, [f"{k}={v}" for k, v in app.defaults.items()])
     cfg = cfgmod.build_config(app.config_class, _deep_merge(base, raw or {}), overrides)
-    per_model = app.model_defaults.get(cfg.model.name or app.default_model, {})
+    per_model = model_hooks(app, cfg.model.name or app.default_model).defaults
     if per_model:
         base = cfgmod.apply_overrides(base, [f"{k}={v}" for k, v in per_model.items()])
         cfg = cfgmod.build_config(app.config_class, _deep_merge(base, raw or {}), overrides)
@@ -95,16 +97,14 @@ def check_model_params(app: App, cfg: cfgmod.RunConfig, *, forwarded: bool = Fal
             )
 
 
-def default_loss(cfg: cfgmod.RunConfig):
-    import keras
-
-    if cfg.task == "classification":
-        return keras.losses.SparseCategoricalCrossentropy()
-    return keras.losses.MeanSquaredError()
+def default_loss(cfg: cfgmod.RunConfig, splits: Splits | None = None):
+    """The task's loss (:meth:`tfdl.tasks.Task.loss`)."""
+    return get_task(cfg.task).loss(cfg, splits)
 
 
 def default_metrics(task: str) -> list:
-    return ["accuracy"] if task == "classification" else ["mae"]
+    """The task's compiled Keras metrics (:meth:`tfdl.tasks.Task.keras_metrics`)."""
+    return get_task(task).keras_metrics()
 
 
 def make_dataset(x, y, batch_size: int, *, shuffle: bool, seed: int):
@@ -137,9 +137,11 @@ def build_model(app: App, cfg: cfgmod.RunConfig, splits: Splits):
         ) from None
 
 
-def predict(app: App, model, x, batch_size: int = 512) -> np.ndarray:
-    if app.predict is not None:
-        return app.predict(model, x)
+def predict(app: App, model, x, batch_size: int = 512, cfg: cfgmod.RunConfig | None = None) -> np.ndarray:
+    """Outputs to evaluate: the model's ``predict`` hook (anomaly: scores), else ``model.predict``."""
+    hook = model_hooks(app, cfg).predict
+    if hook is not None:
+        return hook(model, x)
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 
@@ -149,37 +151,42 @@ def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, log=pri
 
     kw = evaluation_kwargs(app, cfg, splits)
     log(f"evaluating on the test split ({n_rows(splits.x_test)} examples)")
-    pred = predict(app, model, splits.x_test)
+    pred = predict(app, model, splits.x_test, cfg=cfg)
     test = M.evaluate(cfg.task, splits.y_test, pred, splits.info, **kw)
     baselines: dict[str, dict] = {}
     preds = {"model": pred}
     for name, fn in app.baselines.items():
         log(f"fitting baseline {name}")
-        bpred = fn(splits)
+        bpred, bkw = baseline_output(fn(splits))
         if bpred is None:  # the baseline does not apply to this data (e.g. a daily season on monthly data)
             log(f"baseline {name} does not apply to this data; skipped")
             continue
         preds[name] = bpred
-        # A baseline may calibrate its own kwargs (its own validation threshold) while fitting.
-        bkw = {**kw, **splits.info.extra.get("baseline_evaluation_kwargs", {}).get(name, {})}
-        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **bkw)
+        # A baseline may calibrate its own evaluation (its own validation threshold) while fitting.
+        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **{**kw, **bkw})
     return {"test": test, "baselines": baselines}, preds
 
 
-def after_fit(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, run_dir: Path) -> None:
-    """Run the app's ``after_fit`` hook (train/val only) and merge its kwargs into the evaluation kwargs."""
-    if app.after_fit is None:
-        return
-    kw = app.after_fit(model, splits, cfg, run_dir) or {}
-    splits.info.extra.setdefault("evaluation_kwargs", {}).update(kw)
+def baseline_output(out) -> tuple[np.ndarray, dict]:
+    """A baseline returns test predictions, or ``(predictions, evaluation kwargs)`` when it calibrated
+    something of its own on validation (anomaly baselines: their threshold)."""
+    if isinstance(out, tuple):
+        pred, kw = out
+        return pred, dict(kw or {})
+    return out, {}
+
+
+def fit_state(app: App, cfg: cfgmod.RunConfig, model, splits: Splits) -> None:
+    """Run the app's ``fit_state`` hook (train/val only: e.g. the anomaly threshold) and merge what it
+    returns into the typed data info, which evaluation and export read. No plots: ``tfdl export`` runs
+    it again on a finished run."""
+    if app.fit_state is not None:
+        splits.info.update(app.fit_state(model, splits, cfg))
 
 
 def evaluation_kwargs(app: App, cfg: cfgmod.RunConfig, splits: Splits) -> dict:
-    kw: dict[str, Any] = {}
-    if cfg.task == "classification":
-        kw["labels"] = splits.info.labels
-    kw.update(splits.info.extra.get("evaluation_kwargs", {}))
-    return kw
+    """What the task's evaluation reads from the data info (labels, MASE scale, threshold)."""
+    return get_task(cfg.task).evaluation_kwargs(splits.info)
 
 
 def train(
@@ -197,7 +204,7 @@ def train(
     from tfdl.tracking import check_uri
     from tfdl.training.budget import set_bn_momentum, steps_per_epoch
     from tfdl.training.callbacks import standard_callbacks
-    from tfdl.training.optimizers import build_optimizer
+    from tfdl.training.fit import compile_model, fit_targets, model_callbacks
     from tfdl.training.precision import apply_policy, choose_policy
     from tfdl.training.strategy import build_strategy, is_chief
 
@@ -224,7 +231,7 @@ def train(
 
     sizes = splits.sizes()
     log(f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} test={sizes['n_test']}")
-    y_train, y_val = app.targets(splits) if app.targets else (splits.y_train, splits.y_val)
+    y_train, y_val = fit_targets(app, cfg, splits)
 
     strategy = build_strategy(cfg.train.distribution)
     batch = cfg.train.batch_size
@@ -236,21 +243,13 @@ def train(
     with strategy.scope():
         model = build_model(app, cfg, splits)
         bn = set_bn_momentum(model, cfg.train.bn_momentum, steps)
-        loss = app.loss(cfg, splits) if app.loss else default_loss(cfg)
-        optimizer = app.optimizer(model, cfg, steps) if app.optimizer else None
-        model.compile(
-            optimizer=optimizer if optimizer is not None else build_optimizer(cfg.train, steps),
-            loss=loss,
-            metrics=default_metrics(cfg.task),
-            steps_per_execution=cfg.train.steps_per_execution,
-        )
+        compile_model(app, cfg, model, splits, steps)
     train_ds = make_dataset(splits.x_train, y_train, batch, shuffle=True, seed=cfg.train.seed)
     if steps > one_pass:
         train_ds = train_ds.repeat()
     val_ds = make_dataset(splits.x_val, y_val, batch, shuffle=False, seed=cfg.train.seed)
     callbacks, guard = standard_callbacks(run_dir, early_stopping_patience=cfg.train.early_stopping_patience)
-    if app.callbacks is not None:
-        callbacks = [*callbacks, *app.callbacks(model, cfg, steps)]
+    callbacks = [*callbacks, *model_callbacks(app, cfg, model, steps)]
     keep_start = None
     if getattr(model, "start_is_candidate", False):  # set by a builder that starts from a fitted solution
         from tfdl.training.callbacks import KeepStartIfBetter
@@ -307,7 +306,7 @@ def train(
             "source": splits.info.source,
             "fingerprint": splits.info.fingerprint,
             **sizes,
-            **({"cv": splits.info.extra["cv"]} if "cv" in splits.info.extra else {}),
+            **({"cv": splits.info.cv} if splits.info.cv else {}),
         },
         "precision_policy": policy,
         "precision_reason": why,
@@ -354,7 +353,9 @@ def track(cfg: cfgmod.RunConfig, metrics: dict, run_dir: Path, version: Path | N
 def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
     """The app's splits (``data.limit`` applied); refuses ``data.folds`` without pooled data."""
     splits = limit_train(app.load_data(cfg), cfg.data.limit, cfg.data.seed)
-    if cfg.data.folds and "cv" not in splits.info.extra:
+    if splits.info.task:  # the loader decided the task from the data (tabular): one place sets it
+        cfg.task = splits.info.task
+    if cfg.data.folds and splits.info.cv is None:
         raise TfdlError(
             f"data.folds is not available for {app.name} on {splits.info.name}: it has a fixed test split "
             "(official or chronological); remove data.folds or use a data set the app splits itself"
@@ -363,16 +364,16 @@ def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
 
 
 def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=print) -> tuple[dict, dict]:
-    """after_fit (train/val only), then test metrics of the model and every baseline, the headline
-    baseline, the verdict and (classification) the per-class table. Returns (summary, predictions)."""
-    from tfdl.evaluation.metrics import choose_headline, compare, per_class_table
+    """fit_state (train/val only), then test metrics of the model and every baseline, the headline
+    baseline, the verdict and the task's own entries (classification: the per-class table).
+    Returns (summary, predictions)."""
+    from tfdl.evaluation.metrics import choose_headline, compare
 
-    after_fit(app, cfg, model, splits, run_dir)
+    fit_state(app, cfg, model, splits)
     results, preds = evaluate_all(app, cfg, model, splits, log=log)
     first = next(iter(app.baselines), None)
     override = getattr(getattr(cfg, "eval", None), "headline", None)
-    y_fit = splits.y_train if cfg.task == "classification" else None
-    chosen = choose_headline(cfg.task, y_fit, splits.info.labels, override)
+    chosen = choose_headline(cfg.task, splits.y_train, splits.info.labels, override)
     if chosen["metric"] not in results["test"]:
         have = ", ".join(k for k, v in results["test"].items() if isinstance(v, (int, float)))
         raise TfdlError(
@@ -396,8 +397,7 @@ def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=
             else {}
         ),
     }
-    if cfg.task == "classification":
-        summary["per_class"] = per_class_table(splits.y_test, preds["model"], splits.info.labels)
+    summary.update(get_task(cfg.task).summary(splits.y_test, preds["model"], splits.info))
     return summary, preds
 
 
@@ -419,7 +419,7 @@ def finish_run(app: App, cfg, model, splits: Splits, metrics: dict, preds: dict,
         plots_dir,
         history if history.is_file() else None,
     )
-    sections = list(splits.info.extra.get("report_sections", []))
+    sections = list(splits.info.report_sections)
     if app.report is not None:
         more_plots, more_sections = app.report(model, splits, metrics, preds, run_dir)
         plots, sections = [*plots, *more_plots], [*sections, *more_sections]

@@ -37,11 +37,12 @@ def rows_csv(tmp_path) -> Path:
 
 def _trained(rows_csv: Path, model: str = "dense_ae"):
     from apps.anomaly import APP
+    from tfdl.app import model_hooks
     from tfdl.pipeline import build_model, make_dataset, resolve_config
 
     cfg = resolve_config(APP, {}, [f"data.path={rows_csv}", "data.label_column=label", f"model.name={model}"])
     splits = APP.load_data(cfg)
-    y_train, y_val = APP.targets(splits)
+    y_train, y_val = model_hooks(APP, cfg).targets(splits)
     net = build_model(APP, cfg, splits)
     net.compile(optimizer="adam", loss="mse")
     net.fit(
@@ -56,39 +57,40 @@ def test_threshold_and_baseline_thresholds_never_touch_test(rows_csv, tmp_path):
 
     app, cfg, splits, net = _trained(rows_csv)
     assert (splits.y_train == 0).all() and splits.y_val.sum() > 0 and splits.y_test.sum() > 0
-    kw = app.after_fit(net, splits, cfg, tmp_path)
+    kw = app.fit_state(net, splits, cfg)
     expected = choose_threshold(splits.y_val, anomaly.predict(net, splits.x_val), rule="f1")
     assert kw["threshold"] == pytest.approx(expected)
-    base = {name: (fn(splits), splits.info.extra["baseline_evaluation_kwargs"][name]["threshold"])
-            for name, fn in app.baselines.items()}  # fmt: skip
+    base = {name: fn(splits) for name, fn in app.baselines.items()}
+    base = {name: (pred, bkw["threshold"]) for name, (pred, bkw) in base.items()}
     # Scramble the test split (values and labels): every threshold must stay exactly the same.
     rng = np.random.default_rng(5)
     splits.x_test = rng.normal(scale=50, size=splits.x_test.shape).astype(np.float32)
     splits.y_test = 1 - splits.y_test
-    assert app.after_fit(net, splits, cfg, tmp_path)["threshold"] == kw["threshold"]
+    assert app.fit_state(net, splits, cfg)["threshold"] == kw["threshold"]
     for name, fn in app.baselines.items():
-        fn(splits)
-        assert splits.info.extra["baseline_evaluation_kwargs"][name]["threshold"] == base[name][1]
+        assert fn(splits)[1]["threshold"] == base[name][1]
     # The fpr rule flags at most the budget of validation normals.
     splits.info.extra.update(threshold_rule="fpr", fpr_budget=0.05)
-    thr = app.after_fit(net, splits, cfg, tmp_path)["threshold"]
+    thr = app.fit_state(net, splits, cfg)["threshold"]
     val = anomaly.predict(net, splits.x_val)
     assert (val[splits.y_val == 0] >= thr).mean() <= 0.05
     # Without labels (all rows "normal"), the F1 rule is undefined: the budget rule is used and said so.
     splits.info.extra.update(threshold_rule="f1", labelled=False)
     _, why = anomaly.pick_threshold(np.zeros(len(val), int), val, splits.info)
     assert why.startswith("at most 5.0%")
-    app.after_fit(net, splits, cfg, tmp_path)
-    titles = [t for t, _ in splits.info.extra["report_sections"]]
+    splits.info.update(app.fit_state(net, splits, cfg))
+    titles = [t for t, _ in app.report(net, splits, {}, {}, tmp_path)[1]]
     assert "Rows above the threshold (test, no labels)" in titles
 
 
 def test_vae_adds_kl_term_to_reconstruction_loss(rows_csv):
     import keras
 
+    from tfdl.app import model_hooks
+
     app, cfg, splits, net = _trained(rows_csv, "vae")
     x = splits.x_val[:64]
-    target = app.targets(splits)[1][:64]
+    target = model_hooks(app, cfg).targets(splits)[1][:64]
     net(x, training=False)
     assert len(net.losses) == 1  # the Sampling layer's KL term
     kl = float(sum(keras.ops.convert_to_numpy(t) for t in net.losses))

@@ -93,6 +93,7 @@ def test_unseen_csv_trains_exports_predicts_and_explains(workdir: Path, churn_cs
     assert p.shape == (3, 2) and np.all(np.isfinite(p)) and np.allclose(p.sum(axis=1), 1, atol=1e-4)
     labels = served.meta["labels"]
     assert p[0, labels.index("left")] > p[2, labels.index("left")]  # short tenure + basic plan churns more
+    assert served.meta["allow_nan"] is True  # the card says so: the server accepts missing values
 
     # predict: CSV rows with a missing column and an unseen category.
     rows = workdir / "rows.csv"

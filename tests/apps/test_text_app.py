@@ -84,9 +84,10 @@ def test_models_take_raw_strings(tiny_splits, name):
     out = model.predict(splits.x_test[:5], verbose=0)
     assert out.shape == (5, 2) and np.allclose(out.sum(axis=1), 1.0, atol=1e-4)
     # The vocabulary comes from the training split only and ships as an asset.
-    vocab = splits.info.extra["assets"]["vocab.txt"].splitlines()
+    shipped = app.assets(model, splits)
+    vocab = shipped["vocab.txt"].splitlines()
     assert "great" in vocab and "a" in vocab
-    idf = splits.info.extra["assets"].get("idf.txt")
+    idf = shipped.get("idf.txt")
     assert (idf is not None) == (name in ("bow", "nbsvm"))
     if idf is not None:
         assert len(idf.splitlines()) == len(vocab)
@@ -172,6 +173,25 @@ def test_train_export_string_signature_and_predict(reviews_csv, workdir, capsys,
     assert main(["predict", "text", "--input", "a brilliant superb film"]) == 0
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert answer["label"] in ("neg", "pos") and set(answer["scores"]) == {"neg", "pos"}
+
+
+def test_export_of_a_finished_run_ships_the_vocabulary(reviews_csv, workdir):
+    """`tfdl export text` on a run trained with --no-export: the vocabulary (and TF-IDF weights) come
+    from the saved model's own vectorizer, not from state the training process held."""
+    args = ["train", "text", "--data", str(reviews_csv), "--model", "nbsvm", "--epochs", "1", "--no-export",
+            "--set", "data.text_column=review", "--set", "data.label_column=sentiment",
+            "--set", "data.limit=80", "--set", "train.batch_size=16"]  # fmt: skip
+    assert main(args) == 0
+    assert not (workdir / "saved_models").exists()
+    plots = sorted((workdir / "runs" / "text").glob("*/plots/*.png"))
+    stamps = {p: p.stat().st_mtime_ns for p in plots}
+    assert main(["export", "text"]) == 0
+    assets = workdir / "saved_models" / "text" / "1" / "assets"
+    vocab = (assets / "vocab.txt").read_text().splitlines()
+    assert "great" in vocab and "dull" in vocab
+    assert len((assets / "idf.txt").read_text().splitlines()) == len(vocab)
+    assert (assets / "labels.txt").read_text() == "neg\npos\n"
+    assert {p: p.stat().st_mtime_ns for p in plots} == stamps  # export draws no report
 
 
 @pytest.mark.slow

@@ -196,7 +196,7 @@ def test_model_starts_at_ridge_and_keeps_the_start_when_training_does_not_beat_i
     cfg = resolve_config(APP, {"data": {"path": str(load_csv)}}, [*BASE[1::2], "model.name=mlp"])
     s = APP.load_data(cfg)
     model = build_model(APP, cfg, s)
-    pre, e = s.info.extra["preprocessing"], s.info.extra
+    pre, e = s.info.preprocessing, s.info.extra
     scale = lambda x: ((x - np.asarray(pre["feature_mean"])) / pre["feature_std"]).reshape(len(x), -1)  # noqa: E731
     fit = Ridge(alpha=1.0).fit(scale(s.x_train), (s.y_train - e["target_mean"]) / e["target_std"])
     ridge = fit.predict(scale(s.x_val)) * e["target_std"] + e["target_mean"]

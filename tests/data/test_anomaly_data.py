@@ -78,7 +78,7 @@ def test_csv_splits_folds_test_every_row_once_and_keep_anomalies_out_of_training
     tested = []
     for k in range(4):
         s = A.csv_splits(path, "label", 0.15, 0.15, 0, folds=4, fold=k)
-        assert s.info.extra["cv"] == {"folds": 4, "fold": k}
+        assert s.info.cv == {"folds": 4, "fold": k}
         assert (s.y_train == 0).all() and s.y_test.sum() in (2, 3)  # stratified: 10 anomalies in 4 folds
         tested += s.x_test[:, 0].astype(int).tolist()
     assert sorted(tested) == list(range(100))

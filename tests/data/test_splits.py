@@ -40,7 +40,7 @@ def test_kfold_tests_every_example_exactly_once_and_keeps_val_apart():
         assert sum(map(len, parts)) == 200 and len(np.unique(np.concatenate(parts))) == 200  # disjoint
         assert len(s.x_test) == 40 and len(s.x_val) == 30  # 1/folds for test; val_fraction of the whole
         assert np.bincount(s.y_test).tolist() == [20, 12, 8]  # stratified: the class shares of the pool
-        assert s.info.extra["cv"] == {"folds": 5, "fold": k}
+        assert s.info.cv == {"folds": 5, "fold": k}
         tested += s.x_test.ravel().tolist()
     assert sorted(tested) == list(range(200))
     again = split_arrays(

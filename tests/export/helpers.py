@@ -26,7 +26,7 @@ def tiny_splits(n_train: int = 300, n_test: int = 120, size: int = 12, seed: int
 
     (xtr, ytr), (xva, yva), (xte, yte) = make(n_train), make(60), make(n_test)
     info = DataInfo("tiny_stripes", "generated in tests", "sha256:test", list(LABELS), (size, size, 1))
-    info.extra["normalization"] = "uint8 pixels 0-255; the model scales by 1/255 inside"
+    info.normalization = "uint8 pixels 0-255; the model scales by 1/255 inside"
     return Splits(xtr, ytr, xva, yva, xte, yte, info)
 
 

@@ -206,3 +206,43 @@ def test_retrain_best_exports_a_version_with_the_search_in_its_card(image_folder
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["dataset"]["n_train"] == 84 + 18
     assert card["config"]["train"]["early_stopping_patience"] == 0
+
+
+def test_tuning_the_transfer_model_keeps_per_stage_rates_and_gradual_unfreezing(image_folder, tmp_path):
+    """Tune and train share one compile-and-fit core: a trial of the vision transfer model compiles with
+    the discriminative optimizer (head at the learning rate, each base stage lower) and fits with the
+    gradual-unfreezing callback, as `tfdl train` does."""
+    import keras
+    import keras_tuner as kt
+    import numpy as np
+
+    from tfdl.data.splits import limit_train
+    from tfdl.models import build_cnn
+    from tfdl.transfer import GradualUnfreezing
+    from tfdl.tuning.hypermodel import AppHyperModel
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((20, 20, 1), dtype="uint8")
+    rescale = lambda t: keras.layers.Rescaling(1 / 255)(t)  # noqa: E731
+    base = build_cnn(None, 3, filters=(4, 8), dense_units=8, inputs=inp, preprocess=rescale)
+    base.save(tmp_path / "base.keras")
+    app = get_app("vision")
+    cfg = resolve_config(app, {}, [
+        f"data.path={image_folder}", "data.image_size=20", "model.name=transfer",
+        f"model.base={tmp_path / 'base.keras'}", "model.base_lr_factor=0.01", "finetune=gradual",
+        "train.learning_rate=0.01", "train.schedule=constant", "train.batch_size=32", "train.epochs=2",
+    ])  # fmt: skip
+    hm = AppHyperModel(app, cfg, limit_train(app.load_data(cfg), None, 0), "float32")
+    hp = kt.HyperParameters()
+    model = hm.build(hp)
+    assert isinstance(model.optimizer, keras.optimizers.MultiOptimizer)
+    rates = sorted(float(keras.ops.convert_to_numpy(o.learning_rate)) for o in model.optimizer.optimizers)
+    # 3 base stages (block1, block2, fc) at 0.01 * 0.01 ** ((3 - i) / 3), the head at 0.01
+    np.testing.assert_allclose(rates, [1e-4, 1e-2 * 0.01 ** (2 / 3), 1e-2 * 0.01 ** (1 / 3), 1e-2], rtol=1e-5)
+    history = hm.fit(hp, model, epochs=2)
+    assert len(history.epoch) == 2
+    stages = {layer.name: layer.trainable for layer in model.get_layer("base").layers if layer.weights}
+    # epoch 0: head only; epoch 1: the top stage (fc) unfrozen, the lower ones still frozen
+    assert stages["fc"] is True and stages["block1_conv1"] is False
+    assert isinstance(model.optimizer, keras.optimizers.MultiOptimizer)
+    assert GradualUnfreezing in {type(cb) for cb in hm.last_callbacks}

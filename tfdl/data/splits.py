@@ -21,7 +21,13 @@ X = Any  # np.ndarray | dict[str, np.ndarray]
 
 @dataclass
 class DataInfo:
-    """What the pipeline, the report and the model card need to know about a data set."""
+    """What the pipeline, the report and the model card need to know about a data set.
+
+    Every fact the library reads has a typed field; ``extra`` holds what only the app's own code reads
+    (time stamps, scaling statistics, rules). The loader fills the data facts; the pipeline merges what a
+    hook returns after training (:meth:`update`: the anomaly threshold, a blend section) into the same
+    fields, so export and evaluation read one place.
+    """
 
     name: str  # "fashion_mnist"
     source: str  # where it came from, in words ("Debian package dataset-fashion-mnist")
@@ -29,11 +35,39 @@ class DataInfo:
     labels: list[str] = field(default_factory=list)  # class names (classification)
     input_shape: tuple = ()  # one example's shape, without the batch axis
     notes: list[str] = field(default_factory=list)  # warnings shown in the report (skipped files...)
-    extra: dict[str, Any] = field(default_factory=dict)  # app-specific facts (timestamps, columns)
+    extra: dict[str, Any] = field(default_factory=dict)  # app-only facts the library never reads
+    # The task the data was read for, when the loader decides it (tabular infers it from the target):
+    # the pipeline sets ``cfg.task`` from it; ``None`` = the config's / the app's task.
+    task: str | None = None
+    # How raw inputs are prepared, for the model card and TFLite sidecar ("inside the model" when None).
+    preprocessing: dict[str, Any] | str | None = None
+    normalization: str | None = None  # what a TFLite client must do to raw inputs (None = nothing)
+    # Files shipped in the SavedModel's assets/ folder (name -> text): schema.yaml, threshold.json, ...
+    assets: dict[str, str] = field(default_factory=dict)
+    report_sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown)
+    columns: list[Any] = field(default_factory=list)  # tabular column specs (baselines, explainers)
+    mase_scale: float | None = None  # forecast: seasonal-naive in-sample MAE of the training part
+    threshold: float | None = None  # anomaly: the score threshold chosen on validation
+    allow_nan: bool = False  # the model imputes missing (NaN) float inputs: the server accepts them
+    cv: dict[str, int] | None = None  # {"folds": k, "fold": i} when the test part is a CV fold
 
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    def update(self, state: dict[str, Any] | None) -> None:
+        """Merge what a hook returned: ``assets`` are added, ``report_sections`` replace sections of the
+        same title, other fields are set. Unknown names are an error (a typo would be lost silently)."""
+        for key, value in (state or {}).items():
+            if key == "assets":
+                self.assets = {**self.assets, **value}
+            elif key == "report_sections":
+                titles = {t for t, _ in value}
+                self.report_sections = [s for s in self.report_sections if s[0] not in titles] + list(value)
+            elif key in self.__dataclass_fields__ and key not in ("name", "source", "fingerprint", "extra"):
+                setattr(self, key, value)
+            else:
+                raise KeyError(f"DataInfo has no field {key!r} a hook may set")
 
 
 @dataclass
@@ -161,14 +195,14 @@ def split_arrays(
 
     With ``folds`` >= 2 the test part is fold ``fold`` of a (stratified) k-fold partition instead, so
     ``folds`` runs test every example exactly once; val is ``val_fraction`` of the whole, carved from
-    the other folds. The fold is recorded in ``info.extra["cv"]``.
+    the other folds. The fold is recorded in ``info.cv``.
     """
     n = n_rows(x)
     if n < 3:
         raise TfdlError(f"need at least 3 examples to split into train/val/test; got {n}")
     if folds >= 2:
         train, val, test = kfold_indices(y, n, folds, fold, val_fraction, seed, stratify)
-        info.extra["cv"] = {"folds": folds, "fold": fold}
+        info.cv = {"folds": folds, "fold": fold}
     else:
         train, val, test = stratified_indices(y, n, (val_fraction, test_fraction), seed, stratify)
     sel = lambda a, i: None if a is None else np.asarray(a)[i]

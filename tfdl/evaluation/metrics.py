@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-TASKS = ("classification", "regression", "forecast", "anomaly")
+# Metrics where lower is better (every other metric: higher is better). The one definition of metric
+# direction: task headlines, the verdict, `tfdl cv`, early stopping and the tuner objective all read it.
+LOWER_IS_BETTER = {"loss", "mae", "mse", "rmse", "log_loss", "smape", "mase", "brier", "mape", "ece",
+                   "hamming_loss"}  # fmt: skip
 
-# task -> (headline metric, higher is better)
-_HEADLINE = {
-    "classification": ("accuracy", True),
-    "regression": ("rmse", False),
-    "forecast": ("mae", False),
-    "anomaly": ("roc_auc", True),
-}
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a test metric or of a Keras history key (``val_loss``, ``val_accuracy``)."""
+    name = metric[4:] if metric.startswith("val_") else metric
+    return name not in LOWER_IS_BETTER
 
 
 def _num(x: Any) -> float | None:
@@ -268,32 +269,23 @@ def choose_threshold(y_val: Any | None, score_val: Any, rule: str = "f1", fpr_bu
 # --------------------------------------------------------------------------- dispatch and verdict
 
 
+def _task(task: str):
+    from tfdl.tasks import TASKS, get_task
+
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}; received {task!r}")
+    return get_task(task)
+
+
 def evaluate(task: str, y_true: Any, pred: Any, info: Any = None, **kw: Any) -> dict:
-    """Metrics for ``task`` (classification | regression | forecast | anomaly).
+    """Metrics for ``task`` (a registered :class:`tfdl.tasks.Task` name: classification | regression |
+    forecast | anomaly | ...), computed by the task.
 
     ``pred``: probabilities (classification), values (regression, forecast (n, h)), scores (anomaly).
     Keywords: ``labels`` (classification; default ``info.labels``), ``scale`` (forecast MASE; default
-    ``info.extra["mase_scale"]``), ``threshold`` (anomaly; default ``info.extra["threshold"]``).
+    ``info.mase_scale``), ``threshold`` (anomaly; default ``info.threshold``).
     """
-    extra = getattr(info, "extra", None) or {}
-    if task == "classification":
-        labels = kw.get("labels") or list(getattr(info, "labels", None) or [])
-        if not labels:
-            p = np.asarray(pred)
-            labels = [str(i) for i in range(2 if p.ndim == 1 or p.shape[1] == 1 else p.shape[1])]
-        return classification_metrics(y_true, pred, labels)
-    if task == "regression":
-        return regression_metrics(y_true, pred)
-    if task == "forecast":
-        return forecast_metrics(y_true, pred, kw.get("scale", extra.get("mase_scale")))
-    if task == "anomaly":
-        threshold = kw.get("threshold", extra.get("threshold"))
-        if threshold is None:
-            raise ValueError(
-                "anomaly evaluation needs threshold= (pick it with choose_threshold on validation)"
-            )
-        return anomaly_metrics(y_true, pred, float(threshold))
-    raise ValueError(f"task must be one of {', '.join(TASKS)}; received {task!r}")
+    return _task(task).evaluate(y_true, pred, info, **kw)
 
 
 def headline(task: str, metrics: dict | None = None) -> tuple[str, bool]:
@@ -302,37 +294,21 @@ def headline(task: str, metrics: dict | None = None) -> tuple[str, bool]:
     chosen = (metrics or {}).get("headline") if isinstance(metrics, dict) else None
     if isinstance(chosen, dict) and chosen.get("metric"):
         return chosen["metric"], bool(chosen.get("higher_is_better", True))
-    if task not in _HEADLINE:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}; received {task!r}")
-    return _HEADLINE[task]
-
-
-# Metrics where lower is better (every other metric: higher is better).
-LOWER_IS_BETTER = {"mae", "mse", "rmse", "log_loss", "smape", "mase", "brier", "mape", "ece"}
-# The scalar test metrics each task reports (eval.headline must name one of them).
-TASK_METRICS = {
-    "classification": ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "mcc",
-                       "roc_auc", "pr_auc"),
-    "regression": ("mae", "mse", "rmse", "r2"),
-    "forecast": ("mae", "rmse", "smape", "mase"),
-    "anomaly": ("roc_auc", "pr_auc", "precision", "recall", "f1"),
-}  # fmt: skip
+    t = _task(task)
+    return t.headline, higher_is_better(t.headline)
 
 
 def check_headline(name: str | None) -> None:
     """``eval.headline`` must be a metric some task reports: a one-line error before any training (the
     task itself may only be known once the data is read, e.g. tabular; evaluation checks it again)."""
     from tfdl.errors import TfdlError
+    from tfdl.tasks import TASKS
 
-    known = sorted({m for names in TASK_METRICS.values() for m in names})
+    known = sorted({m for t in TASKS.values() for m in t.metrics})
     if name and name not in known:
         raise TfdlError(
             f"eval.headline '{name}' is not a metric tfdl reports; use one of: {', '.join(known)}"
         )
-
-
-# Binary classification whose minority class is rarer than this is judged on ROC-AUC, not accuracy.
-IMBALANCE_SHARE = 0.35
 
 
 def choose_headline(
@@ -340,33 +316,16 @@ def choose_headline(
 ) -> dict:
     """The headline metric for this task AND this data, with the reason, for metrics.json and the report.
 
-    Binary classification with a minority class under 35 % of ``y`` (the training labels) is judged on
-    ROC-AUC, with PR-AUC beside it: accuracy there rewards predicting the majority (lesson 5's "99 %
-    accuracy" on a rare disease). ``override`` (``eval.headline``) wins, with its direction looked up.
+    The task decides from the training labels ``y`` (:meth:`tfdl.tasks.Task.choose_headline`: binary
+    classification with a minority class under 35 % is judged on ROC-AUC). ``override``
+    (``eval.headline``) wins, with its direction looked up.
     """
     if override:
         return {
-            "metric": override, "higher_is_better": override not in LOWER_IS_BETTER,
+            "metric": override, "higher_is_better": higher_is_better(override),
             "reason": "set by eval.headline",
         }  # fmt: skip
-    metric, higher = headline(task)
-    reason = f"the {task} default"
-    if task == "classification" and y is not None:
-        yy = np.asarray(y).ravel()
-        n_classes = len(labels) if labels else len(np.unique(yy))
-        if n_classes == 2 and len(yy):
-            share = float(np.min(np.bincount(yy.astype(int), minlength=2)) / len(yy))
-            if share < IMBALANCE_SHARE:
-                metric, higher = "roc_auc", True
-                reason = (
-                    f"binary with a minority class of {share:.1%} (< {IMBALANCE_SHARE:.0%}): accuracy would "
-                    "reward predicting the majority; PR-AUC is reported beside it"
-                )
-            else:
-                reason = (
-                    f"binary with a minority class of {share:.1%} (>= {IMBALANCE_SHARE:.0%}): balanced enough"
-                )
-    return {"metric": metric, "higher_is_better": higher, "reason": reason}
+    return _task(task).choose_headline(y, labels)
 
 
 def _test_of(m: dict) -> dict:
@@ -402,7 +361,7 @@ def compare(
     if metric is None:
         metric, higher = headline(task)
     else:
-        higher = metric not in LOWER_IS_BETTER if higher_is_better is None else higher_is_better
+        higher = _higher(metric) if higher_is_better is None else higher_is_better
     name = model_name or (model_metrics.get("model") if isinstance(model_metrics.get("test"), dict) else None)
     who = f"the {name} model" if name else "the model"
     mv = _test_of(model_metrics).get(metric)
@@ -451,3 +410,6 @@ def compare(
                 "over folds."
             )
     return out
+
+
+_higher = higher_is_better  # compare() has an argument of that name

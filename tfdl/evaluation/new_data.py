@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tfdl.errors import TfdlError
+from tfdl.tasks import get_task
 
 SUPPORTED = ("classification", "regression")
 BOOTSTRAP = 200
@@ -103,7 +104,7 @@ def evaluate_new_data(app, version_dir: Path, data: str, sets: list[str] | None 
     x = _concat([splits.x_train, splits.x_val, splits.x_test])
     y = _concat([splits.y_train, splits.y_val, splits.y_test])
     labels = list(card.get("labels") or [])
-    if task == "classification":
+    if get_task(task).classifier:
         y = _remap(y, list(splits.info.labels), labels)
     log(f"scoring {len(y)} rows with {version_dir} ...")
     pred = _predict(loaded, x)

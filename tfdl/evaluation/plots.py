@@ -181,42 +181,23 @@ def task_plots(
     per_horizon_by_model: dict[str, list[float]] | None = None,
     model_name: str = "model",
 ) -> list[Path]:
-    """The standard figures for ``task`` written into ``out_dir``; returns their paths.
+    """Learning curves (when ``history_csv`` exists) and the task's own figures
+    (:meth:`tfdl.tasks.Task.plots`) written into ``out_dir``; returns their paths.
 
-    classification: learning curves, confusion matrix, ROC curves. regression: learning curves,
-    predicted vs actual. forecast: learning curves, MAE by horizon (``per_horizon_by_model`` to
-    draw baselines too), predicted vs actual. anomaly: learning curves, score histogram
-    (``threshold`` or ``info.extra["threshold"]``). Learning curves only when ``history_csv`` exists.
+    classification: confusion matrix, ROC curves. regression: predicted vs actual. forecast: MAE by
+    horizon (``per_horizon_by_model`` to draw baselines too), predicted vs actual. anomaly: score
+    histogram (``threshold`` or ``info.threshold``).
     """
     out_dir = Path(out_dir)
     paths: list[Path] = []
     if history_csv is not None and Path(history_csv).exists():
         paths.append(learning_curves(history_csv, out_dir / "learning_curves.png"))
-    if task == "classification":
-        p = np.asarray(pred, dtype=np.float64)
-        labels = list(getattr(info, "labels", None) or [])
-        if p.ndim == 2 and p.shape[1] > 1:
-            pred_ids = p.argmax(axis=1)
-            labels = labels or [str(i) for i in range(p.shape[1])]
-        else:
-            pred_ids = (p.reshape(-1) >= 0.5).astype(int)
-            labels = labels or ["0", "1"]
-        paths.append(confusion_matrix(y_true, pred_ids, labels, out_dir / "confusion_matrix.png"))
-        paths.append(roc_curves(y_true, p, labels, out_dir / "roc_curves.png"))
-    elif task == "regression":
-        paths.append(pred_vs_actual(y_true, pred, out_dir / "pred_vs_actual.png"))
-    elif task == "forecast":
-        y = np.asarray(y_true, dtype=np.float64)
-        p = np.asarray(pred, dtype=np.float64)
-        y, p = y.reshape(len(y), -1), p.reshape(len(p), -1)
-        curves = {model_name: list(np.abs(y - p).mean(axis=0))}
-        curves.update(per_horizon_by_model or {})
-        paths.append(error_by_horizon(curves, out_dir / "error_by_horizon.png"))
-        paths.append(pred_vs_actual(y, p, out_dir / "pred_vs_actual.png"))
-    elif task == "anomaly":
-        extra = getattr(info, "extra", None) or {}
-        thr = threshold if threshold is not None else extra.get("threshold")
-        paths.append(score_histogram(pred, y_true, thr, out_dir / "score_histogram.png"))
-    else:
-        raise ValueError(f"task must be classification, regression, forecast or anomaly; received {task!r}")
+    from tfdl.tasks import TASKS
+
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}; received {task!r}")
+    paths += TASKS[task].plots(
+        y_true, pred, info, out_dir, threshold=threshold, per_horizon_by_model=per_horizon_by_model,
+        model_name=model_name,
+    )  # fmt: skip
     return paths

@@ -55,7 +55,9 @@ def _metrics_section(metrics: dict, baselines: dict[str, dict]) -> list[str]:
     header = ["metric", f"{model} (model)", *[f"{b} (baseline)" for b in baselines]]
     rows = [[k, test.get(k), *[b.get(k) for b in baselines.values()]] for k in names]
     parts = ["## Test metrics", ""]
-    if task in ("classification", "regression", "forecast", "anomaly"):
+    from tfdl.tasks import TASKS
+
+    if task in TASKS:
         metric, higher = headline(task, metrics)
         why = (metrics.get("headline") or {}).get("reason")
         parts += [

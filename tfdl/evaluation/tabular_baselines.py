@@ -40,8 +40,10 @@ def sklearn_baseline(splits: Splits, family: str) -> np.ndarray:
     return its test predictions: class probabilities (n, classes) or values (n, 1)."""
     from threadpoolctl import threadpool_limits
 
-    classify = splits.info.extra["task"] == "classification"
-    columns = splits.info.extra["columns"]
+    from tfdl.tasks import get_task
+
+    classify = get_task(splits.info.task).classifier
+    columns = splits.info.columns
     frames = [_frame(x, columns) for x in (splits.x_train, splits.x_val, splits.x_test)]
     y_train, y_val = _target(splits.y_train, classify), _target(splits.y_val, classify)
     fit = _fit_linear if family == "linear" else _fit_hgb

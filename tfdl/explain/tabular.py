@@ -202,7 +202,7 @@ def explain(
 
     out_dir = Path(run_dir) / "explain"
     out_dir.mkdir(parents=True, exist_ok=True)
-    columns = _columns(splits.info.extra["columns"])
+    columns = _columns(splits.info.columns)
     labels = splits.info.labels
     predict = _direct_predict(model)
     if method == "permutation":

@@ -37,6 +37,7 @@ from tfdl.export.tflite import (
     _write_json,
     find_run_version,
 )
+from tfdl.tasks import get_task
 
 
 def run_onnx(path: Path, x, latency_runs: int = 200) -> tuple[np.ndarray, dict]:
@@ -132,9 +133,9 @@ def export_onnx(
     from tfdl.evaluation.metrics import headline
     from tfdl.export import tflite_convert as C
     from tfdl.export.load import load_version
-    from tfdl.export.savedmodel import export_run_model
+    from tfdl.export.savedmodel import export_run_model, served_model
 
-    served = app.serving_model(model, splits, metrics) if app.serving_model else model
+    served = served_model(app, cfg, model, splits, metrics)
     outputs = getattr(served, "outputs", None) or []
     if len(outputs) > 1:
         raise TfdlError(f"ONNX export handles single-output models; this one has {len(outputs)} outputs")
@@ -167,7 +168,7 @@ def export_onnx(
                 f"exceeds the tolerance {tolerance}; the file was not kept"
             )
         agreement = None
-        if cfg.task == "classification" and ref_pred.ndim == 2 and ref_pred.shape[1] > 1:
+        if get_task(cfg.task).classifier and ref_pred.ndim == 2 and ref_pred.shape[1] > 1:
             agreement = float(np.mean(np.argmax(pred, 1) == np.argmax(ref_pred, 1)))
         record = {
             "file": "onnx/model.onnx", "size_bytes": (staging / "model.onnx").stat().st_size,

@@ -13,7 +13,7 @@ FORMATS = ("savedmodel", "tflite", "onnx")
 def export(
     app, run_dir: Path, *, fmt: str = "savedmodel", quantize: str = "none", int8_io: bool = False
 ) -> list[Path]:
-    from tfdl.pipeline import after_fit, load_run, load_splits
+    from tfdl.pipeline import fit_state, load_run, load_splits
 
     if fmt not in FORMATS:
         raise TfdlError(f"--format must be one of {', '.join(FORMATS)}; got '{fmt}'")
@@ -21,8 +21,9 @@ def export(
     cfg, model = load_run(app, run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     splits = load_splits(app, cfg)
-    # What training derived from train/val (e.g. the anomaly threshold) travels with the export too.
-    after_fit(app, cfg, model, splits, run_dir)
+    # What training derived from train/val (e.g. the anomaly threshold) travels with the export too;
+    # the report (plots) is not drawn again.
+    fit_state(app, cfg, model, splits)
     if fmt == "savedmodel":
         from tfdl.export.savedmodel import export_run_model
 

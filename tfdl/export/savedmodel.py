@@ -132,6 +132,7 @@ def signature_in_words(model) -> dict[str, Any]:
 
 def model_card(app, cfg, model, splits, metrics: dict, extra: dict | None = None) -> dict[str, Any]:
     from tfdl.config import to_dict
+    from tfdl.tasks import get_task
 
     return {
         "app": app.name,
@@ -150,7 +151,10 @@ def model_card(app, cfg, model, splits, metrics: dict, extra: dict | None = None
         "libraries": library_versions(),
         "signature": signature_in_words(model),
         "labels": list(splits.info.labels),
-        "preprocessing": splits.info.extra.get("preprocessing", "inside the model"),
+        "preprocessing": splits.info.preprocessing or "inside the model",
+        # The server accepts NaN in float inputs only where the model imputes them (export checks it).
+        "allow_nan": bool(splits.info.allow_nan),  # export_run_model overrides it with the checked value
+        **get_task(cfg.task).card(splits.info),
         **(extra or {}),
     }
 
@@ -166,10 +170,50 @@ def check_parity(model, version_dir: Path, x_sample, atol: float = 1e-3) -> floa
     return parity.check_savedmodel(Path(version_dir), x_sample, expected)["max_abs_diff"]
 
 
+def served_model(app, cfg, model, splits, metrics: dict):
+    """What is exported: the model's ``serving_model`` hook (anomaly: the score model), then the task's
+    output transform (anomaly: ``[score, threshold, is_anomaly]``)."""
+    from tfdl.app import model_hooks
+    from tfdl.tasks import get_task
+
+    hook = model_hooks(app, cfg).serving_model
+    served = hook(model, splits, metrics) if hook else model
+    return get_task(cfg.task).serving_model(served, splits.info)
+
+
+def export_assets(app, model, splits) -> dict[str, str]:
+    """labels.txt, the data's assets (schema.yaml, threshold.json, ...) and the app's, read off the model
+    (text: vocab.txt / idf.txt of its vectorizer)."""
+    assets = {}
+    if splits.info.labels:
+        assets["labels.txt"] = "\n".join(splits.info.labels) + "\n"
+    assets.update(splits.info.assets)
+    if app.assets is not None:
+        assets.update(app.assets(model, splits))
+    return assets
+
+
+def imputes_missing(model, sample) -> bool:
+    """True when the model's outputs stay finite with every float input of one example set to NaN."""
+    if not isinstance(sample, dict):
+        sample = {"x": sample}
+        rows = lambda s: s["x"]  # noqa: E731
+    else:
+        rows = lambda s: s  # noqa: E731
+    probe = {}
+    for k, v in sample.items():
+        v = np.array(v[:1], copy=True)
+        if v.dtype.kind == "f":
+            v[...] = np.nan
+        probe[k] = v
+    out = np.asarray(model.predict(rows(probe), verbose=0), dtype=np.float64)
+    return bool(np.isfinite(out).all())
+
+
 def export_run_model(
     app, cfg, model, splits, metrics: dict, run_dir: Path | None = None, extra: dict | None = None
 ) -> Path:
-    """Export the trained model (wrapped by ``app.serving_model`` when the app serves something else).
+    """Export the trained model as :func:`served_model` makes it (the model's hook, the task's transform).
 
     The folder is checked before it becomes a version: reloaded in a fresh process, serving_default on up
     to 8 test examples must equal the Keras outputs (tolerance in tfdl.export.parity). A failed check
@@ -177,15 +221,16 @@ def export_run_model(
     search that chose the config)."""
     from tfdl.data.splits import n_rows, take
 
-    served = app.serving_model(model, splits, metrics) if app.serving_model else model
-    card = model_card(
-        app, cfg, served, splits, metrics, {"run": str(run_dir.name) if run_dir else None, **(extra or {})}
-    )
-    assets = {}
-    if splits.info.labels:
-        assets["labels.txt"] = "\n".join(splits.info.labels) + "\n"
-    assets.update(splits.info.extra.get("assets", {}))
+    served = served_model(app, cfg, model, splits, metrics)
     sample = take(splits.x_test, np.arange(min(8, n_rows(splits.x_test))))
+    # allow_nan only when the data says the model imputes missing values AND it does: finite outputs for an
+    # example whose float inputs are all NaN (the server then accepts NaN instead of answering 400).
+    allow_nan = bool(splits.info.allow_nan) and imputes_missing(served, sample)
+    card = model_card(
+        app, cfg, served, splits, metrics,
+        {"run": str(run_dir.name) if run_dir else None, "allow_nan": allow_nan, **(extra or {})},
+    )  # fmt: skip
+    assets = export_assets(app, model, splits)
     return write_version(
         cfg.export.model_root,
         cfg.export.name or app.name,

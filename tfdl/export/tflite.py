@@ -76,10 +76,12 @@ def _predict_latency_ms(model, x_one, runs: int = 10) -> float:
 
 def _score(app, cfg, splits, pred) -> float | None:
     """Headline test metric of outputs ``pred``; None when the app post-processes outputs itself."""
+    from tfdl.app import model_hooks
     from tfdl.evaluation.metrics import evaluate, headline
     from tfdl.pipeline import evaluation_kwargs
 
-    if app.predict is not None and app.serving_model is None:
+    hooks = model_hooks(app, cfg)
+    if hooks.predict is not None and hooks.serving_model is None:
         return None
     name, _ = headline(cfg.task)
     try:
@@ -120,10 +122,10 @@ def export_tflite(
     from tfdl.evaluation.metrics import headline
     from tfdl.export import tflite_convert as C
     from tfdl.export.load import load_version
-    from tfdl.export.savedmodel import export_run_model
+    from tfdl.export.savedmodel import export_run_model, served_model
 
     modes = parse_quantize(quantize, int8_io)
-    served = app.serving_model(model, splits, metrics) if app.serving_model else model
+    served = served_model(app, cfg, model, splits, metrics)
     outputs = getattr(served, "outputs", None) or []
     if len(outputs) > 1:
         raise TfdlError(f"TFLite export handles single-output models; this one has {len(outputs)} outputs")
@@ -233,13 +235,13 @@ def _export_one(
 
 def _sidecar(mode, final, info, splits, prep, out_dir) -> dict:
     """What a phone app needs beside the file: input format, labels, normalization, vocabulary."""
-    extra = splits.info.extra
+    data = splits.info
     return {
         "file": final.name, "quantize": mode, "inputs": info["inputs"], "output_dtype": info["output_dtype"],
         "output_quantization": info["output_quantization"],
         "labels": list(splits.info.labels), "labels_file": "labels.txt" if splits.info.labels else None,
-        "normalization": extra.get("normalization", "inside the model: feed raw inputs in the dtype above"),
-        "preprocessing": extra.get("preprocessing", "inside the model"),
+        "normalization": data.normalization or "inside the model: feed raw inputs in the dtype above",
+        "preprocessing": data.preprocessing or "inside the model",
         "vocabulary_file": "vocab.txt" if (out_dir / "vocab.txt").is_file() else None,
         "int8_io": "integer inputs/outputs: (q - zero_point) * scale, per the inputs' quantization"
         if mode == "int8-io" else None,

@@ -62,8 +62,12 @@ def check_signature(body: Any, allowed: tuple[str, ...]) -> None:
 
 
 def is_classifier(sv: ServedVersion) -> bool:
+    from tfdl.tasks import TASKS
+
     task = sv.meta.get("task")
-    return task == "classification" or (task is None and bool(sv.meta.get("labels")))
+    if task in TASKS:
+        return TASKS[task].classifier
+    return task is None and bool(sv.meta.get("labels"))
 
 
 def metadata(sv: ServedVersion) -> dict[str, Any]:

@@ -16,21 +16,23 @@ from tfdl.data.splits import Splits, n_rows
 from tfdl.models.search import sample
 from tfdl.training.budget import set_bn_momentum
 from tfdl.training.callbacks import NaNGuard
-from tfdl.training.optimizers import build_optimizer
+from tfdl.training.fit import compile_model, fit_targets, model_callbacks
 from tfdl.training.precision import apply_policy
 from tfdl.tuning import space as S
 
 
 def objective_for(task: str) -> kt.Objective:
-    """The app's main validation metric: accuracy for classification, the loss otherwise."""
-    if task == "classification":
-        return kt.Objective("val_accuracy", direction="max")
-    return kt.Objective("val_loss", direction="min")
+    """The task's validation objective (:meth:`tfdl.tasks.Task.tuner_objective`): accuracy for
+    classification, the loss otherwise."""
+    from tfdl.tasks import get_task
+
+    return kt.Objective(*get_task(task).tuner_objective())
 
 
 class AppHyperModel(kt.HyperModel):
     """Builds ``app.models[cfg.model.name](splits, cfg, **params)`` with sampled params and trains it
-    on the fixed split with the pipeline's optimizer builder, loss, metrics and NaN guard.
+    on the fixed split with the compile-and-fit core of ``tfdl train`` (:mod:`tfdl.training.fit`: the
+    task's loss and metrics, the model's own optimizer and callbacks) and the NaN guard.
 
     ``cfg.model`` keyword arguments are fixed (``hp.Fixed``); training knobs the user set are fixed too.
     ``last`` holds facts of the newest fit (epochs reached, seconds) for the trial record.
@@ -49,7 +51,8 @@ class AppHyperModel(kt.HyperModel):
         self.declaring = False  # True while Keras Tuner only collects the space (no model is built)
         self.trial_cfg: RunConfig | None = None
         self.last: dict[str, Any] = {}
-        self.y_train, self.y_val = app.targets(splits) if app.targets else (splits.y_train, splits.y_val)
+        self.last_callbacks: list = []  # the newest fit's callbacks (the model's own included)
+        self.y_train, self.y_val = fit_targets(app, cfg, splits)
 
     def sample_config(self, hp: kt.HyperParameters) -> RunConfig:
         """Register the space on ``hp`` and return the run config of these values."""
@@ -73,13 +76,8 @@ class AppHyperModel(kt.HyperModel):
         steps = max(1, -(-n_rows(self.splits.x_train) // cfg.train.batch_size))
         model = pipeline.build_model(self.app, cfg, self.splits)
         set_bn_momentum(model, cfg.train.bn_momentum, steps)  # as in training: short epochs, lower momentum
-        loss = self.app.loss(cfg, self.splits) if self.app.loss else pipeline.default_loss(cfg)
-        model.compile(
-            optimizer=build_optimizer(cfg.train, steps),
-            loss=loss,
-            metrics=pipeline.default_metrics(cfg.task),
-            steps_per_execution=cfg.train.steps_per_execution,
-        )
+        compile_model(self.app, cfg, model, self.splits, steps)  # the per-model optimizer hook too
+        self.steps = steps
         return model
 
     def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):
@@ -89,7 +87,11 @@ class AppHyperModel(kt.HyperModel):
         train_ds = pipeline.make_dataset(self.splits.x_train, self.y_train, batch, shuffle=True, seed=seed)
         val_ds = pipeline.make_dataset(self.splits.x_val, self.y_val, batch, shuffle=False, seed=seed)
         guard = NaNGuard()
-        callbacks = [*kwargs.pop("callbacks", []), guard]
+        steps = getattr(self, "steps", max(1, -(-n_rows(self.splits.x_train) // batch)))
+        # The model's own callbacks (vision transfer: gradual unfreezing), as in `tfdl train`.
+        own = model_callbacks(self.app, cfg, model, steps)
+        callbacks = [*kwargs.pop("callbacks", []), guard, *own]
+        self.last_callbacks = callbacks
         if cfg.train.early_stopping_patience > 0:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
