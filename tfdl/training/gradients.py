@@ -57,8 +57,8 @@ class GradientNorms(keras.callbacks.Callback):
         self.norms = {layer.name: [] for layer in layers}
         kernels = [layer.kernel for layer in layers]
         model = self.model
-        x = tf.convert_to_tensor(self.x)
-        y = tf.convert_to_tensor(self.y)
+        x = tf.nest.map_structure(tf.convert_to_tensor, self.x)  # an array, or a dict of columns (tabular)
+        y = tf.nest.map_structure(tf.convert_to_tensor, self.y)
 
         @tf.function
         def norms():
