@@ -433,13 +433,13 @@ def bench_cmd(
 @cli.command("study")
 def study_cmd(
     name: Annotated[str, typer.Argument(help="a study name, or 'list' (see `tfdl study list`)")],
-    app_name: Annotated[str | None, typer.Option("--app", help="app to run it on (default: the study's)")] = None,
+    app_name: Annotated[str | None, typer.Option("--app", help="app (default: the study's first)")] = None,
     data: Annotated[str | None, typer.Option("--data", help="your data: a folder or a file")] = None,
     budget: Annotated[
         float | None, typer.Option("--budget", help="seconds for all the variants (default: the study's)")
     ] = None,
     sets: SetOpt = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="studies go to RUNS_DIR/studies/")] = Path("runs"),
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="writes RUNS_DIR/studies/")] = Path("runs"),
 ) -> None:
     """Run a lesson's experiment: seeded variants on one split, overlaid figures, a table and a reading in
     runs/studies/NAME-TIME/ (study.md, *.png, study.json). A killed study resumes when run again."""
@@ -458,6 +458,8 @@ def study_cmd(
     typer.echo(result.reading)
     _print_paths(result.files)
     typer.echo(f"done in {elapsed(time.perf_counter() - _STARTED)}")
+
+
 # --- end tfdl study --------------------------------------------------------------------------------------
 
 

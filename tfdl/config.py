@@ -79,7 +79,7 @@ class TrainConfig(_Section):
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     # Decoupled weight decay, applied by every optimizer (Keras 3 optimizers all take it). None = the
-    # optimizer's own default: 1e-4 for adamw and lion, none for the others. Distinct from model.l2 (a loss term).
+    # optimizer's own default: 1e-4 for adamw and lion, none for the others. Not model.l2 (a loss term).
     weight_decay: float | None = Field(None, ge=0)
     optimizer: Optimizer = "adamw"
     momentum: float = Field(0.0, ge=0, lt=1)  # sgd and rmsprop only; train.optimizer=sgd alone is plain SGD

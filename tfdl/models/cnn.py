@@ -95,7 +95,10 @@ def build_cnn(
         x = keras.layers.Flatten(name="flatten")(x)
     if dense_units:
         x = keras.layers.Dense(
-            dense_units, kernel_initializer=kernel_initializer, kernel_regularizer=c.l2_regularizer(l2), name="fc"
+            dense_units,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=c.l2_regularizer(l2),
+            name="fc",
         )(x)
         x = keras.layers.Activation(activation, name="fc_act")(x)
     if dropout > 0:

@@ -182,7 +182,10 @@ BATCH_SIZE = Study(
     apps={"vision": (*VISION_MLP, "train.optimizer=adam", "train.learning_rate=0.001", "train.epochs=5")},
     budget=300,
     variants=(
-        *(Variant(f"batch {b}, equal epochs", (f"train.batch_size={b}",), "equal epochs") for b in (32, 128, 512)),
+        *(
+            Variant(f"batch {b}, equal epochs", (f"train.batch_size={b}",), "equal epochs")
+            for b in (32, 128, 512)
+        ),
         *(
             Variant(f"batch {b}, equal steps", (f"train.batch_size={b}",), "equal steps", steps_per_epoch=47)
             for b in (32, 128, 512)
@@ -195,14 +198,31 @@ MLP_VS_CNN = Study(
     name="mlp-vs-cnn",
     lesson="7 (convolutional networks)",
     claim="on images a CNN beats an MLP of many more weights: weight sharing and locality fit images",
-    apps={"vision": (*COMMON, "data.limit=6000", "data.val_fraction=0.05", "train.epochs=5",
-                     "train.optimizer=adam", "train.learning_rate=0.001", "train.batch_size=128")},  # fmt: skip
+    apps={
+        "vision": (
+            *COMMON,
+            "data.limit=6000",
+            "data.val_fraction=0.05",
+            "train.epochs=5",
+            "train.optimizer=adam",
+            "train.learning_rate=0.001",
+            "train.batch_size=128",
+        )
+    },  # fmt: skip
     budget=360,
     variants=(
         Variant("mlp 256-128", ("model.name=mlp", "model.units=[256, 128]", "model.dropout=0.0")),
         Variant("mlp 1024-512", ("model.name=mlp", "model.units=[1024, 512]", "model.dropout=0.0")),
-        Variant("cnn 16-32 (avg pool)", ("model.name=cnn", "model.filters=[16, 32]", "model.pooling=avg",
-                                         "model.dense_units=0", "model.dropout=0.0")),  # fmt: skip
+        Variant(
+            "cnn 16-32 (avg pool)",
+            (
+                "model.name=cnn",
+                "model.filters=[16, 32]",
+                "model.pooling=avg",
+                "model.dense_units=0",
+                "model.dropout=0.0",
+            ),
+        ),  # fmt: skip
         Variant("cnn 32-64", ("model.name=cnn", "model.filters=[32, 64]", "model.dropout=0.0")),
     ),
     figures=("loss", "params"),
@@ -213,9 +233,19 @@ AUGMENTATION = Study(
     lesson="13 (data augmentation)",
     claim="augmentation narrows the train-validation gap on little data; too strong an augmentation for "
     "the budget costs accuracy; always look at a batch of augmented images",
-    apps={"vision": (*COMMON, "model.name=cnn", "model.filters=[16, 32]", "data.limit=2000",
-                     "data.val_fraction=0.05", "train.epochs=12", "train.optimizer=adam",
-                     "train.learning_rate=0.001", "train.batch_size=64")},  # fmt: skip
+    apps={
+        "vision": (
+            *COMMON,
+            "model.name=cnn",
+            "model.filters=[16, 32]",
+            "data.limit=2000",
+            "data.val_fraction=0.05",
+            "train.epochs=12",
+            "train.optimizer=adam",
+            "train.learning_rate=0.001",
+            "train.batch_size=64",
+        )
+    },  # fmt: skip
     budget=360,
     variants=tuple(Variant(a, (f"augment={a}",)) for a in ("none", "light", "strong")),
     figures=("loss", "gap", "augment"),
@@ -226,9 +256,19 @@ PRECISION = Study(
     lesson="18 (performance)",
     claim="mixed precision speeds training up where the hardware has fast 16-bit math (GPUs, CPUs with "
     "AMX/AVX512-BF16) at about the same accuracy; elsewhere it can be slower",
-    apps={"vision": (*COMMON, "model.name=cnn", "model.filters=[16, 32]", "data.limit=4000",
-                     "data.val_fraction=0.05", "train.epochs=3", "train.optimizer=adam",
-                     "train.learning_rate=0.001", "train.batch_size=128")},  # fmt: skip
+    apps={
+        "vision": (
+            *COMMON,
+            "model.name=cnn",
+            "model.filters=[16, 32]",
+            "data.limit=4000",
+            "data.val_fraction=0.05",
+            "train.epochs=3",
+            "train.optimizer=adam",
+            "train.learning_rate=0.001",
+            "train.batch_size=128",
+        )
+    },  # fmt: skip
     budget=300,
     variants=(
         Variant("float32", ("train.precision=float32",)),

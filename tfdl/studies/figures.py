@@ -58,7 +58,9 @@ def draw(study, rows: list[dict], out: Path, *, lr_range=None, splits=None, cfg=
         elif kind == "params":
             made.append(params_plot(rows, out / "parameters.png"))
         elif kind == "augment" and splits is not None:
-            made.append(augment_grid(splits, out / "augmented_samples.png", seed=cfg.train.seed if cfg else 42))
+            made.append(
+                augment_grid(splits, out / "augmented_samples.png", seed=cfg.train.seed if cfg else 42)
+            )
     return [p for p in made if p is not None]
 
 
@@ -145,20 +147,27 @@ def gradient_norms(rows: list[dict], path: Path, title: str) -> Path | None:
 
 
 def lr_range_plot(lr: dict, rows: list[dict], path: Path, task: str | None) -> Path:
-    """Loss against the learning rate (log axis) while the rate grows each step; the variants' rates marked."""
+    """Loss against the learning rate (log axis) while it grows each step; the variants' rates marked."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
     x = np.array(lr["lr"])
     ax.plot(x, _vals(lr["loss"]), color="0.75", lw=0.8, label="loss of each step")
     ax.plot(x, _vals(lr["smoothed"]), color="C0", lw=2, label="smoothed (EMA 0.9)")
     if lr.get("lr_at_min_loss"):
-        ax.axvline(lr["lr_at_min_loss"], color="C3", ls=":", label=f"lowest smoothed loss: {lr['lr_at_min_loss']:.2g}")
+        ax.axvline(
+            lr["lr_at_min_loss"],
+            color="C3",
+            ls=":",
+            label=f"lowest smoothed loss: {lr['lr_at_min_loss']:.2g}",
+        )
     if lr.get("lr_steepest"):
         ax.axvline(lr["lr_steepest"], color="C2", ls=":", label=f"steepest fall: {lr['lr_steepest']:.2g}")
     for row, color in zip(rows, _colors(len(rows))):
         rate = _set_value(row, "train.learning_rate")
         if rate is not None:
-            ax.axvline(float(rate), color=color, lw=0.8, alpha=0.6, ls="--", label=f"variant {row['variant']}")
+            ax.axvline(
+                float(rate), color=color, lw=0.8, alpha=0.6, ls="--", label=f"variant {row['variant']}"
+            )
     ax.set_xscale("log")
     fin = _vals(lr["smoothed"])
     fin = fin[np.isfinite(fin)]
@@ -166,7 +175,8 @@ def lr_range_plot(lr: dict, rows: list[dict], path: Path, task: str | None) -> P
         ax.set_ylim(0, min(float(np.nanmax(fin)), 4 * float(fin.min())) * 1.1)
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel(_loss_label(task))
-    ax.set_title(f"LR range test: {lr.get('steps_run')} steps, the rate x{(x[-1] / x[0]) ** (1 / max(1, len(x) - 1)):.3f} per step")
+    factor = (x[-1] / x[0]) ** (1 / max(1, len(x) - 1))
+    ax.set_title(f"LR range test: {lr.get('steps_run')} steps, the rate x{factor:.3f} per step")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -218,8 +228,12 @@ def params_plot(rows: list[dict], path: Path) -> Path:
         y = (row.get("test") or {}).get(metric)
         if y is None:
             continue
-        ax.scatter(row["parameters"], y, color=color, s=60, label=f"{row['variant']}: {row['parameters']:,} weights")
-        ax.annotate(row["variant"], (row["parameters"], y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.scatter(
+            row["parameters"], y, color=color, s=60, label=f"{row['variant']}: {row['parameters']:,} weights"
+        )
+        ax.annotate(
+            row["variant"], (row["parameters"], y), textcoords="offset points", xytext=(6, 4), fontsize=8
+        )
     ax.set_xscale("log")
     ax.set_xlabel("trainable + non-trainable parameters (log scale)")
     ax.set_ylabel(f"test {metric}")
@@ -232,7 +246,9 @@ def params_plot(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def augment_grid(splits, path: Path, seed: int = 42, n_images: int = 6, levels=("none", "light", "strong")) -> Path:
+def augment_grid(
+    splits, path: Path, seed: int = 42, n_images: int = 6, levels=("none", "light", "strong")
+) -> Path:
     """The same training images through each augmentation level (training mode), one row per level."""
     import keras
 
@@ -256,7 +272,9 @@ def augment_grid(splits, path: Path, seed: int = 42, n_images: int = 6, levels=(
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(level, fontsize=10)
-    fig.suptitle("augment=none / light / strong: the same training images, as the model sees them in training")
+    fig.suptitle(
+        "augment=none / light / strong: the same training images, as the model sees them in training"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -48,7 +48,7 @@ def _best_val(row: dict) -> tuple[float | None, int | None]:
 
 
 def _grad_ratio(row: dict) -> float | None:
-    """Mean gradient norm of the first layer over that of the last hidden layer (the output layer excluded)."""
+    """Mean gradient norm of the first layer over the last hidden layer's (the output layer excluded)."""
     g = row.get("gradient_norms") or {}
     names = [n for n in g if n != "predictions"]
     if len(names) < 2:
@@ -71,7 +71,8 @@ def reading(study, rows: list[dict], meta: dict, baseline: dict | None, lr: dict
         b = min(best)
         w = max(best)
         out.append(
-            f"Lowest validation loss: {b[2]} ({b[0]:.4f}, epoch {b[1]}); highest best-epoch loss: {w[2]} ({w[0]:.4f})."
+            f"Lowest validation loss: {b[2]} ({b[0]:.4f}, epoch {b[1]}); "
+            f"highest best-epoch loss: {w[2]} ({w[0]:.4f})."
         )
     if diverged:
         out.append(f"Diverged (NaN loss, training stopped): {', '.join(diverged)}.")
@@ -88,7 +89,7 @@ def reading(study, rows: list[dict], meta: dict, baseline: dict | None, lr: dict
             band = noise_band(top["test"][metric], n_test)
             close = [r["variant"] for r in vals[1:] if top["test"][metric] - r["test"][metric] < band]
             s += (
-                f"; differences under {band:.3f} (two binomial standard errors) are within this test set's noise"
+                f"; differences under {band:.3f} (two binomial standard errors) are within the test noise"
                 + (f", which covers {', '.join(close)}" if close else "")
             )
         out.append(s + "; one seed each, so a ranking of close variants may not repeat.")
@@ -141,9 +142,15 @@ def _specific(name: str, rows: list[dict], lr: dict | None, metric: str | None) 
             s += f" and fell fastest at {lr['lr_steepest']:.2g}"
         out.append(s + "; a usual pick is a rate somewhat below the lowest-loss one (Smith 2017).")
     if name == "batch-size":
-        secs = [(r["variant"], r["train_seconds"] / max(1, r["epochs"])) for r in rows if r.get("group") == "equal epochs"]
+        secs = [
+            (r["variant"], r["train_seconds"] / max(1, r["epochs"]))
+            for r in rows
+            if r.get("group") == "equal epochs"
+        ]
         if secs:
-            out.append("Seconds per epoch at equal epochs: " + ", ".join(f"{v} {s:.2f}s" for v, s in secs) + ".")
+            out.append(
+                "Seconds per epoch at equal epochs: " + ", ".join(f"{v} {s:.2f}s" for v, s in secs) + "."
+            )
     if name == "mlp-vs-cnn" and metric:
         txt = ", ".join(f"{r['variant']} {r['parameters']:,} weights -> {r['test'].get(metric, math.nan):.4f}"
                         for r in rows if r.get("test"))  # fmt: skip
@@ -222,7 +229,9 @@ def write_study_md(study_dir: Path, study, meta: dict, rows: list[dict], baselin
     lines += [
         "",
         "Per-variant curves and numbers: `study.json` (and `variants/*.json`); gradient norms also in TensorBoard "
-        "(`tensorboard --logdir tensorboard`)." if study.gradients else "",
+        "(`tensorboard --logdir tensorboard`)."
+        if study.gradients
+        else "",
     ]
     out = Path(study_dir) / "study.md"
     out.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

@@ -354,7 +354,9 @@ def fit_variant(app, cfg, splits, variant: Variant, seconds: float, tb_dir: Path
         ):
             pred = predict(app, model, x, cfg=cfg)
             metrics = M.evaluate(cfg.task, y, pred, splits.info, **kw)
-            out = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            out = {
+                k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
             if yt is not None:
                 raw = np.asarray(model.predict(x, batch_size=1024, verbose=0))
                 out["loss"] = float(np.mean(np.asarray(loss_fn(yt, raw))))
@@ -484,7 +486,9 @@ def run_study(
             kw = {**evaluation_kwargs(app, first_cfg, splits), **bkw}
             m = M.evaluate(first_cfg.task, splits.y_test, bpred, splits.info, **kw)
             baseline = {"name": bname, "test": {k: v for k, v in m.items() if isinstance(v, (int, float))}}
-            _write_json(study_dir / "study.json", {**_read_json(study_dir / "study.json"), "baseline": baseline})
+            _write_json(
+                study_dir / "study.json", {**_read_json(study_dir / "study.json"), "baseline": baseline}
+            )
 
     rows: dict[str, dict] = {}
     n_back = 0
@@ -514,7 +518,9 @@ def run_study(
         left = budget - spent - (time.perf_counter() - t_start)
         share = max(0.0, left) / (len(todo) - i + extra)
         log(f"variant {v.name} ({', '.join(v.sets) or 'the base settings'}): up to {share:.0f}s")
-        row = fit_variant(app, cfgs[v.name], splits, v, share, study_dir / "tensorboard" / slug(v.name), log=log)
+        row = fit_variant(
+            app, cfgs[v.name], splits, v, share, study_dir / "tensorboard" / slug(v.name), log=log
+        )
         _write_json(study_dir / "variants" / f"{slug(v.name)}.json", row)
         rows[v.name] = row
         log(_row_line(row))
