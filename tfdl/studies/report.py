@@ -179,22 +179,23 @@ def write_study_md(study_dir: Path, study, meta: dict, rows: list[dict], baselin
         "",
         f"Command: `{meta.get('command')}`",
         "",
-        f"Data: {d.get('name')} ({d.get('source')}), train {_f(d.get('n_train'))}, val {_f(d.get('n_val'))}, "
-        f"test {_f(d.get('n_test'))}; fingerprint `{d.get('fingerprint')}`. Every variant trains on this one split "
-        "with the same seed.",
+        f"Data: {d.get('name')} ({d.get('source')}), train {_f(d.get('n_train'))}, "
+        f"val {_f(d.get('n_val'))}, test {_f(d.get('n_test'))}; fingerprint `{d.get('fingerprint')}`. "
+        "Every variant trains on this one split with the same seed.",
         "",
-        f"Machine: {m0.get('processor')}, {m0.get('cpus')} CPUs, {m0.get('platform')}; load average (1/5/15 min) "
-        f"{m0.get('load_average_1_5_15')} at the start, {m1.get('load_average_1_5_15')} at the end "
+        f"Machine: {m0.get('processor')}, {m0.get('cpus')} CPUs, {m0.get('platform')}; "
+        f"load average (1/5/15 min) {m0.get('load_average_1_5_15')} at the start, "
+        f"{m1.get('load_average_1_5_15')} at the end "
         "(a shared machine makes seconds and samples/s noisy). Budget: "
         f"{meta.get('budget_seconds'):g} s for all variants.",
         "",
         "## Results",
         "",
-        f"Loss: the task's training loss without any L2 term, in inference mode; train = a fixed subset of at most "
-        f"2,000 training rows. {metric}: the task's metric on each part.",
+        "Loss: the task's training loss without any L2 term, in inference mode; train = a fixed subset "
+        f"of at most 2,000 training rows. {metric}: the task's metric on each part.",
         "",
-        "| variant | settings | epochs | stopped by | seconds | samples/s | parameters | train loss | val loss | "
-        f"train {metric} | val {metric} | test {metric} |",
+        "| variant | settings | epochs | stopped by | seconds | samples/s | parameters | train loss | "
+        f"val loss | train {metric} | val {metric} | test {metric} |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -203,8 +204,9 @@ def write_study_md(study_dir: Path, study, meta: dict, rows: list[dict], baselin
         if r.get("steps_per_epoch") and r.get("group") == "equal steps":
             sets += f"<br>{r['steps_per_epoch']} steps/epoch"
         lines.append(
-            f"| {r['variant']} | {sets} | {r.get('epochs')} | {r.get('stopped')} | {_f(r.get('train_seconds'), 1)} | "
-            f"{_f(r.get('samples_per_second'), 0)} | {_f(r.get('parameters'))} | {_f(tr.get('loss'))} | "
+            f"| {r['variant']} | {sets} | {r.get('epochs')} | {r.get('stopped')} | "
+            f"{_f(r.get('train_seconds'), 1)} | {_f(r.get('samples_per_second'), 0)} | "
+            f"{_f(r.get('parameters'))} | {_f(tr.get('loss'))} | "
             f"{_f(va.get('loss'))} | {_f(tr.get(metric))} | {_f(va.get(metric))} | {_f(te.get(metric))} |"
         )
     if baseline:
@@ -228,8 +230,8 @@ def write_study_md(study_dir: Path, study, meta: dict, rows: list[dict], baselin
     lines += [f"![{f.stem}]({f.name})" for f in figures]
     lines += [
         "",
-        "Per-variant curves and numbers: `study.json` (and `variants/*.json`); gradient norms also in TensorBoard "
-        "(`tensorboard --logdir tensorboard`)."
+        "Per-variant curves and numbers: `study.json` (and `variants/*.json`); gradient norms also in "
+        "TensorBoard (`tensorboard --logdir tensorboard`)."
         if study.gradients
         else "",
     ]

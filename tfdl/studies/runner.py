@@ -2,13 +2,14 @@
 
 Every variant is an ordinary run configuration (the app's defaults < the study's base < the user's ``--set``
 < the variant's overrides) built, compiled and fitted by the same functions as ``tfdl train``
-(:func:`tfdl.pipeline.build_model`, :func:`tfdl.training.fit.compile_model`, :func:`tfdl.pipeline.make_dataset`),
-on the same :func:`tfdl.pipeline.load_splits` split, loaded once. Each epoch the variant's training loss (on a
-fixed subset of the training rows) and validation loss are measured in inference mode and without
-regularisation terms, so the curves of an L2 or dropout variant compare with the others.
+(:func:`tfdl.pipeline.build_model`, :func:`tfdl.training.fit.compile_model`,
+:func:`tfdl.pipeline.make_dataset`), on the same :func:`tfdl.pipeline.load_splits` split, loaded once.
+Each epoch the variant's training loss (on a fixed subset of the training rows) and validation loss are
+measured in inference mode and without regularisation terms, so the curves of an L2 or dropout variant
+compare with the others.
 
-Output ``runs/studies/NAME-TIME/``: ``study.md`` (table + reading), the figures (``*.png``), ``study.json`` and
-``variants/<variant>.json`` (one per finished variant: a killed study given the same command again resumes
+Output ``runs/studies/NAME-TIME/``: ``study.md`` (table + reading), the figures (``*.png``), ``study.json``
+and ``variants/<variant>.json`` (one per finished variant: a killed study given the same command again resumes
 with the variants it has not finished).
 """
 
@@ -511,8 +512,8 @@ def run_study(
             raise TfdlError(
                 f"--budget {budget:g}s is too small for study {study.name}: one epoch of each of its "
                 f"{len(todo) + extra} remaining runs takes about {need:.0f}s here ({est:.1f}s each"
-                f"{f', {spent:.0f}s already spent' if spent else ''}); give --budget {math.ceil(spent + need * 1.5)}"
-                " or more, or a smaller data.limit"
+                f"{f', {spent:.0f}s already spent' if spent else ''}); "
+                f"give --budget {math.ceil(spent + need * 1.5)} or more, or a smaller data.limit"
             )
     for i, v in enumerate(todo):
         left = budget - spent - (time.perf_counter() - t_start)
@@ -570,6 +571,6 @@ def _row_line(row: dict) -> str:
     test = row.get("test") or {}
     head = next((f"{k}={v:.4f}" for k, v in test.items() if k in ("accuracy", "roc_auc", "rmse", "mae")), "")
     return (
-        f"  {row['variant']}: {row['epochs']} epochs, {row['train_seconds']:.1f}s, {row['parameters']:,} params, "
-        f"stopped by {row['stopped']}; test {head or '-'}"
+        f"  {row['variant']}: {row['epochs']} epochs, {row['train_seconds']:.1f}s, "
+        f"{row['parameters']:,} params, stopped by {row['stopped']}; test {head or '-'}"
     )
