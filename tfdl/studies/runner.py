@@ -92,7 +92,6 @@ def study_folder(runs_dir: str | Path, study: Study, key: dict) -> tuple[Path, b
     while d.exists():
         n += 1
         d = root / f"{study.name}-{stamp}-{n}"
-    (d / "variants").mkdir(parents=True)
     return d, False
 
 
@@ -444,17 +443,39 @@ def run_study(
         "budget": budget,
         "variants": {k: cfgmod.to_dict(c) for k, c in cfgs.items()},
     }
-    study_dir, resumed = study_folder(runs_dir, study, key)
-    (study_dir / "variants").mkdir(exist_ok=True)
-    log(f"{'resuming' if resumed else 'study'}: {study_dir}")
+    study_dir, resumed = study_folder(runs_dir, study, key)  # a new folder is made after the budget check
     first_cfg = next(iter(cfgs.values()))
     splits = load_splits(app, first_cfg)
     for cfg in cfgs.values():
         if splits.info.task:
             cfg.task = splits.info.task
     sizes = splits.sizes()
-    log(f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} test={sizes['n_test']}")
     old = _read_json(study_dir / "study.json") if resumed else {}
+    rows: dict[str, dict] = {}
+    for v in study.variants:
+        got = _read_json(study_dir / "variants" / f"{slug(v.name)}.json") if resumed else {}
+        if got.get("variant") == v.name:
+            rows[v.name] = got
+    n_back = len(rows)
+    todo = [v for v in study.variants if v.name not in rows]
+    extra = 1 if "lr_range" in study.figures and not old.get("lr_range") else 0
+    spent = sum(r.get("wall_seconds", 0.0) for r in rows.values()) + float(old.get("extra_seconds", 0.0))
+    t_start = time.perf_counter()
+    if todo:
+        est = estimate_epoch_seconds(app, cfgs[todo[0].name], splits, todo[0])
+        need = est * (len(todo) + extra)
+        if need > budget - spent:
+            raise TfdlError(
+                f"--budget {budget:g}s is too small for study {study.name}: one epoch of each of its "
+                f"{len(todo) + extra} remaining runs takes about {need:.0f}s here ({est:.1f}s each"
+                f"{f', {spent:.0f}s already spent' if spent else ''}); "
+                f"give --budget {math.ceil(spent + need * 1.5)} or more, or a smaller data.limit"
+            )
+    (study_dir / "variants").mkdir(parents=True, exist_ok=True)
+    log(f"{'resuming' if resumed else 'study'}: {study_dir}")
+    log(f"data: {splits.info.name} train={sizes['n_train']} val={sizes['n_val']} test={sizes['n_test']}")
+    if n_back:
+        log(f"read back {n_back} finished variant(s): {', '.join(rows)}")
     meta = {
         "study": study.name,
         "lesson": study.lesson,
@@ -489,31 +510,6 @@ def run_study(
             baseline = {"name": bname, "test": {k: v for k, v in m.items() if isinstance(v, (int, float))}}
             _write_json(
                 study_dir / "study.json", {**_read_json(study_dir / "study.json"), "baseline": baseline}
-            )
-
-    rows: dict[str, dict] = {}
-    n_back = 0
-    for v in study.variants:
-        got = _read_json(study_dir / "variants" / f"{slug(v.name)}.json")
-        if got.get("variant") == v.name:
-            rows[v.name] = got
-            n_back += 1
-    if n_back:
-        log(f"read back {n_back} finished variant(s): {', '.join(rows)}")
-    todo = [v for v in study.variants if v.name not in rows]
-    extra = 1 if "lr_range" in study.figures and not old.get("lr_range") else 0
-    spent = sum(r.get("wall_seconds", 0.0) for r in rows.values()) + float(old.get("extra_seconds", 0.0))
-    t_start = time.perf_counter()
-    if todo:
-        est = estimate_epoch_seconds(app, cfgs[todo[0].name], splits, todo[0])
-        need = est * (len(todo) + extra)
-        left = budget - spent
-        if need > left:
-            raise TfdlError(
-                f"--budget {budget:g}s is too small for study {study.name}: one epoch of each of its "
-                f"{len(todo) + extra} remaining runs takes about {need:.0f}s here ({est:.1f}s each"
-                f"{f', {spent:.0f}s already spent' if spent else ''}); "
-                f"give --budget {math.ceil(spent + need * 1.5)} or more, or a smaller data.limit"
             )
     for i, v in enumerate(todo):
         left = budget - spent - (time.perf_counter() - t_start)
