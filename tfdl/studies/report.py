@@ -238,3 +238,48 @@ def write_study_md(study_dir: Path, study, meta: dict, rows: list[dict], baselin
     out = Path(study_dir) / "study.md"
     out.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return out
+
+
+def benchmark_section(study_dir: Path) -> str:
+    """A BENCHMARKS.md section from a finished study folder: command, machine, load, the table, the reading.
+    ``python -m tfdl.studies.report runs/studies/NAME-TIME`` prints it."""
+    import json
+
+    meta = json.loads((Path(study_dir) / "study.json").read_text(encoding="utf-8"))
+    rows = meta["variants"]
+    metric = _metric(rows) or "-"
+    m0, m1 = meta.get("machine_at_start") or {}, meta.get("machine_at_end") or {}
+    d = meta.get("data") or {}
+    secs = sum(r.get("wall_seconds", 0) for r in rows) + (meta.get("extra_seconds") or 0)
+    out = [
+        f"### Study {meta['study']} (lesson {meta['lesson']}), app {meta['app']} ({meta['started']})",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {m0.get('processor')}, {m0.get('cpus')} CPUs; load average (1/5/15 min) "
+        f"{m0.get('load_average_1_5_15')} at the start, {m1.get('load_average_1_5_15')} at the end: a shared "
+        f"machine (other sessions training), so seconds and samples/s are not quiet numbers. Training wall "
+        f"time of all variants {secs:.0f} s (budget {meta['budget_seconds']:g} s).  ",
+        f"Data: {d.get('name')}, train {_f(d.get('n_train'))} / val {_f(d.get('n_val'))} / test "
+        f"{_f(d.get('n_test'))}, one seed.",
+        "",
+        f"| variant | epochs | stopped by | train s | parameters | train loss | val loss | test {metric} |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['variant']} | {r['epochs']} | {r['stopped']} | {_f(r.get('train_seconds'), 1)} | "
+            f"{_f(r.get('parameters'))} | {_f((r.get('train') or {}).get('loss'))} | "
+            f"{_f((r.get('val') or {}).get('loss'))} | {_f((r.get('test') or {}).get(metric))} |"
+        )
+    b = meta.get("baseline")
+    if b:
+        out.append(f"| baseline {b['name']} | | | | | | | {_f(b['test'].get(metric))} |")
+    out += ["", meta.get("reading", ""), ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    for folder in sys.argv[1:]:
+        print(benchmark_section(Path(folder)))
