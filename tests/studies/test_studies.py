@@ -19,6 +19,24 @@ def _run(name: str, folder, *extra: str) -> int:
     return main(["study", name, "--data", str(folder), *TINY, *extra])
 
 
+@pytest.fixture
+def text_csv(tmp_path):
+    """120 short reviews, two classes told apart by their words."""
+    import random
+
+    rnd = random.Random(0)
+    good, bad = ["great", "fun", "moving", "superb", "warm"], ["dull", "awful", "boring", "flat", "weak"]
+    filler = ["the", "film", "was", "a", "story", "and", "really", "plot"]
+    lines = ["text,label"]
+    for i in range(120):
+        words = rnd.sample(filler, 4) + rnd.sample(good if i % 2 else bad, 2)
+        rnd.shuffle(words)
+        lines.append(f"{' '.join(words)},{'pos' if i % 2 else 'neg'}")
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def _study_dir(workdir, name: str):
     dirs = sorted((workdir / "runs" / "studies").glob(f"{name}-*"))
     assert len(dirs) == 1, dirs
@@ -33,13 +51,18 @@ def _table_rows(md: str) -> list[list[str]]:
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in STUDIES]
 )
-def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(name, image_folder, workdir, capsys):
+def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(
+    name, image_folder, text_csv, workdir, capsys
+):
+    from tfdl.app import get_app
+
     study = STUDIES[name]
-    assert _run(name, image_folder) == 0
+    app = next(iter(study.apps))
+    assert _run(name, text_csv if app == "text" else image_folder) == 0
     out = capsys.readouterr().out
     d = _study_dir(workdir, name)
     meta = json.loads((d / "study.json").read_text())
-    assert meta["finished"] and meta["study"] == name and meta["app"] == "vision"
+    assert meta["finished"] and meta["study"] == name and meta["app"] == app
     assert [v["variant"] for v in meta["variants"]] == study.variant_names()
     for v in meta["variants"]:
         assert v["epochs"] == 1 and v["parameters"] > 0 and v["train_seconds"] > 0
@@ -48,7 +71,8 @@ def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(name, image_fo
         assert (d / "variants").is_dir()
     md = (d / "study.md").read_text()
     rows = _table_rows(md)
-    assert [r[0] for r in rows] == [*study.variant_names(), "baseline: logistic_regression"]
+    baseline = next(iter(get_app(app).baselines))
+    assert [r[0] for r in rows] == [*study.variant_names(), f"baseline: {baseline}"]
     assert all(r[2] == "1" for r in rows[:-1])  # the epochs column
     assert "## Reading" in md and "Test accuracy" in meta["reading"] and "load average" in md
     pngs = {p.name for p in d.glob("*.png")}
@@ -114,7 +138,7 @@ def test_study_list_names_every_study_and_what_is_left(capsys):
     assert main(["study", "list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in STUDIES)
-    assert "not built yet" in out and "threshold" in out
+    assert "not built yet" in out and "threshold" in out and "recurrent on the forecast" in out
 
 
 def test_a_bad_set_key_is_caught_before_any_training(workdir, capsys):
