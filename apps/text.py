@@ -245,8 +245,9 @@ def build_gru(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_len
 
 
 @forwards("tfdl.models:build_rnn", "vocab_size", "mask_zero", "inputs", "preprocess", "name")
-def build_recurrent(splits: Splits, cfg: RunConfig, *, cell="lstm", bidirectional=False, max_tokens=20_000,
-                    sequence_length=48, units=(32,), embedding_dim=64, dropout=0.3, unroll=False, **kw):  # fmt: skip
+def build_recurrent(splits: Splits, cfg: RunConfig, *, cell="lstm", bidirectional=False,
+                    max_tokens=20_000, sequence_length=48, units=(32,), embedding_dim=64, dropout=0.3,
+                    unroll=False, **kw):  # fmt: skip
     """Embedding -> one recurrent layer of ``model.cell`` (simple | lstm | gru), ``model.bidirectional``
     -> softmax: every cell behind the same keys (``tfdl study recurrent``)."""
     return _build_recurrent(splits, cfg, "rnn", cell=cell, bidirectional=bidirectional, max_tokens=max_tokens,
