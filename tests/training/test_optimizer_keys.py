@@ -38,7 +38,8 @@ def test_weight_decay_defaults_by_optimizer():
     assert _opt(optimizer="adamw").weight_decay == pytest.approx(1e-4)
     assert _opt(optimizer="lion").weight_decay == pytest.approx(1e-4)
     assert _opt(optimizer="adam").weight_decay is None
-    assert _opt(optimizer="adamw", weight_decay=0).weight_decay is None
+    assert _opt(optimizer="adamw", weight_decay=0).weight_decay == 0  # not AdamW's own 0.004
+    assert _opt(optimizer="adam", weight_decay=0).weight_decay is None
 
 
 def test_weight_decay_on_an_optimizer_without_it_is_a_one_line_error(monkeypatch):

@@ -53,8 +53,7 @@ def takes_weight_decay(cls) -> bool:
 
 def weight_decay(cfg: TrainConfig) -> float | None:
     """The decoupled weight decay the optimizer gets: ``train.weight_decay``, else its default (or None)."""
-    wd = cfg.weight_decay if cfg.weight_decay is not None else DEFAULT_WEIGHT_DECAY.get(cfg.optimizer)
-    return wd or None
+    return cfg.weight_decay if cfg.weight_decay is not None else DEFAULT_WEIGHT_DECAY.get(cfg.optimizer)
 
 
 def build_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -66,7 +65,9 @@ def build_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.
     cls = optimizer_class(cfg.optimizer)
     kw: dict = {"learning_rate": lr}
     wd = weight_decay(cfg)
-    if wd:
+    if wd == 0 and cls is keras.optimizers.AdamW:
+        kw["weight_decay"] = 0.0  # AdamW's own default is 0.004: an explicit 0 must reach it
+    elif wd:
         if not takes_weight_decay(cls):
             raise TfdlError(
                 f"train.optimizer={cfg.optimizer} has no weight decay; remove train.weight_decay "
