@@ -22,6 +22,12 @@ def _colors(n: int) -> list:
     return [cmap(i % 10) for i in range(n)]
 
 
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _vals(xs) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in xs], dtype=float)
 
@@ -78,6 +84,7 @@ def loss_curves(rows: list[dict], path: Path, title: str, task: str | None) -> P
         ax.plot(ep, va, "--", color=color, marker="s", ms=3, label=f"{row['variant']} (val)")
     _log_if_wide(ax, series)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylabel(_loss_label(task))
     ax.set_title(f"study {title}: training (solid) and validation (dashed) loss")
     ax.grid(alpha=0.3)
@@ -98,6 +105,7 @@ def gap_curves(rows: list[dict], path: Path, title: str) -> Path:
         ax.plot(h.get("epoch", []), gap, "-", color=color, marker="o", ms=3, label=row["variant"])
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylabel("validation loss - training loss (nats)")
     ax.set_title(f"study {title}: the generalisation gap (both losses in inference mode, no penalty term)")
     ax.grid(alpha=0.3)

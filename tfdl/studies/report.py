@@ -113,10 +113,12 @@ def _specific(name: str, rows: list[dict], lr: dict | None, metric: str | None) 
         if ratios:
             txt = ", ".join(f"{v} {q:.3g}" for v, q in ratios)
             low = min(ratios, key=lambda t: t[1])
-            out.append(
-                f"First-layer / last-hidden-layer gradient norm (mean over the first steps): {txt}; the "
-                f"smallest ratio, the most vanished gradient at the input side, is {low[0]}'s."
-            )
+            s = f"First-layer / last-hidden-layer gradient norm (mean over the first steps): {txt}"
+            if low[1] < 0.5:
+                s += f"; below 1 the gradient shrinks towards the input, most for {low[0]}."
+            else:
+                s += "; no variant's gradient shrinks by half or more towards the input here."
+            out.append(s)
     if name == "regularization":
         gaps = [(r["variant"], (_last(r, "val_loss") or math.nan) - (_last(r, "train_loss") or math.nan), r)
                 for r in rows]  # fmt: skip

@@ -255,10 +255,10 @@ def estimate_epoch_seconds(app, cfg, splits, variant: Variant) -> float:
     try:
         model, train_ds, steps, _, _, _ = _prepare_fit(app, cfg, splits, variant)
         k = min(steps, 4)
-        model.fit(train_ds.take(k), epochs=1, verbose=0)
+        model.fit(train_ds.take(k), epochs=1, verbose=0, shuffle=False)
         first = time.perf_counter() - t0
         t1 = time.perf_counter()
-        model.fit(train_ds.take(k), epochs=1, verbose=0)
+        model.fit(train_ds.take(k), epochs=1, verbose=0, shuffle=False)
         per_step = (time.perf_counter() - t1) / k
     finally:
         apply_policy("float32")
