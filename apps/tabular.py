@@ -541,13 +541,13 @@ def _explain(method: str):
     return run
 
 
-def _read(path: Path, meta: dict):
+def _read(path: Path, meta: dict) -> tuple[dict, dict]:
     from tfdl.explain.tabular import read_rows
 
-    return read_rows(path, meta["preprocessing"]["columns"])
+    return read_rows(path, meta["preprocessing"]["columns"]), {}
 
 
-def _describe(row: np.ndarray, meta: dict) -> dict:
+def _describe(row: np.ndarray, meta: dict, context: dict | None = None) -> dict:
     row = np.asarray(row, dtype=float).reshape(-1)
     prep = meta.get("preprocessing", {})
     if meta.get("task", prep.get("task")) == "regression":

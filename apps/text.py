@@ -307,14 +307,10 @@ def tfidf_logistic_regression(splits: Splits) -> np.ndarray:
     return out
 
 
-def _read(path, meta: dict | None = None) -> np.ndarray:
+def _read(path, meta: dict | None = None) -> tuple[np.ndarray, dict]:
     from tfdl.data.text import read_texts
 
-    return read_texts(path)
-
-
-def _describe(row: np.ndarray, meta: dict) -> dict:
-    return describe_class_scores(row, meta)
+    return read_texts(path), {}
 
 
 def _report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> tuple[list, list]:
@@ -357,7 +353,7 @@ APP = App(
     baselines={"tfidf_logistic_regression": tfidf_logistic_regression},
     config_class=TextConfig,
     explainers={"attention": _explain_attention, "occlusion": _explain_occlusion},
-    codec=Codec(read=_read, describe=_describe),
+    codec=Codec(read=_read, describe=describe_class_scores),
     report=_report,
     assets=assets,
     defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},

@@ -436,11 +436,10 @@ def forecast_days(splits: Splits, preds: dict, out_path: Path, days: int = 4) ->
 # --------------------------------------------------------------------------- codec (a window CSV)
 
 
-def _read(path: Path, meta: dict) -> np.ndarray:
-    """A CSV of exactly ``lookback`` rows (time column + the training columns) -> (1, lookback, F) float32.
-
-    The window's last timestamp and step are kept in ``meta["window"]`` so ``_describe`` can stamp
-    the forecast.
+def _read(path: Path, meta: dict) -> tuple[np.ndarray, dict]:
+    """A CSV of exactly ``lookback`` rows (time column + the training columns) -> ((1, lookback, F) float32,
+    context): the context holds this window's last timestamp and step, so ``_describe`` can stamp the
+    forecast (per request: the card is shared by concurrent uploads and never written to).
     """
     import pandas as pd
 
@@ -471,16 +470,16 @@ def _read(path: Path, meta: dict) -> np.ndarray:
     values = np.stack([ts._numeric(df, c, "window") for c in cols], axis=1)
     if np.isnan(values).any():
         raise TfdlError("the window has empty cells; every row needs a value in every column")
-    meta["window"] = {"last_time": times[-1].isoformat(), "step": ts.step_str(step)}
-    return values[None].astype(np.float32)
+    window = {"last_time": times[-1].isoformat(), "step": ts.step_str(step)}
+    return values[None].astype(np.float32), {"window": window}
 
 
-def _describe(row: np.ndarray, meta: dict) -> dict:
+def _describe(row: np.ndarray, meta: dict, context: dict | None = None) -> dict:
     """One forecast row -> {target, step, forecast: [{time, value}]} stamped after the window's last time."""
     import pandas as pd
 
     pre = meta.get("preprocessing") or {}
-    win = meta.get("window")
+    win = (context or {}).get("window")
     values = [float(v) for v in np.asarray(row).reshape(-1)]
     if not win:
         return {"target": pre.get("target"), "forecast": values}

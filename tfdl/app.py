@@ -88,15 +88,19 @@ def model_hooks(app: App, cfg_or_name: Any) -> ModelHooks:
 class Codec:
     """Raw request <-> tensors, for ``tfdl predict`` and the server's upload route.
 
-    ``read`` turns a user file (image, CSV, text lines, window) into model input ``x``;
-    ``describe`` turns one row of model output into a JSON-able answer (label, confidence, scores).
+    ``read(path, card)`` turns a user file (image, CSV, text lines, window) into model input ``x`` and
+    returns ``(x, context)``: ``context`` is a dict of what this one request's answer needs besides the
+    model output (the time-series window's last timestamp and step), ``{}`` when nothing.
+    ``describe(row, card, context)`` turns one row of model output into a JSON-able answer (label,
+    confidence, scores), reading request facts from ``context`` only. The card is the served version's
+    model card, shared by concurrent requests: read-only (the server hands it in as a read-only mapping).
     """
 
-    read: Callable[[Path, Any], Any]  # (path, DataInfo-like metadata dict) -> x
-    describe: Callable[[np.ndarray, dict], dict]  # (one output row, metadata dict) -> answer
+    read: Callable[[Path, Mapping[str, Any]], tuple[Any, dict]]  # (path, card) -> (x, context)
+    describe: Callable[[np.ndarray, Mapping[str, Any], dict], dict]  # (output row, card, context) -> answer
 
 
-def describe_class_scores(row: np.ndarray, meta: dict) -> dict:
+def describe_class_scores(row: np.ndarray, meta: Mapping[str, Any], context: dict | None = None) -> dict:
     """One row of class probabilities -> {label, confidence, scores} (labels from the model card)."""
     from tfdl.tasks import get_task
 

@@ -244,10 +244,10 @@ def predict_cmd(
     served = load_version(version_dir)
     if app.codec is None:
         raise TfdlError(f"app {app.name} has no input reader for predict yet")
-    x = app.codec.read(input_path, served.meta)
+    x, context = app.codec.read(input_path, served.meta)
     out = served.predict(x)
     for row in out:
-        typer.echo(json.dumps(app.codec.describe(row, served.meta), default=float))
+        typer.echo(json.dumps(app.codec.describe(row, served.meta, context), default=float))
 
 
 @cli.command("explain")
