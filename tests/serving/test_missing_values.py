@@ -74,7 +74,8 @@ def test_null_and_nan_in_a_numeric_column_are_answered(url):
         r = c.post("/v1/models/credit:predict", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 200, r.text
         assert np.isfinite(np.asarray(r.json()["outputs"])).all()
-        r = c.post("/v1/models/credit:classify", json={"examples": [{"age": 25, "debt": None, "plan": "pro"}]})
+        example = {"age": 25, "debt": None, "plan": "pro"}
+        r = c.post("/v1/models/credit:classify", json={"examples": [example]})
         assert r.status_code == 200, r.text
         assert {label for label, _ in r.json()["results"][0]} == {"bad", "good"}
         # The upload route: a CSV row with an empty cell.
