@@ -133,7 +133,7 @@ def serving_model(model, splits: Splits, metrics: dict):
 
 # The three autoencoders fit on their own scaled input, are evaluated on their reconstruction error and
 # export as that score (the anomaly task then adds the threshold and the flag).
-AUTOENCODER = dict(targets=targets, predict=predict, serving_model=serving_model)
+AUTOENCODER = dict(targets=targets, predict=predict, serving_model=serving_model, search_space="autoencoder")
 
 
 # --------------------------------------------------------------------------------------------- models

@@ -154,7 +154,15 @@ def build_bow(
     )  # fmt: skip
 
 
-@hooks(defaults=LINEAR_TEXT_DEFAULTS)
+# Keras Tuner space of nbsvm (`tfdl tune text`): the smoothing, and the size of the learned member.
+NBSVM_SPACE = {
+    "alpha": ("float", 0.1, 1.0, "log"),
+    "units": ("choice", [(), (64,), (128,)]),
+    "dropout": ("float", 0.0, 0.5, "linear"),
+}
+
+
+@hooks(defaults=LINEAR_TEXT_DEFAULTS, search_space=NBSVM_SPACE)
 @forwards("tfdl.models:build_nbsvm", "num_features", "num_classes", "ratios", "log_prior", "inputs",
           "preprocess", "name")  # fmt: skip
 def build_nbsvm(
@@ -188,14 +196,6 @@ def build_nbsvm(
     return factory(vec.vocabulary_size(), splits.info.num_classes, ratios, log_prior, inputs=_text_input(),
                    preprocess=lambda t: vec(_squeeze(t)), name="nbsvm", units=units, dropout=dropout,
                    **kw)  # fmt: skip
-
-
-# Keras Tuner space of nbsvm (`tfdl tune text`): the smoothing, and the size of the learned member.
-build_nbsvm.search_space = {  # type: ignore[attr-defined]
-    "alpha": ("float", 0.1, 1.0, "log"),
-    "units": ("choice", [(), (64,), (128,)]),
-    "dropout": ("float", 0.0, 0.5, "linear"),
-}
 
 
 _RNN_FIXED = ("cell", "bidirectional", "vocab_size", "mask_zero", "inputs", "preprocess", "name")

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec
+from tfdl.app import App, Codec, hooks
 from tfdl.config import DataConfig, RunConfig, TrainConfig
 from tfdl.data.splits import DataInfo, Splits, fingerprint
 from tfdl.errors import TfdlError
@@ -272,11 +272,13 @@ def _horizon(splits: Splits) -> int:
     return int(splits.y_train.shape[1])
 
 
+@hooks(search_space="rnn")
 def build_lstm(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense_units=0, unroll=False,
                linear_skip=True, center=False):  # fmt: skip
     return _rnn(splits, "lstm", units, dropout, dense_units, unroll, linear_skip, center)
 
 
+@hooks(search_space="rnn")
 def build_gru(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense_units=0, unroll=False,
               linear_skip=True, center=False):  # fmt: skip
     return _rnn(splits, "gru", units, dropout, dense_units, unroll, linear_skip, center)
@@ -292,6 +294,7 @@ def _rnn(splits, cell, units, dropout, dense_units, unroll, linear_skip, center)
     return _wrap(body, norm, denorm, cell, linear_skip, splits)
 
 
+@hooks(search_space="cnn")
 def build_tcn(splits: Splits, cfg: RunConfig, *, filters=32, kernel_size=3, dilations=(1, 2, 4, 8, 16),
               dropout=0.1, units=(128,), linear_skip=True, center=False):  # fmt: skip
     """Dilated causal Conv1D stack with residuals (Bai et al., 2018, "TCN"), then a dense head."""
@@ -317,6 +320,7 @@ def build_tcn(splits: Splits, cfg: RunConfig, *, filters=32, kernel_size=3, dila
     return _wrap(body, norm, denorm, "cnn", linear_skip, splits)
 
 
+@hooks(search_space="transformer")
 def build_transformer(splits: Splits, cfg: RunConfig, *, embed_dim=32, num_heads=4, num_layers=2, ff_dim=64,
                       dropout=0.1, pooling="avg", linear_skip=True, center=False):  # fmt: skip
     from tfdl.models import build_transformer as factory
@@ -328,6 +332,7 @@ def build_transformer(splits: Splits, cfg: RunConfig, *, embed_dim=32, num_heads
     return _wrap(body, norm, denorm, "transformer", linear_skip, splits)
 
 
+@hooks(search_space="mlp")
 def build_mlp(
     splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.1, linear_skip=True, center=False
 ):

@@ -1,4 +1,4 @@
-"""Serving throughput and tail latency: every server variant side by side, in one run.
+"""`tfdl bench serve`: serving throughput and tail latency, every server variant side by side in one run.
 
 Each server runs in its own uvicorn subprocess on loopback (uvloop + httptools, no access log) and serves
 the same version: the newest ``vision`` export under ``--model-root`` (or an untrained copy of the vision

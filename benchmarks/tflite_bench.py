@@ -1,4 +1,4 @@
-"""TFLite precision trade-off on the vision CNN: size, test accuracy, single-example latency.
+"""`tfdl bench tflite`: TFLite precision trade-off on the vision CNN: size, test accuracy, latency.
 
     python benchmarks/tflite_bench.py [--run RUN|latest] [--train]
 

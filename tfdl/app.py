@@ -59,6 +59,9 @@ class ModelHooks:
     callbacks: Callable[[Any, RunConfig, int], list] | None = None
     # more defaults (dotted keys) on top of App.defaults, still below the config file and --set
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # the Keras Tuner space of the builder's model.* keys: {kwarg: spec} of its own, or the name of the
+    # tfdl.models factory whose SEARCH_SPACE applies ("rnn"); a @forwards builder has its factory's already
+    search_space: Mapping[str, tuple] | str | None = None
 
 
 def hooks(**kw: Any) -> Callable[[ModelBuilder], ModelBuilder]:

@@ -418,15 +418,22 @@ def monitor_cmd(
         raise typer.Exit(3)
 
 
-@cli.command("bench")
+@cli.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench_cmd(
-    what: Annotated[str, typer.Argument(help="vision | vision-augment | ... (see benchmarks/)")] = "vision",
+    ctx: typer.Context,
+    what: Annotated[str | None, typer.Argument(help="a benchmark of benchmarks/; none: list them")] = None,
 ) -> None:
-    """Run a benchmark; results are appended to BENCHMARKS.md with the machine they ran on."""
-    _quiet_tf()
-    from tfdl.bench import run
+    """Run a benchmark script of benchmarks/ (more arguments go on to it); results are appended to
+    BENCHMARKS.md with the machine they ran on. Without WHAT, list the benchmarks."""
+    from tfdl.bench import benchmarks, run
 
-    _print_paths(run(what))
+    if what is None:
+        for name, (path, summary) in benchmarks().items():
+            typer.echo(f"{name:<16} {summary}  ({path.name})")
+        return
+    rc = run(what, ctx.args)
+    if rc:
+        raise typer.Exit(rc)
 
 
 @models_cli.callback(invoke_without_command=True)
