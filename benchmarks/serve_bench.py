@@ -69,10 +69,12 @@ def keras_file_for(version_dir: Path) -> Path | None:
     """The run's model.keras behind an exported version (the model card names the run)."""
     import json
 
+    from tfdl.runs import DEFAULT_RUNS_DIR
+
     card = json.loads((version_dir / "metadata.json").read_text())
     candidates = [version_dir / "model.keras"]
     if card.get("run"):
-        candidates.append(ROOT / "runs" / card.get("app", "vision") / card["run"] / "model.keras")
+        candidates.append(ROOT / DEFAULT_RUNS_DIR / card.get("app", "vision") / card["run"] / "model.keras")
     return next((c for c in candidates if c.is_file()), None)
 
 

@@ -123,23 +123,11 @@ def test_a_package_adds_an_app_that_tfdl_lists_and_trains(site: Path, workdir: P
     out = capsys.readouterr().out
     assert "tiny" in out and "a tiny app from another package" in out and "linear*" in out
 
-    assert (
-        main(
-            [
-                "train",
-                "tiny",
-                "--epochs",
-                "10",
-                "--set",
-                "train.learning_rate=0.03",
-                "--set",
-                "train.batch_size=32",
-                "--no-export",
-            ]
-        )
-        == 0
-    )
-    (run,) = (workdir / "runs" / "tiny").iterdir()
+    args = ["train", "tiny", "--runs-dir", "elsewhere", "--epochs", "10", "--no-export",
+            "--set", "train.learning_rate=0.03", "--set", "train.batch_size=32"]  # fmt: skip
+    assert main(args) == 0
+    (run,) = (workdir / "elsewhere" / "tiny").iterdir()  # --runs-dir: the one place run folders go
+    assert not (workdir / "runs").exists()
     m = json.loads((run / "metrics.json").read_text())
     assert m["app"] == "tiny" and m["model"] == "linear" and set(m["baselines"]) == {"majority"}
     # x0 + x1 > 0 is one line: the model finds it, the majority baseline cannot.
