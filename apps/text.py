@@ -272,9 +272,9 @@ def vectorizer_and_body(model):
     """
     import keras
 
-    vec = next((layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)), None)
-    if vec is None:
-        raise TfdlError(f"model {model.name!r} has no TextVectorization layer; is it a tfdl text model?")
+    from tfdl.models.layers import text_vectorizer
+
+    vec = text_vectorizer(model, "splitting off the vectorizer")
     body = keras.Model(vec.output, model.outputs, name=f"{model.name}_body")
     return vec, body
 

@@ -26,12 +26,9 @@ MAX_TEXTS = 5  # an explanation is for reading: a handful of texts, not a data s
 
 
 def _vectorizer(model):
-    import keras
+    from tfdl.models.layers import text_vectorizer
 
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.TextVectorization):
-            return layer
-    raise TfdlError(f"model {model.name!r} has no TextVectorization layer; explain needs a tfdl text model")
+    return text_vectorizer(model, "explain")
 
 
 def _strings(texts) -> np.ndarray:
