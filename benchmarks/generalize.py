@@ -109,7 +109,7 @@ def read_cv(folder: Path) -> dict:
 
 def read_train(folder: Path, metric: str) -> dict:
     """Numbers of one finished ``tfdl train`` (a chronological split): the model against its baselines."""
-    from tfdl.cv import LOWER_IS_BETTER
+    from tfdl.evaluation.metrics import higher_is_better
 
     path = _newest("*/*/metrics.json", folder)
     if path is None:
@@ -119,7 +119,7 @@ def read_train(folder: Path, metric: str) -> dict:
         raise RuntimeError(f"metric {metric} missing from {path}")
     value = m["test"][metric]
     base = {b: {"mean": v[metric], "sd": 0.0} for b, v in m["baselines"].items() if v.get(metric) is not None}
-    higher = metric not in LOWER_IS_BETTER
+    higher = higher_is_better(metric)
     out = {
         "model": m["model"],
         "metric": metric,
