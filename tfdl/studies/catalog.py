@@ -86,7 +86,8 @@ OPTIMIZERS = Study(
         Variant("adam", ("train.optimizer=adam", "train.learning_rate=0.001")),
         Variant("adamw", ("train.optimizer=adamw", "train.learning_rate=0.001", "train.weight_decay=0.01")),
         Variant("lion", ("train.optimizer=lion", "train.learning_rate=0.0001", "train.weight_decay=0.1")),
-        Variant("adafactor", ("train.optimizer=adafactor", "train.learning_rate=0.001")),
+        # Adafactor's step is relative to each weight's RMS (Shazeer & Stern 2018: 1e-2 relative steps)
+        Variant("adafactor", ("train.optimizer=adafactor", "train.learning_rate=0.01")),
     ),
     figures=("loss",),
 )

@@ -460,7 +460,6 @@ def run_study(
     todo = [v for v in study.variants if v.name not in rows]
     extra = 1 if "lr_range" in study.figures and not old.get("lr_range") else 0
     spent = sum(r.get("wall_seconds", 0.0) for r in rows.values()) + float(old.get("extra_seconds", 0.0))
-    t_start = time.perf_counter()
     if todo:
         est = estimate_epoch_seconds(app, cfgs[todo[0].name], splits, todo[0])
         need = est * (len(todo) + extra)
@@ -511,6 +510,9 @@ def run_study(
             _write_json(
                 study_dir / "study.json", {**_read_json(study_dir / "study.json"), "baseline": baseline}
             )
+    # The budget is the variants' own time (fit + per-epoch evaluation); loading the data, the probe and
+    # the baseline come on top of it.
+    t_start = time.perf_counter()
     for i, v in enumerate(todo):
         left = budget - spent - (time.perf_counter() - t_start)
         share = max(0.0, left) / (len(todo) - i + extra)
