@@ -175,7 +175,7 @@ def write_study_md(study_dir: Path, study, meta: dict, rows: list[dict], baselin
     d = meta.get("data") or {}
     m0, m1 = meta.get("machine_at_start") or {}, meta.get("machine_at_end") or {}
     lines = [
-        f"# Study {study.name} (lesson {study.lesson}), app {meta.get('app')}",
+        f"# Study {study.name}: lesson {study.lesson}, app {meta.get('app')}",
         "",
         f"Claim: {study.claim}.",
         "",
