@@ -117,3 +117,22 @@ def test_gradient_norms_per_layer_over_the_first_steps(tmp_path):
     twin.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
     for a, b in zip(model.non_trainable_variables, twin.non_trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_train_records_parameters_and_gradient_norms(image_folder, workdir):
+    import json
+
+    from tfdl.cli import main
+
+    sets = ["train.log_gradients=true", "train.gradient_steps=2", "model.l2=0.001", "train.optimizer=sgd",
+            "train.momentum=0.9"]  # fmt: skip
+    args = ["train", "vision", "--data", str(image_folder), "--model", "mlp", "--epochs", "1", "--no-export"]
+    rc = main([*args, *(a for s in sets for a in ("--set", s))])
+    assert rc == 0
+    run = next((workdir / "runs" / "vision").iterdir())
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["parameters"] == 20 * 20 * 256 + 256 + 256 * 128 + 128 + 128 * 3 + 3
+    assert list(m["gradient_norms"]) == ["dense1", "dense2", "predictions"]
+    assert all(len(g["per_step"]) == 1 and g["first"] > 0 for g in m["gradient_norms"].values())
+    assert f"| parameters | {m['parameters']:,} |" in (run / "report.md").read_text()
+    assert list((run / "tensorboard" / "gradients").glob("events.out.tfevents.*"))
