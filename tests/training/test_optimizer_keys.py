@@ -133,6 +133,6 @@ def test_train_records_parameters_and_gradient_norms(image_folder, workdir):
     m = json.loads((run / "metrics.json").read_text())
     assert m["parameters"] == 20 * 20 * 256 + 256 + 256 * 128 + 128 + 128 * 3 + 3
     assert list(m["gradient_norms"]) == ["dense1", "dense2", "predictions"]
-    assert all(len(g["per_step"]) == 2 and g["first"] > 0 for g in m["gradient_norms"].values())  # gradient_steps
+    assert all(len(g["per_step"]) == 2 and g["first"] > 0 for g in m["gradient_norms"].values())
     assert f"| parameters | {m['parameters']:,} |" in (run / "report.md").read_text()
     assert list((run / "tensorboard" / "gradients").glob("events.out.tfevents.*"))
