@@ -76,6 +76,13 @@ def reading(study, rows: list[dict], meta: dict, baseline: dict | None, lr: dict
         )
     if diverged:
         out.append(f"Diverged (NaN loss, training stopped): {', '.join(diverged)}.")
+    broken = [
+        f"{r['variant']} ({', '.join(r['nonfinite_weights'][:2])})"
+        for r in rows
+        if r.get("nonfinite_weights")
+    ]
+    if broken:
+        out.append(f"Non-finite weights after training, whatever the loss says: {'; '.join(broken)}.")
     n_test = (meta.get("data") or {}).get("n_test") or 0
     if ok and metric:
         hi = _higher(metric)

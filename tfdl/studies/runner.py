@@ -321,6 +321,11 @@ def fit_variant(app, cfg, splits, variant: Variant, seconds: float, tb_dir: Path
                 else "early stopping"  # fmt: skip
         elif budget.stopped:
             stopped = "budget"
+        # A finite loss does not prove finite weights (Keras' Adafactor can leave NaN in a kernel whose inputs
+        # are always 0, e.g. Fashion-MNIST's border pixels, while the loss sits at chance level).
+        bad = [w.path for w in model.weights if not np.all(np.isfinite(np.asarray(w.numpy(), dtype=float)))]
+        if bad and not nan.diverged:
+            stopped += f"; non-finite weights in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}"
         row = {
             "variant": variant.name,
             "group": variant.group,
@@ -337,6 +342,7 @@ def fit_variant(app, cfg, splits, variant: Variant, seconds: float, tb_dir: Path
             ),
             "parameters": int(model.count_params()),
             "stopped": stopped,
+            "nonfinite_weights": bad,
             "history": hist,
         }
         if grads is not None:
