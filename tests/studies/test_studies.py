@@ -16,7 +16,8 @@ FAST = {"normalization"}
 
 
 def _run(name: str, folder, *extra: str) -> int:
-    return main(["study", name, "--data", str(folder), *TINY, *extra])
+    data = ["--data", str(folder)] if folder else ["--set", "data.limit=300"]  # tabular: credit_data
+    return main(["study", name, *data, *TINY, *extra])
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(
 
     study = STUDIES[name]
     app = next(iter(study.apps))
-    assert _run(name, text_csv if app == "text" else image_folder) == 0
+    assert _run(name, {"vision": image_folder, "text": text_csv, "tabular": None}[app]) == 0
     out = capsys.readouterr().out
     d = _study_dir(workdir, name)
     meta = json.loads((d / "study.json").read_text())
@@ -79,6 +80,7 @@ def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(
     expected = {
         "loss": "loss.png", "gap": "gap.png", "gradients": "gradients.png", "lr_range": "lr_range.png",
         "steps": "batch_size.png", "params": "parameters.png", "augment": "augmented_samples.png",
+        "roc": "roc.png", "threshold": "threshold.png",
     }  # fmt: skip
     assert pngs == {expected[f] for f in study.figures}
     assert all((d / p).stat().st_size > 10_000 for p in pngs)
@@ -89,6 +91,12 @@ def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(
             assert len(norms) == 9  # 8 hidden layers + the output layer
             assert all(len(n["per_step"]) >= 1 and n["mean"] > 0 for n in norms.values())
         assert "gradient norm" in meta["reading"]
+    if "threshold" in study.figures:
+        th = meta["variants"][0]["threshold"]
+        assert 0 < th["chosen"] < 1 and len(th["val_f1"]) == len(th["grid"]) == 99
+        assert len(th["roc"]) == 1 + len(get_app(app).baselines)  # the model and every baseline
+        assert all(0 <= c["auc"] <= 1 for c in th["roc"].values())
+        assert "Chosen threshold" in meta["reading"]
     if "lr_range" in study.figures:
         assert meta["lr_range"]["steps_run"] >= 3 and meta["lr_range"]["lr_at_min_loss"] > 0
     assert str(d.relative_to(workdir) / "study.md") in out

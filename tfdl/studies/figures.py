@@ -63,6 +63,10 @@ def draw(study, rows: list[dict], out: Path, *, lr_range=None, splits=None, cfg=
             made.append(steps_curves(rows, out / "batch_size.png", task))
         elif kind == "params":
             made.append(params_plot(rows, out / "parameters.png"))
+        elif kind == "roc":
+            made.append(roc_plot(rows, out / "roc.png"))
+        elif kind == "threshold":
+            made.append(threshold_plot(rows, out / "threshold.png"))
         elif kind == "augment" and splits is not None:
             made.append(
                 augment_grid(splits, out / "augmented_samples.png", seed=cfg.train.seed if cfg else 42)
@@ -283,6 +287,53 @@ def augment_grid(
     fig.suptitle(
         "augment=none / light / strong: the same training images, as the model sees them in training"
     )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def roc_plot(rows: list[dict], path: Path) -> Path | None:
+    """Test ROC curves of the model and of every baseline on one set of axes, with their AUCs."""
+    th = next((r["threshold"] for r in rows if r.get("threshold")), None)
+    if th is None:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    for (name, c), color in zip(th["roc"].items(), _colors(len(th["roc"]))):
+        ax.plot(c["fpr"], c["tpr"], color=color, lw=2 if not name.startswith("baseline") else 1.3,
+                label=f"{name} (AUC {c['auc']:.3f})")  # fmt: skip
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", label="chance (AUC 0.5)")
+    ax.set_xlabel("false positive rate (share of negatives flagged)")
+    ax.set_ylabel(f"true positive rate (recall of '{th['positive_class']}')")
+    ax.set_title("ROC on the test split: the model and its baselines")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def threshold_plot(rows: list[dict], path: Path) -> Path | None:
+    """Validation precision, recall and F1 of the positive class against the decision threshold."""
+    th = next((r["threshold"] for r in rows if r.get("threshold")), None)
+    if th is None:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    g = th["grid"]
+    ax.plot(g, th["val_precision"], label="precision")
+    ax.plot(g, th["val_recall"], label="recall")
+    ax.plot(g, th["val_f1"], label="F1", lw=2)
+    ax.axvline(0.5, color="0.5", ls=":", label="default 0.5")
+    ax.axvline(th["chosen"], color="C3", ls="--", label=f"chosen on validation: {th['chosen']:g}")
+    ax.set_xlabel("decision threshold on the predicted probability of " + repr(th["positive_class"]))
+    ax.set_ylabel("score on the validation split (0-1)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"precision / recall / F1 of '{th['positive_class']}' against the threshold (validation)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -164,6 +164,17 @@ def _specific(name: str, rows: list[dict], lr: dict | None, metric: str | None) 
         txt = ", ".join(f"{r['variant']} {r['parameters']:,} weights -> {r['test'].get(metric, math.nan):.4f}"
                         for r in rows if r.get("test"))  # fmt: skip
         out.append(f"Parameters against test {metric}: {txt}.")
+    th = next((r["threshold"] for r in rows if r.get("threshold")), None)
+    if name == "threshold" and th:
+        t, at = th["chosen"], th["test_at"]
+        a, b = at["0.5"], at[f"{t:g}"]
+        aucs = ", ".join(f"{k} {v['auc']:.3f}" for k, v in th["roc"].items())
+        out.append(
+            f"Goal: {th['goal']} ('{th['positive_class']}', {th['positive_share_test']:.0%} of test). Chosen "
+            f"threshold {t:g} (validation F1 {th['val_f1_at_chosen']:.3f}); on test it gives precision "
+            f"{b['precision']:.3f}, recall {b['recall']:.3f}, F1 {b['f1']:.3f}, against "
+            f"{a['precision']:.3f} / {a['recall']:.3f} / {a['f1']:.3f} at 0.5. Test ROC-AUC: {aucs}."
+        )
     if name == "precision" and len(rows) >= 2:
         a, b = rows[0], rows[1]
         if a.get("samples_per_second") and b.get("samples_per_second"):

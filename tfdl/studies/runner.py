@@ -265,7 +265,9 @@ def estimate_epoch_seconds(app, cfg, splits, variant: Variant) -> float:
     return first + max(0, steps - k) * per_step
 
 
-def fit_variant(app, cfg, splits, variant: Variant, seconds: float, tb_dir: Path, log=print) -> dict:
+def fit_variant(
+    app, cfg, splits, variant: Variant, seconds: float, tb_dir: Path, log=print, analyse=None
+) -> dict:
     """Train one variant within ``seconds`` (at least one epoch) and measure it: per-epoch curves, the
     train / val / test metrics of the task, epochs, seconds, parameters, gradient norms."""
     import keras
@@ -367,6 +369,8 @@ def fit_variant(app, cfg, splits, variant: Variant, seconds: float, tb_dir: Path
                 raw = np.asarray(model.predict(x, batch_size=1024, verbose=0))
                 out["loss"] = float(np.mean(np.asarray(loss_fn(yt, raw))))
             row[part] = out
+        if analyse is not None:
+            row.update(analyse(model))
         return row
     finally:
         apply_policy("float32")
@@ -418,6 +422,73 @@ def lr_range_test(app, cfg, splits, steps: int = LR_RANGE_STEPS, lr_min: float =
         out["lr_steepest"] = None
     out["steps_run"] = len(out["lr"])
     return out
+
+
+def _positive_scores(pred, positive: int) -> np.ndarray:
+    pred = np.asarray(pred, dtype=float)
+    if pred.ndim == 2 and pred.shape[1] > 1:
+        return pred[:, positive]
+    score = pred.reshape(len(pred), -1)[:, 0]
+    return score if positive == 1 else 1 - score
+
+
+def threshold_analysis(app, cfg, splits, model, log=print) -> dict:
+    """Binary classification: the model's precision / recall / F1 of the positive (minority) class against
+    the decision threshold on validation, the threshold that maximises F1 there, what it gives on test
+    beside the default 0.5, and the test ROC curves of the model and of every baseline."""
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_curve
+
+    from tfdl.pipeline import baseline_output, predict
+
+    labels = list(splits.info.labels or [])
+    y_tr = np.asarray(splits.y_train)
+    if len(labels) != 2 and len(np.unique(y_tr)) != 2:
+        raise TfdlError("study threshold needs a binary classification data set (two classes)")
+    positive = int(np.argmin(np.bincount(y_tr.astype(int), minlength=2)))  # the minority class
+    y_val = (np.asarray(splits.y_val) == positive).astype(int)
+    y_test = (np.asarray(splits.y_test) == positive).astype(int)
+    s_val = _positive_scores(predict(app, model, splits.x_val, cfg=cfg), positive)
+    s_test = _positive_scores(predict(app, model, splits.x_test, cfg=cfg), positive)
+    grid = np.round(np.linspace(0.01, 0.99, 99), 2)
+
+    def prf(y, s, t):
+        p, r, f, _ = precision_recall_fscore_support(
+            y, (s >= t).astype(int), average="binary", zero_division=0
+        )
+        return float(p), float(r), float(f)
+
+    curves = np.array([prf(y_val, s_val, t) for t in grid])
+    best = int(np.argmax(curves[:, 2]))
+    chosen = float(grid[best])
+    roc = {}
+    scores = {cfg.model.name or "model": s_test}
+    for name, fn in app.baselines.items():
+        log(f"fitting baseline {name} (ROC on the same test split)")
+        bpred, _ = baseline_output(fn(splits))
+        if bpred is not None:
+            scores[f"baseline {name}"] = _positive_scores(bpred, positive)
+    for name, s in scores.items():
+        fpr, tpr, _ = roc_curve(y_test, s)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 300)).astype(int))
+        roc[name] = {
+            "auc": float(roc_auc_score(y_test, s)),
+            "fpr": fpr[keep].tolist(),
+            "tpr": tpr[keep].tolist(),
+        }
+    at = {f"{t:g}": dict(zip(("precision", "recall", "f1"), prf(y_test, s_test, t))) for t in (0.5, chosen)}
+    return {
+        "positive_class": labels[positive] if len(labels) == 2 else str(positive),
+        "positive_share_test": float(y_test.mean()),
+        "goal": "the largest F1 of the positive (minority) class on validation",
+        "grid": grid.tolist(),
+        "val_precision": curves[:, 0].tolist(),
+        "val_recall": curves[:, 1].tolist(),
+        "val_f1": curves[:, 2].tolist(),
+        "chosen": chosen,
+        "val_f1_at_chosen": float(curves[best, 2]),
+        "test_at": at,
+        "roc": roc,
+    }
 
 
 # --------------------------------------------------------------------------------------------- the study
@@ -523,9 +594,15 @@ def run_study(
         left = budget - spent - (time.perf_counter() - t_start)
         share = max(0.0, left) / (len(todo) - i + extra)
         log(f"variant {v.name} ({', '.join(v.sets) or 'the base settings'}): up to {share:.0f}s")
+        analyse = None
+        if "threshold" in study.figures:
+            analyse = lambda model, c=cfgs[v.name]: {
+                "threshold": threshold_analysis(app, c, splits, model, log)
+            }  # noqa: E731
         row = fit_variant(
-            app, cfgs[v.name], splits, v, share, study_dir / "tensorboard" / slug(v.name), log=log
-        )
+            app, cfgs[v.name], splits, v, share, study_dir / "tensorboard" / slug(v.name), log=log,
+            analyse=analyse,
+        )  # fmt: skip
         _write_json(study_dir / "variants" / f"{slug(v.name)}.json", row)
         rows[v.name] = row
         log(_row_line(row))
