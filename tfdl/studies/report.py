@@ -67,7 +67,7 @@ def reading(study, rows: list[dict], meta: dict, baseline: dict | None, lr: dict
     out = []
     diverged = [r["variant"] for r in rows if r.get("stopped", "").startswith("diverged")]
     best = [(b, i, r["variant"]) for r in rows for b, i in [_best_val(r)] if b is not None]
-    if best:
+    if len(best) > 1:
         b = min(best)
         w = max(best)
         out.append(
@@ -84,7 +84,11 @@ def reading(study, rows: list[dict], meta: dict, baseline: dict | None, lr: dict
     if broken:
         out.append(f"Non-finite weights after training, whatever the loss says: {'; '.join(broken)}.")
     n_test = (meta.get("data") or {}).get("n_test") or 0
-    if ok and metric:
+    if len(ok) == 1 and metric:
+        r = ok[0]
+        band = f" +/- {noise_band(r['test'][metric], n_test):.3f}" if metric == "accuracy" and n_test else ""
+        out.append(f"Test {metric}: {r['test'][metric]:.4f}{band} ({n_test:,} test examples, one seed).")
+    if len(ok) > 1 and metric:
         hi = _higher(metric)
         vals = sorted(ok, key=lambda r: r["test"][metric], reverse=hi)
         top, bottom = vals[0], vals[-1]
