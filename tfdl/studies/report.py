@@ -74,6 +74,14 @@ def reading(study, rows: list[dict], meta: dict, baseline: dict | None, lr: dict
             f"Lowest validation loss: {b[2]} ({b[0]:.4f}, epoch {b[1]}); "
             f"highest best-epoch loss: {w[2]} ({w[0]:.4f})."
         )
+    epochs = sorted({r.get("epochs") for r in rows if r.get("epochs")})
+    if len(epochs) > 1:
+        why = sorted({r["stopped"].split(" (")[0].split(";")[0] for r in rows} - {"epochs"})
+        out.append(
+            f"The variants ran {epochs[0]} to {epochs[-1]} epochs (stopped by "
+            f"{' or '.join(why) or 'their settings'}), so last-epoch numbers are not at equal training: "
+            "the figures compare them epoch by epoch."
+        )
     if diverged:
         out.append(f"Diverged (NaN loss, training stopped): {', '.join(diverged)}.")
     broken = [
