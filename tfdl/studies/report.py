@@ -284,7 +284,7 @@ def benchmark_section(study_dir: Path) -> str:
     d = meta.get("data") or {}
     secs = sum(r.get("wall_seconds", 0) for r in rows) + (meta.get("extra_seconds") or 0)
     out = [
-        f"### Study {meta['study']} (lesson {meta['lesson']}), app {meta['app']} ({meta['started']})",
+        f"### Study {meta['study']}: lesson {meta['lesson']}, app {meta['app']} ({meta['started']})",
         "",
         f"Command: `{meta['command']}`  ",
         f"Machine: {m0.get('processor')}, {m0.get('cpus')} CPUs; load average (1/5/15 min) "
@@ -306,7 +306,11 @@ def benchmark_section(study_dir: Path) -> str:
     b = meta.get("baseline")
     if b:
         out.append(f"| baseline {b['name']} | | | | | | | {_f(b['test'].get(metric))} |")
-    out += ["", meta.get("reading", ""), ""]
+    from tfdl.studies.catalog import get_study
+
+    # the reading, recomputed from the stored numbers (so a section reads as the current code states them)
+    text = reading(get_study(meta["study"]), rows, meta, b, meta.get("lr_range"))
+    out += ["", text, ""]
     return "\n".join(out)
 
 
