@@ -111,7 +111,7 @@ def gap_curves(rows: list[dict], path: Path, title: str) -> Path:
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylabel("validation loss - training loss (nats)")
-    ax.set_title(f"study {title}: the generalisation gap (both losses in inference mode, no penalty term)")
+    ax.set_title(f"study {title}: the generalisation gap\n(both losses in inference mode, no penalty term)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
