@@ -109,7 +109,7 @@ class Classification(Task):
         from tfdl.evaluation.calibration import temperature_layer_output
 
         out = temperature_layer_output(model.output, t)
-        return keras.Model(model.inputs, out, name=f"{model.name}_calibrated")
+        return keras.Model(model.input, out, name=f"{model.name}_calibrated")  # .input keeps a dict a dict
 
     def card(self, info: Any) -> dict[str, Any]:
         """The calibration temperature and the decision threshold, as the server applies them."""
