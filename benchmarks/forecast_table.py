@@ -4,7 +4,7 @@ Every forecaster of the run (the model and every baseline) with its test MAE and
 bootstrap intervals (moving blocks of test windows), the paired difference model - baseline on MAE with
 its verdict, and the coverage of the model's split-conformal 80 % / 95 % intervals.
 
-    python benchmarks/forecast_table.py runs/timeseries/RUN [--title TEXT]
+    python benchmarks/forecast_table.py runs/timeseries/RUN
 
 Prints Markdown; append it to BENCHMARKS.md with the command, the machine and the load average.
 """
@@ -41,7 +41,8 @@ def table(metrics: dict) -> str:
         )
     cov = (metrics.get("forecast_intervals") or {}).get("coverage") or {}
     if cov:
-        out += ["", "| interval | nominal | test coverage | per step min .. max | mean width |", "|---|---|---|---|---|"]
+        out += ["", "| interval | nominal | test coverage | per step min .. max | mean width |",
+                "|---|---|---|---|---|"]
         for lv, c in cov.items():
             out.append(
                 f"| split conformal | {float(lv):.0%} | {c['coverage']:.3f} | {min(c['per_horizon']):.3f} .. "
