@@ -505,7 +505,8 @@ def _describe(row: np.ndarray, meta: dict) -> dict:
     step = ts.parse_step(win["step"])
     stamps = [s.isoformat() for s in ts.step_grid(pd.Timestamp(win["last_time"]), len(values) + 1, step)[1:]]
     return {"target": pre.get("target"), "step": win["step"],
-            "forecast": [{"time": s, "value": v, **b} for s, v, b in zip(stamps, values, bounds)]}  # fmt: skip
+            "forecast": [{"time": s, "value": v, **b}
+                         for s, v, b in zip(stamps, values, bounds)]}  # fmt: skip
 
 
 APP = App(

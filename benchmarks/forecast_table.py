@@ -41,8 +41,11 @@ def table(metrics: dict) -> str:
         )
     cov = (metrics.get("forecast_intervals") or {}).get("coverage") or {}
     if cov:
-        out += ["", "| interval | nominal | test coverage | per step min .. max | mean width |",
-                "|---|---|---|---|---|"]
+        out += [
+            "",
+            "| interval | nominal | test coverage | per step min .. max | mean width |",
+            "|---|---|---|---|---|",
+        ]
         for lv, c in cov.items():
             out.append(
                 f"| split conformal | {float(lv):.0%} | {c['coverage']:.3f} | {min(c['per_horizon']):.3f} .. "

@@ -91,7 +91,8 @@ def test_unseen_csv_trains_exports_predicts_and_explains(workdir: Path, churn_cs
     assert m["comparison"]["verdict"] in ("wins", "loses", "within noise")
     assert m["comparison"]["verdict"] in report and "bootstrap interval" in report
     cal = m["calibration"]
-    assert cal["temperature"] > 0 and cal["ece_after"] is not None and (run / "plots/reliability.png").is_file()
+    assert cal["temperature"] > 0 and cal["ece_after"] is not None
+    assert (run / "plots/reliability.png").is_file()
     assert 0 < m["threshold"]["value"] < 1 and m["threshold"]["rule"] == "f1"
     assert {g["group"] for g in m["groups"]["plan"]["groups"]} == {"basic", "plus", "pro"}
     assert sum(g["n"] for g in m["groups"]["tenure"]["groups"]) == m["dataset"]["n_test"]

