@@ -100,6 +100,8 @@ def lag_features(x: np.ndarray, origins: np.ndarray, horizon: int, seasons: list
             k = (j // lag + 1) + (back - 1)  # seasons back so that the value is before the origin
             idx = lookback - k * lag + j
             ok = idx >= 0
+            if not ok.any():
+                continue  # the window does not reach that far back for any step
             vals = np.where(ok[None, :], target[:, np.clip(idx, 0, lookback - 1)], np.nan)
             cols.append(vals.reshape(-1, 1))
     cols.append(np.tile(j, n).reshape(-1, 1).astype(np.float64))
