@@ -168,11 +168,13 @@ def group_plot(col: str, r: dict, out_path: Path) -> Path:
     vals = [g[metric] for g in rows]
     lo = [g[metric] - g["interval"][0] if g.get("interval") else 0 for g in rows]
     hi = [g["interval"][1] - g[metric] if g.get("interval") else 0 for g in rows]
-    ax.bar(xs, vals, color="tab:blue", alpha=0.7)
+    # Groups under MIN_GROUP rows have no interval: drawn pale, so they do not read as firm numbers.
+    colors = [(0.12, 0.47, 0.71, 0.75 if g.get("interval") else 0.25) for g in rows]
+    ax.bar(xs, vals, color=colors)
     ax.errorbar(xs, vals, yerr=[lo, hi], fmt="none", ecolor="k", capsize=3, lw=1)
     ax.set_xticks(xs, [f"{g['group']}\n(n={g['n']})" for g in rows], fontsize=7)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} by {col} (test, 95% bootstrap intervals)", fontsize=9)
+    ax.set_title(f"{metric} by {col} (test, 95% bootstrap intervals; pale: < {MIN_GROUP} rows)", fontsize=9)
     fig.tight_layout()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
