@@ -1,9 +1,10 @@
 """Stronger classical forecasters for the time-series app, on the same chronological windows.
 
-- :func:`mstl_ets`: MSTL (statsmodels; Bandara et al., 2021) splits the TRAINING part into a trend and one
-  seasonal component per season (day, week; those that fit twice in the training part). Each seasonal
-  component is carried forward from its last training period; the seasonally adjusted series is forecast
-  by simple exponential smoothing (ETS(A,N,N)) whose smoothing weight is chosen on the validation windows.
+- :func:`mstl_ets`: MSTL (statsmodels; Bandara et al., 2021) splits the series before the forecast part into
+  a trend and one seasonal component per season (day, week; those that fit twice in the training part). Each
+  seasonal component is carried forward from its last period; the seasonally adjusted series is forecast by
+  simple exponential smoothing (ETS(A,N,N)) whose smoothing weight is chosen on the validation windows
+  (MSTL fitted on the training part); for the test windows MSTL is refitted on training + validation.
   The level at each forecast origin uses only values before it (the filter is causal), so no window sees
   its own future. This is statsforecast's MSTL recipe (seasonal components + an ETS on the rest).
 - :func:`hgb_lags`: scikit-learn's HistGradientBoostingRegressor on lag features of the window, one model
@@ -71,18 +72,22 @@ def mstl_ets(splits: Any) -> np.ndarray | None:
     periods = sorted(lag for lag in e["seasons"].values() if 1 < lag and 2 * lag <= train_end)
     if not periods:
         return None
-    seasonal = mstl_seasonal(series, train_end, periods)
-    adjusted = series - seasonal
 
-    def forecast(origins: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    def forecast(origins: np.ndarray, seasonal: np.ndarray, alpha: float) -> np.ndarray:
         o = np.asarray(origins)
+        levels = _ses_levels(series - seasonal, alpha)
         return levels[o - 1][:, None] + _windows(seasonal, o, horizon)
 
-    val_o = e["origins"]["val"]
+    # The smoothing weight is chosen on the validation windows with MSTL fitted on the training part; the
+    # test forecasts refit MSTL on training + validation (everything before the test part), so the seasonal
+    # shapes carried forward are the most recent ones (no test value is read).
+    val_o, test_o = e["origins"]["val"], e["origins"]["test"]
+    seasonal = mstl_seasonal(series, train_end, periods)
     y_val = _windows(series, val_o, horizon)
-    scores = {a: float(np.mean(np.abs(forecast(val_o, _ses_levels(adjusted, a)) - y_val))) for a in ALPHAS}
+    scores = {a: float(np.mean(np.abs(forecast(val_o, seasonal, a) - y_val))) for a in ALPHAS}
     best = min(scores, key=scores.get)
-    return forecast(e["origins"]["test"], _ses_levels(adjusted, best))
+    val_end = int(np.min(test_o)) - int(np.asarray(splits.x_test).shape[1])
+    return forecast(test_o, mstl_seasonal(series, val_end, periods), best)
 
 
 def lag_features(x: np.ndarray, origins: np.ndarray, horizon: int, seasons: list[int]) -> np.ndarray:

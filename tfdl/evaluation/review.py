@@ -143,10 +143,18 @@ def review(app: Any, cfg: Any, splits: Any, preds: dict, kws: dict, raw_model: A
         rows = [f"| {float(lv):.0%} | {c['coverage']:.3f} | {min(c['per_horizon']):.3f} .. "
                 f"{max(c['per_horizon']):.3f} | {c['mean_width']:.4g} |"
                 for lv, c in cov.items()]  # fmt: skip
+        short = [lv for lv, c in cov.items() if c["coverage"] < float(lv) - 0.03]
+        warn = (
+            f" The {', '.join(f'{float(lv):.0%}' for lv in short)} interval(s) cover more than 3 points less "
+            "than nominal on test: the test errors are larger than the validation errors (the series has "
+            "drifted since validation), so the served bounds are too narrow for this period."
+            if short else ""
+        )  # fmt: skip
         sections.append(("Forecast intervals", "\n".join([
             "Split-conformal intervals: the half-width at each horizon step is a quantile of the model's "
             "absolute errors on the validation windows at that step. Coverage is measured on the test "
-            "windows (nominal vs empirical); the served answer has `lower_*` / `upper_*` beside each value.",
+            "windows (nominal vs empirical); the served answer has `lower_*` / `upper_*` beside each value."
+            + warn,
             "", "| nominal | test coverage | per step (min .. max) | mean width |", "|---|---|---|---|",
             *rows, "", "![forecast_band](plots/forecast_band.png)"])))  # fmt: skip
     if sections:
