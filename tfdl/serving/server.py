@@ -52,6 +52,7 @@ from tfdl.serving.store import ModelStore, ServedVersion
 from tfdl.serving.tensors import (
     RequestError,
     classify_results,
+    decisions,
     format_predict,
     parse_examples,
     parse_predict,
@@ -238,7 +239,9 @@ def create_app(
         check_signature(body, ("serving_default", "tensorflow/serving/classify"))
         out = await run(sv, parse_examples(body, sv.spec, sv.allow_nan))
         observe(request, sv, "classify")
-        return {"results": classify_results(next(iter(out.values())), list(sv.meta.get("labels") or []))}
+        probs = next(iter(out.values()))
+        labels = list(sv.meta.get("labels") or [])
+        return {"results": classify_results(probs, labels), **decisions(probs, sv.meta)}
 
     async def regress(request: Request, name: str, version: str | None):
         sv = await served(name, version)
