@@ -1,0 +1,122 @@
+""":explain on a CNN trained on Fashion-MNIST: Grad-CAM from the version's own ``gradcam`` signature,
+with the image's shape and its heat on the garment; occlusion for a model without convolutions; bad
+requests answered 400 in one line."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import httpx
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from tests.serving.helpers import export_vision, fashion_mnist, running
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8).reshape(image.shape[0], image.shape[1])).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, fashion_version):
+    from tfdl.serving.server import create_app
+
+    root = tmp_path_factory.mktemp("saved_models")
+    shutil.copytree(fashion_version, root / "fashion" / "1")
+    export_vision(root)  # GlobalAveragePooling + Dense: no convolution, explained by occlusion
+    app = create_app(root, max_batch=16, batch_wait_ms=2, poll_seconds=60)
+    with running(app) as base:
+        yield base
+
+
+def test_export_has_a_checked_gradcam_signature(fashion_version):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(fashion_version))
+    assert set(loaded.signatures) == {"serving_default", "gradcam"}
+    (spec,) = loaded.signatures["gradcam"].structured_input_signature[1].values()
+    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, 28, 28, 1]
+    assert not list(fashion_version.parent.glob(".tmp-*"))  # atomic: no half version left beside it
+
+
+@pytest.mark.slow
+def test_gradcam_heat_lies_on_the_garment(site):
+    """Test images of narrow garments (trousers, sandals, sneakers, bags: the object covers well under
+    the whole frame): the heatmap is 28x28, not uniform, its peak is on the garment (the object's
+    pixels, grown by 2 px for the 7x7-to-28x28 resize) and most of its mass is on the object."""
+    (_, _, xte, yte), _ = fashion_mnist()
+    picks = [i for i in range(len(yte)) if yte[i] in (1, 5, 7, 8) and (xte[i] > 20).mean() < 0.45][:16]
+    on_object, concentrated = 0, 0
+    with httpx.Client(timeout=60) as c:
+        for i in picks:
+            img = xte[i, :, :, 0]
+            r = c.post(f"{site}/v1/models/fashion:explain", files={"file": ("x.png", _png(img), "image/png")})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            heat = np.array(body["heatmap"])
+            assert body["method"] == "grad-cam" and heat.shape == (28, 28)
+            assert 0 <= heat.min() and heat.max() == pytest.approx(1.0, abs=1e-3) and heat.std() > 0.1
+            assert 0 < body["confidence"] <= 1 and body["label"]
+            mask = img > 20
+            peak = np.unravel_index(np.argmax(heat), heat.shape)
+            on_object += bool(ndimage.binary_dilation(mask, iterations=2)[peak])
+            # the share of heat on the object beats the share of the frame the object covers
+            concentrated += heat[mask].sum() / heat.sum() > mask.mean() + 0.15
+    n = len(picks)
+    assert n >= 12
+    assert on_object >= 0.8 * n, (on_object, n)
+    assert concentrated >= 0.8 * n, (concentrated, n)
+
+
+def test_upload_json_and_label_agree(site):
+    """The multipart file and the same image as a JSON instance give the same map; the label is the
+    one :upload gives (the gradcam signature's scores are serving_default's)."""
+    (_, _, xte, _), _ = fashion_mnist()
+    img = xte[0]
+    with httpx.Client(timeout=60) as c:
+        a = c.post(f"{site}/v1/models/fashion:explain", files={"file": ("x.png", _png(img), "image/png")})
+        b = c.post(f"{site}/v1/models/fashion/versions/1:explain", json={"instances": [img.tolist()]})
+        u = c.post(f"{site}/v1/models/fashion:upload", files={"file": ("x.png", _png(img), "image/png")})
+    assert a.status_code == b.status_code == u.status_code == 200, (a.text, b.text, u.text)
+    a, b, u = a.json(), b.json(), u.json()
+    np.testing.assert_allclose(a["heatmap"], b["heatmap"], atol=1e-3)
+    assert a["label"] == b["label"] == u["label"]
+    assert a["confidence"] == pytest.approx(u["confidence"], abs=1e-4)
+
+
+def test_model_without_conv_falls_back_to_occlusion(site):
+    img = np.zeros((8, 8), np.uint8)
+    img[:, 4:] = 255
+    r = httpx.post(f"{site}/v1/models/vision:explain", files={"file": ("x.png", _png(img), "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["method"] == "occlusion" and np.array(body["heatmap"]).shape == (7, 7)
+
+
+BAD = [
+    ("wrong shape", {"json": {"instances": [[[1, 2, 3]]]}}, "shape"),
+    ("two examples", {"json": {"instances": np.zeros((2, 28, 28, 1), int).tolist()}}, "one example"),
+    ("not an image", {"files": {"file": ("x.png", b"this is not an image", "image/png")}}, "image"),
+    ("empty file", {"files": {"file": ("x.png", b"", "image/png")}}, "empty"),
+    ("no file field", {"files": {"other": ("x.png", b"abc", "image/png")}}, "'file'"),
+    ("malformed json", {"content": b'{"instances": [', "headers": {"content-type": "application/json"}}, "JSON"),
+    ("unknown signature", {"json": {"signature_name": "nope", "instances": [[[[0]] * 28] * 28]}}, "signature"),
+]
+
+
+@pytest.mark.parametrize("what,kwargs,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_request_is_400_in_one_line_then_good(site, what, kwargs, words):
+    with httpx.Client(timeout=60) as c:
+        r = c.post(f"{site}/v1/models/fashion:explain", **kwargs)
+        assert r.status_code == 400, (what, r.text)
+        error = r.json()["error"]
+        assert "\n" not in error and words.lower() in error.lower(), error
+        good = c.post(f"{site}/v1/models/fashion:explain", json={"instances": [[[[0]] * 28] * 28]})
+        assert good.status_code == 200 and json.loads(good.text)["method"] == "grad-cam"
