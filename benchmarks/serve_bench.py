@@ -152,8 +152,8 @@ def add_checked_tflite(version_dir: Path, model) -> None:
               "runtime": "ai_edge_litert (no TensorFlow in the process)"}  # fmt: skip
     (out / "parity.json").write_text(json.dumps({"files": {"none": record}}, indent=2))
     if not record["within_tolerance"]:
-        print(f"serve_bench: the TFLite file differs from the SavedModel by {diff:.2e}; tflite rows serve the "
-              "SavedModel", file=sys.stderr)  # fmt: skip
+        print(f"serve_bench: the TFLite file differs from the SavedModel by {diff:.2e}; tflite rows "
+              "serve the SavedModel", file=sys.stderr)  # fmt: skip
 
 
 def bench_version(model_root: str | Path, tmp: str | Path) -> tuple[Path, Path, str]:

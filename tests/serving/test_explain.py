@@ -106,8 +106,16 @@ BAD = [
     ("not an image", {"files": {"file": ("x.png", b"this is not an image", "image/png")}}, "image"),
     ("empty file", {"files": {"file": ("x.png", b"", "image/png")}}, "empty"),
     ("no file field", {"files": {"other": ("x.png", b"abc", "image/png")}}, "'file'"),
-    ("malformed json", {"content": b'{"instances": [', "headers": {"content-type": "application/json"}}, "JSON"),
-    ("unknown signature", {"json": {"signature_name": "nope", "instances": [[[[0]] * 28] * 28]}}, "signature"),
+    (
+        "malformed json",
+        {"content": b'{"instances": [', "headers": {"content-type": "application/json"}},
+        "JSON",
+    ),
+    (
+        "unknown signature",
+        {"json": {"signature_name": "nope", "instances": [[[[0]] * 28] * 28]}},
+        "signature",
+    ),
 ]
 
 

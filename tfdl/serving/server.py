@@ -338,7 +338,9 @@ def create_app(
             from tfdl.explain.signature import call_gradcam
 
             loop = asyncio.get_running_loop()
-            heat, cls, scores = await loop.run_in_executor(predict_pool, call_gradcam, sv.loaded.gradcam, first)
+            heat, cls, scores = await loop.run_in_executor(
+                predict_pool, call_gradcam, sv.loaded.gradcam, first
+            )
             k = int(cls[0])
             if start := request.scope.get("tfdl.start"):
                 registry.observe_model(sv.name, sv.version, "gradcam", "explain", "rest",
