@@ -130,3 +130,35 @@ def test_bad_request_is_400_in_one_line_then_good(site, what, kwargs, words):
         assert "\n" not in error and words.lower() in error.lower(), error
         good = c.post(f"{site}/v1/models/fashion:explain", json={"instances": [[[[0]] * 28] * 28]})
         assert good.status_code == 200 and json.loads(good.text)["method"] == "grad-cam"
+
+
+@pytest.mark.slow
+def test_concurrent_explain_good_and_bad_no_5xx(site):
+    """8 clients x 12 :explain calls at once, every third one bad (Grad-CAM calls run beside each other
+    in the model threads): no 5xx, every good one a 28x28 Grad-CAM map, every bad one a 400."""
+    import asyncio
+
+    (_, _, xte, _), _ = fashion_mnist()
+    bad = [b[1] for b in BAD if "json" in b[1] or "files" in b[1]]
+
+    async def client(c: httpx.AsyncClient, k: int) -> list[tuple[int, int]]:
+        out = []
+        for i in range(12):
+            url = f"{site}/v1/models/fashion:explain"
+            if (k + i) % 3 == 0:
+                r = await c.post(url, **bad[(k + i) % len(bad)])
+                out.append((r.status_code, 400))
+            else:
+                img = _png(xte[k * 12 + i, :, :, 0])
+                r = await c.post(url, files={"file": ("x.png", img, "image/png")})
+                ok = r.status_code == 200 and np.array(r.json()["heatmap"]).shape == (28, 28)
+                out.append((r.status_code if ok else -r.status_code, 200))
+        return out
+
+    async def main():
+        async with httpx.AsyncClient(timeout=120) as c:
+            return await asyncio.gather(*[client(c, k) for k in range(8)])
+
+    results = [r for rs in asyncio.run(main()) for r in rs]
+    assert len(results) == 96 and not [r for r in results if abs(r[0]) >= 500]
+    assert all(code == want for code, want in results), results
