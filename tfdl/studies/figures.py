@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tfdl.figures import save_figure
+
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from tfdl import figures  # noqa: F401  (the Agg backend, before pyplot draws)
 
     return plt
 
@@ -93,10 +94,7 @@ def loss_curves(rows: list[dict], path: Path, title: str, task: str | None) -> P
     ax.set_title(f"study {title}: training (solid) and validation (dashed) loss")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def gap_curves(rows: list[dict], path: Path, title: str) -> Path:
@@ -114,10 +112,7 @@ def gap_curves(rows: list[dict], path: Path, title: str) -> Path:
     ax.set_title(f"study {title}: the generalisation gap\n(both losses in inference mode, no penalty term)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def gradient_norms(rows: list[dict], path: Path, title: str) -> Path | None:
@@ -152,10 +147,7 @@ def gradient_norms(rows: list[dict], path: Path, title: str) -> Path | None:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.suptitle(f"study {title}: per-layer gradient norms on one fixed training batch")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def lr_range_plot(lr: dict, rows: list[dict], path: Path, task: str | None) -> Path:
@@ -191,10 +183,7 @@ def lr_range_plot(lr: dict, rows: list[dict], path: Path, task: str | None) -> P
     ax.set_title(f"LR range test: {lr.get('steps_run')} steps, the rate x{factor:.3f} per step")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _set_value(row: dict, key: str):
@@ -225,10 +214,7 @@ def steps_curves(rows: list[dict], path: Path, task: str | None) -> Path:
     axes[1].set_xscale("log")
     axes[0].legend(fontsize=7)
     fig.suptitle("study batch-size: equal epochs (solid) and equal optimizer steps (dashed)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def params_plot(rows: list[dict], path: Path) -> Path:
@@ -252,10 +238,7 @@ def params_plot(rows: list[dict], path: Path) -> Path:
     ax.set_title("parameters against test score, same data and epochs")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def augment_grid(
@@ -287,10 +270,7 @@ def augment_grid(
     fig.suptitle(
         "augment=none / light / strong: the same training images, as the model sees them in training"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def roc_plot(rows: list[dict], path: Path) -> Path | None:
@@ -309,10 +289,7 @@ def roc_plot(rows: list[dict], path: Path) -> Path | None:
     ax.set_title("ROC on the test split: the model and its baselines")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def threshold_plot(rows: list[dict], path: Path) -> Path | None:
@@ -334,7 +311,4 @@ def threshold_plot(rows: list[dict], path: Path) -> Path | None:
     ax.set_title(f"precision / recall / F1 of '{th['positive_class']}' against the threshold (validation)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
