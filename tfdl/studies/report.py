@@ -59,6 +59,11 @@ def _grad_ratio(row: dict) -> float | None:
     return first / last
 
 
+def _first_norm(row: dict) -> float | None:
+    g = row.get("gradient_norms") or {}
+    return next(iter(g.values()))["mean"] if g else None
+
+
 def reading(study, rows: list[dict], meta: dict, baseline: dict | None, lr: dict | None) -> str:
     """Two to five plain sentences built from the numbers in the table: which variant led on validation,
     the spread of the test metric against the test set's noise, the baseline, and the study's own measure."""
@@ -138,6 +143,15 @@ def _specific(name: str, rows: list[dict], lr: dict | None, metric: str | None) 
             else:
                 s += "; no variant's gradient shrinks by half or more towards the input here."
             out.append(s)
+            firsts = [(r["variant"], _first_norm(r)) for r in rows if _first_norm(r) is not None]
+            if firsts:
+                small = min(firsts, key=lambda t: t[1])
+                ratio = max(q for _, q in firsts) / max(small[1], 1e-30)
+                out.append(
+                    "First-layer gradient norm itself: "
+                    + ", ".join(f"{v} {q:.3g}" for v, q in firsts)
+                    + f"; the smallest, {small[0]}'s, is {ratio:,.0f}x below the largest."
+                )
     if name == "regularization":
         gaps = [(r["variant"], (_last(r, "val_loss") or math.nan) - (_last(r, "train_loss") or math.nan), r)
                 for r in rows]  # fmt: skip
