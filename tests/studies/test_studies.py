@@ -102,6 +102,7 @@ def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(
     assert str(d.relative_to(workdir) / "study.md") in out
 
 
+@pytest.mark.slow  # two tiny studies
 def test_a_killed_study_resumes_with_the_variants_it_had_finished(image_folder, workdir, capsys):
     assert _run("normalization", image_folder) == 0
     d = _study_dir(workdir, "normalization")
