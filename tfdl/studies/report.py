@@ -152,7 +152,7 @@ def _specific(name: str, rows: list[dict], lr: dict | None, metric: str | None) 
                     + ", ".join(f"{v} {q:.3g}" for v, q in firsts)
                     + f"; the smallest, {small[0]}'s, is {ratio:,.0f}x below the largest."
                 )
-    if name == "regularization":
+    if name in ("regularization", "augmentation"):
         gaps = [(r["variant"], (_last(r, "val_loss") or math.nan) - (_last(r, "train_loss") or math.nan), r)
                 for r in rows]  # fmt: skip
         gaps = [g for g in gaps if math.isfinite(g[1])]
@@ -164,7 +164,7 @@ def _specific(name: str, rows: list[dict], lr: dict | None, metric: str | None) 
             if none is not None and "none" in [g[0] for g in gaps]:
                 base_gap = next(g for v, g, _ in gaps if v == "none")
                 wider = [v for v, g, _ in gaps if v != "none" and g >= base_gap]
-                s += "." if not wider else f"; not narrower than no regularisation here: {', '.join(wider)}."
+                s += "." if not wider else f"; not narrower than 'none' here: {', '.join(wider)}."
             else:
                 s += "."
             out.append(s)
