@@ -41,8 +41,9 @@ def test_export_has_a_checked_gradcam_signature(fashion_version):
 
     loaded = tf.saved_model.load(str(fashion_version))
     assert {"serving_default", "gradcam"} <= set(loaded.signatures)
-    (spec,) = loaded.signatures["gradcam"].structured_input_signature[1].values()
-    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, 28, 28, 1]
+    specs = loaded.signatures["gradcam"].structured_input_signature[1]
+    assert specs["image"].dtype == tf.uint8 and specs["image"].shape.as_list() == [None, 28, 28, 1]
+    assert specs["class_id"].dtype == tf.int32 and specs["class_id"].shape.as_list() == [None]
     assert not list(fashion_version.parent.glob(".tmp-*"))  # atomic: no half version left beside it
 
 
