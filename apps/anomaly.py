@@ -7,8 +7,9 @@ with ``data.normal_class=N`` (one class is normal, the others are anomalies); ``
 
 Models: ``dense_ae`` (default), ``conv_ae`` (images), ``vae``; ``model.denoising_std`` adds training-only
 input noise. Scaling lives inside the model (``scale_input``: Normalization adapted on the normal training
-rows, or /255 for images). The anomaly score of a row is its mean squared reconstruction error in that
-scaled space. The model trains on normal training rows only; the threshold is chosen on the validation
+rows, or /255 for images). The anomaly score of a row (:mod:`apps.anomaly_scoring`): its reconstruction
+error, the distance of its code to the training normals' codes, or both combined, whichever has the best
+validation ROC-AUC (images: the reconstruction error). The model trains on normal training rows only; the threshold is chosen on the validation
 split (``data.threshold_rule``: ``f1`` = best validation F1, ``fpr`` = at most ``data.fpr_budget`` of the
 validation normals flagged) and never sees the test split. Baselines: PCA reconstruction error with the same
 latent size, and IsolationForest, thresholded by the same rule on the same validation split.
@@ -18,13 +19,13 @@ The exported model returns per row ``[score, threshold, is_anomaly]``.
 from __future__ import annotations
 
 import json
-import weakref
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from apps import anomaly_scoring as S
 from tfdl.app import App, Codec, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import Splits
@@ -74,7 +75,7 @@ def load_data(cfg: AnomalyConfig) -> Splits:
     extra = splits.info.extra
     image = len(splits.info.input_shape) == 3
     extra.update(image=image, threshold_rule=d.threshold_rule, fpr_budget=d.fpr_budget, seed=d.seed)
-    extra["latent_dim"] = cfg.model.params().get("latent_dim") or (32 if image else 4)
+    extra["latent_dim"] = cfg.model.params().get("latent_dim") or default_latent(splits.info.input_shape, image)
     if image:
         splits.info.preprocessing = {
             "scaling": "x / 255 inside the model",
@@ -90,6 +91,14 @@ def load_data(cfg: AnomalyConfig) -> Splits:
     return splits
 
 
+def default_latent(shape, image: bool) -> int:
+    """32 for images; 4 for rows, but below the number of columns (a code as wide as the row can copy it,
+    and then every reconstruction error is noise: the 3-column credit set of the suite)."""
+    if image:
+        return 32
+    return max(1, min(4, int(np.prod(shape)) - 1))
+
+
 def scale(x: Any, info) -> np.ndarray:
     """The model's own input scaling in NumPy (the reconstruction target): /255 or standardization."""
     if info.extra["image"]:
@@ -103,32 +112,9 @@ def targets(splits: Splits) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------ scores (the models' own hooks)
+# The score (reconstruction error, code distance, or both) and its choice on validation: anomaly_scoring.
 
-
-def score_model(model):
-    """raw input -> (N,) anomaly score: mean squared error between the scaled input and its reconstruction."""
-    import keras
-
-    target = model.get_layer("scale_input").output
-    err = keras.ops.square(keras.ops.cast(target, "float32") - model.output)
-    score = keras.ops.mean(keras.ops.reshape(err, (-1, int(np.prod(err.shape[1:])))), axis=-1)
-    return keras.Model(model.inputs, score, name="anomaly_score")
-
-
-_SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one scorer per model: no retracing
-
-
-def predict(model, x) -> np.ndarray:
-    """(N, ...) raw inputs -> (N,) float64 anomaly scores."""
-    if model not in _SCORERS:
-        _SCORERS[model] = score_model(model)
-    return np.asarray(_SCORERS[model].predict(x, batch_size=1024, verbose=0), dtype=np.float64).reshape(-1)
-
-
-def serving_model(model, splits: Splits, metrics: dict):
-    """Export hook: the autoencoder as its (N,) score; the anomaly task then serves
-    (N, 3) [score, threshold, is_anomaly (1.0 / 0.0)] (:meth:`tfdl.tasks.Anomaly.serving_model`)."""
-    return score_model(model)
+predict, serving_model = S.predict, S.serving_model
 
 
 # The three autoencoders fit on their own scaled input, are evaluated on their reconstruction error and
@@ -181,7 +167,7 @@ def dense_ae(
     dropout: float = 0.0,
     denoising_std: float = 0.0,
 ):
-    """Dense autoencoder; latent_dim default 4 (rows) / 32 (images); hidden (64, 32) / (256, 128)."""
+    """Dense autoencoder; latent_dim default min(4, columns - 1) (rows) / 32 (images); hidden (64, 32) / (256, 128)."""
     return _build(
         splits, cfg, latent_dim=latent_dim, hidden=hidden, denoising_std=denoising_std, dropout=dropout
     )
@@ -308,11 +294,13 @@ def isolation_forest(splits: Splits) -> tuple[np.ndarray, dict]:
 
 
 def fit_state(model, splits: Splits, cfg: RunConfig) -> dict:
-    """The threshold chosen on validation (never test), with threshold.json and the model card's record
-    of the rule. No plots: `tfdl export` runs this again."""
+    """The score (:func:`anomaly_scoring.fit_scores`) and the threshold, both chosen on validation (never
+    test), with threshold.json and the model card's record of both. No plots: `tfdl export` runs this
+    again."""
+    state = S.fit_scores(model, splits)
     val_scores = predict(model, splits.x_val)
     thr, why = pick_threshold(splits.y_val, val_scores, splits.info)
-    record = {"threshold": thr, "rule": why, "score": "mean squared reconstruction error of the scaled input"}
+    record = {"threshold": thr, "rule": why, **S.summary(state)}
     return {
         "threshold": thr,
         "assets": {"threshold.json": json.dumps(record, indent=2)},
@@ -333,11 +321,12 @@ def report_sections(model, splits: Splits, run_dir: Path, thr: float, why: str, 
     from tfdl.evaluation import representation as R
 
     info, plots = splits.info, Path(run_dir) / "plots"
+    state = S.state_of(model)
     text = (
         f"Threshold **{thr:.6g}** on the anomaly score ({why}), chosen on the validation split "
         f"({len(val_scores)} rows); the test split is only scored. The baselines get their own threshold "
-        "by the same rule on the same validation rows. Score = mean squared reconstruction error of the "
-        "scaled input."
+        f"by the same rule on the same validation rows. Score = {S.describe(state)} "
+        f"(`{state['mode']}`; chosen by {state.get('why', 'default')})."
     )
     out, links = [("Threshold", text)], []
     hist = Path(run_dir) / "history.csv"
