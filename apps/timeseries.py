@@ -230,42 +230,65 @@ def _wrap(body, norm, denorm, name: str, linear_skip: bool, splits: Splits | Non
 
     The linear skip is LSTNet's autoregressive component (Lai et al., 2018): the network only has to
     learn what a linear model on the same window (the ridge baseline) misses. With ``splits`` the skip
-    starts *at* the ridge solution on the training windows and the body's output layer at zero, so
-    training starts from the ridge forecast and early stopping (best validation epoch) keeps the
+    starts at the best linear forecaster on the VALIDATION windows among ridge on the training windows and
+    the seasonal naive forecasts the window reaches (:func:`linear_starts`), and the body's output layer
+    at zero, so training starts from that forecast and early stopping (best validation epoch) keeps the
     network's correction only where it helps.
     """
     import keras
 
     out = body.outputs[0]
+    start = None
     if linear_skip:
         flat = keras.layers.Flatten(name="skip_flatten")(norm(body.inputs[0]))
         skip_layer = keras.layers.Dense(out.shape[-1], dtype="float32", name="linear_skip")
         skip = skip_layer(flat)
         out = keras.layers.Add(dtype="float32", name="add_skip")([out, skip])
         if splits is not None:
-            kernel, bias = _ridge_init(splits)
+            start, (kernel, bias), _ = best_start(splits)
             skip_layer.set_weights([kernel, bias])
             head = next(lay for lay in reversed(body.layers) if getattr(lay, "kernel", None) is not None)
             head.set_weights([np.zeros(w.shape, w.dtype) for w in head.get_weights()])
     model = keras.Model(body.inputs, denorm(out), name=name)
-    # The ridge start is a candidate of its own: the pipeline keeps it when training does not beat it on
+    # The start is a candidate of its own: the pipeline keeps it when training does not beat it on
     # validation (tfdl.training.callbacks.KeepStartIfBetter).
     model.start_is_candidate = linear_skip and splits is not None
+    model.start_name = start
     return model
 
 
-def _ridge_init(splits: Splits, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge on the training windows in the model's own scaling (features standardized by the training-part
-    statistics, target standardized): the linear skip's (kernel, bias)."""
-    from sklearn.linear_model import Ridge
+def linear_starts(splits: Splits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Linear forecasters of the standardized window, as the skip's (kernel, bias): ``ridge`` on the
+    training windows, and ``seasonal_naive_<season>`` for every season the window reaches back (the
+    target is feature 0 and shares its scaling, so "the value one season back" is a one-hot kernel)."""
+    lookback, n_features = splits.info.input_shape
+    horizon = _horizon(splits)
+    out = {"ridge": _ridge_init(splits)}
+    for season, lag in splits.info.extra["seasons"].items():
+        if lag > lookback:
+            continue
+        kernel = np.zeros((lookback * n_features, horizon), np.float32)
+        for h in range(horizon):
+            t = lookback + h - lag * (h // lag + 1)  # as ts.seasonal_naive_forecast
+            kernel[t * n_features, h] = 1.0
+        out[f"seasonal_naive_{season}"] = (kernel, np.zeros(horizon, np.float32))
+    return out
 
-    e = splits.info.extra
-    pre = splits.info.preprocessing
+
+def best_start(splits: Splits) -> tuple[str, tuple[np.ndarray, np.ndarray], dict[str, float]]:
+    """(name, (kernel, bias), validation MAE of every start): the linear start with the lowest MAE on the
+    validation windows (ties: ridge). Never looks at test."""
+    e, pre = splits.info.extra, splits.info.preprocessing
     mean, std = np.asarray(pre["feature_mean"]), np.asarray(pre["feature_std"])
-    x = ((np.asarray(splits.x_train, np.float64) - mean) / std).reshape(len(splits.x_train), -1)
-    y = (np.asarray(splits.y_train, np.float64) - e["target_mean"]) / e["target_std"]
-    fit = Ridge(alpha=alpha).fit(x, y)
-    return fit.coef_.T.astype(np.float32), np.asarray(fit.intercept_, np.float32).reshape(-1)
+    x = ((np.asarray(splits.x_val, np.float64) - mean) / std).reshape(len(splits.x_val), -1)
+    y = np.asarray(splits.y_val, np.float64)
+    starts = linear_starts(splits)
+    mae = {}
+    for name, (kernel, bias) in starts.items():
+        pred = (x @ kernel.astype(np.float64) + bias) * e["target_std"] + e["target_mean"]
+        mae[name] = float(np.mean(np.abs(pred - y)))
+    name = min(mae, key=lambda k: (mae[k], k != "ridge"))
+    return name, starts[name], mae
 
 
 def _horizon(splits: Splits) -> int:
@@ -400,7 +423,19 @@ def report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> 
     plots.append(forecast_days(splits, preds, plots_dir / "forecast_days.png"))
     text = ("Standardized = divided by the training-part std of the target "
             f"({std:.4g}).\n\n" + "\n".join(table))  # fmt: skip
-    return plots, [("MAE in target units and standardized", text)]
+    sections = [("MAE in target units and standardized", text)]
+    if getattr(model, "start_is_candidate", False):
+        name, _, val_mae = best_start(splits)
+        metrics["linear_start"] = {"chosen": name, "val_mae": {k: round(v, 6) for k, v in val_mae.items()}}
+        kept = metrics.get("kept_starting_weights")
+        sections.append(("Linear start (chosen on validation)", (
+            f"The linear skip started at **{name}**, the linear forecaster with the lowest validation MAE ("
+            + ", ".join(f"{k} {v:.4g}" for k, v in val_mae.items()) + "). "
+            + ("Training did not beat it on validation, so the model **is that start** (the network's "
+               "correction was dropped)." if kept else
+               "Training beat it on validation; the trained network is kept.")
+        )))  # fmt: skip
+    return plots, sections
 
 
 def forecast_days(splits: Splits, preds: dict, out_path: Path, days: int = 4) -> Path:
