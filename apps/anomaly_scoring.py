@@ -114,8 +114,9 @@ def fit_scores(model, splits: Splits) -> dict:
     if info.extra["image"]:
         return _set_state(model, {"mode": "reconstruction", "why": "images: the reconstruction error"})
     parts = parts_model(model)
-    _, code_train = (np.asarray(a, np.float64) for a in parts.predict(splits.x_train, batch_size=1024, verbose=0))
-    err_val, code_val = (np.asarray(a, np.float64) for a in parts.predict(splits.x_val, batch_size=1024, verbose=0))
+    run = lambda x: [np.asarray(a, np.float64) for a in parts.predict(x, batch_size=1024, verbose=0)]  # noqa: E731
+    code_train = run(splits.x_train)[1]
+    err_val, code_val = run(splits.x_val)
     y_val = None if splits.y_val is None else np.asarray(splits.y_val).reshape(-1).astype(int)
     normal = np.ones(len(err_val), bool) if y_val is None or (y_val == 0).sum() < 2 else y_val == 0
     # Per-column scale of the reconstruction error on validation normals (rows the model never fitted).

@@ -291,6 +291,20 @@ def best_start(splits: Splits) -> tuple[str, tuple[np.ndarray, np.ndarray], dict
     return name, starts[name], mae
 
 
+def _ridge_init(splits: Splits, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge on the training windows in the model's own scaling (features standardized by the training-part
+    statistics, target standardized): the linear skip's (kernel, bias)."""
+    from sklearn.linear_model import Ridge
+
+    e = splits.info.extra
+    pre = splits.info.preprocessing
+    mean, std = np.asarray(pre["feature_mean"]), np.asarray(pre["feature_std"])
+    x = ((np.asarray(splits.x_train, np.float64) - mean) / std).reshape(len(splits.x_train), -1)
+    y = (np.asarray(splits.y_train, np.float64) - e["target_mean"]) / e["target_std"]
+    fit = Ridge(alpha=alpha).fit(x, y)
+    return fit.coef_.T.astype(np.float32), np.asarray(fit.intercept_, np.float32).reshape(-1)
+
+
 def _horizon(splits: Splits) -> int:
     return int(splits.y_train.shape[1])
 
