@@ -83,6 +83,43 @@ def test_threshold_and_baseline_thresholds_never_touch_test(rows_csv, tmp_path):
     assert "Rows above the threshold (test, no labels)" in titles
 
 
+def _tail_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """3 columns on a 2-D plane; the anomalies (8%) lie ON the plane, far out in its tail (like a credit
+    file's high balances): a decoder rebuilds them, so the reconstruction error barely sees them."""
+    rng = np.random.default_rng(seed)
+    basis = np.array([[1.0, 0.5, 0.0], [0.0, 0.7, 1.0]])
+    y = (rng.random(n) < 0.08).astype(int)
+    z = rng.normal(size=(n, 2))
+    z[y == 1] = rng.normal(size=(int(y.sum()), 2)) * 0.5 + np.array([3.2, 3.2])
+    x = z @ basis + 0.05 * rng.normal(size=(n, 3)) + 5.0
+    return x, y
+
+
+def test_score_is_chosen_on_validation_and_finds_in_plane_tail_anomalies(tmp_path):
+    """The old score (reconstruction error only) misses anomalies that lie on the normals' plane; the
+    score chosen on validation (code distance or the combined index) finds them on test, is what the
+    model predicts and serves, and is chosen the same when the test split is scrambled."""
+    from sklearn.metrics import roc_auc_score
+
+    from apps import anomaly, anomaly_scoring
+
+    app, cfg, splits, net = _trained(_write(tmp_path / "tail.csv", *_tail_rows(1500, 1)))
+    assert splits.info.extra["latent_dim"] == 2  # below the 3 columns: the code cannot copy the row
+    kw = app.fit_state(net, splits, cfg)
+    state = anomaly_scoring.state_of(net)
+    assert state["mode"] in ("latent", "combined") and "best validation ROC-AUC" in state["why"]
+    assert kw["preprocessing"]["score_mode"] == state["mode"]
+    test_auc = roc_auc_score(splits.y_test, anomaly.predict(net, splits.x_test))
+    recon = anomaly_scoring.score_model(net).predict(splits.x_test, verbose=0)
+    assert test_auc >= 0.95 and test_auc > roc_auc_score(splits.y_test, recon) + 0.05
+    served = anomaly.serving_model(net, splits, {})
+    np.testing.assert_allclose(served.predict(splits.x_val, verbose=0), anomaly.predict(net, splits.x_val),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    splits.x_test = np.random.default_rng(2).normal(size=splits.x_test.shape).astype(np.float32)
+    assert app.fit_state(net, splits, cfg)["threshold"] == kw["threshold"]
+    assert anomaly_scoring.state_of(net)["mode"] == state["mode"]
+
+
 def test_vae_adds_kl_term_to_reconstruction_loss(rows_csv):
     import keras
 
@@ -121,6 +158,7 @@ def test_cli_train_export_serve_and_predict(rows_csv, workdir, capsys):
     assert json.loads((version / "assets" / "threshold.json").read_text())["threshold"] == test["threshold"]
     card = json.loads((version / "metadata.json").read_text())
     assert card["preprocessing"]["threshold"] == test["threshold"]
+    assert card["preprocessing"]["score_mode"] in ("reconstruction", "latent", "combined")
     x, _ = _rows(20, 0.5, 3)
     fn = tf.saved_model.load(str(version)).signatures["serving_default"]
     out = next(
