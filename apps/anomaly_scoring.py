@@ -30,14 +30,17 @@ import numpy as np
 
 from tfdl.data.splits import Splits
 
-MODES = ("reconstruction", "latent", "combined")
+MODES = ("reconstruction", "latent", "combined", "neighbours")
 DEFAULT_MODE = "combined"
 MIN_VAL_ANOMALIES = 5  # fewer labelled anomalies on validation: no choice, the combined index
+NEIGHBOURS, MAX_REFERENCE = 10, 4096  # k, and how many training normals the neighbours score keeps
 WORDS = {
     "reconstruction": "mean squared reconstruction error of the scaled input",
     "latent": "squared Mahalanobis distance of the code to the training normals' codes (per latent unit)",
     "combined": "reconstruction error (per column, over its validation-normal mean) + squared Mahalanobis "
     "distance of the code, each over its mean on the validation normals",
+    "neighbours": f"mean distance of the scaled row to its {NEIGHBOURS} nearest training normals (the "
+    "autoencoder's scaling only: its reconstruction and code are not used)",
 }
 
 # model -> its score state (set by fit_state, read by predict/export) and its compiled score model.
@@ -72,6 +75,17 @@ def score_model(model, state: dict | None = None):
     err = keras.ops.reshape(err, (-1, int(np.prod(err.shape[1:]))))
     if state["mode"] == "reconstruction":
         return keras.Model(model.inputs, keras.ops.mean(err, axis=-1), name="anomaly_score")
+    if state["mode"] == "neighbours":
+        ref = np.asarray(state["reference"], np.float32)
+        flat = keras.ops.reshape(target, (-1, ref.shape[1]))
+        d2 = (
+            keras.ops.sum(flat * flat, axis=-1, keepdims=True)
+            - 2.0 * keras.ops.matmul(flat, ref.T)
+            + np.sum(ref * ref, axis=1)[None, :]
+        )
+        nearest, _ = keras.ops.top_k(-d2, k=int(state["k"]))
+        dist = keras.ops.mean(keras.ops.sqrt(keras.ops.maximum(-nearest, 0.0)), axis=-1)
+        return keras.Model(model.inputs, dist, name="anomaly_score")
     diff = _code(model, target) - np.asarray(state["code_mean"], np.float32)
     latent = keras.ops.sum(keras.ops.matmul(diff, np.asarray(state["precision"], np.float32)) * diff, -1)
     latent = latent * np.float32(state["latent_weight"])
@@ -132,13 +146,17 @@ def fit_scores(model, splits: Splits) -> dict:
     latent_val = np.einsum("ij,jk,ik->i", diff, precision, diff)
     rec_val = (err_val / col).mean(axis=1)
     state = {
-        "inv_column_mse": (1.0 / col).tolist(),
-        "code_mean": mean.tolist(),
-        "precision": precision.tolist(),
+        "inv_column_mse": 1.0 / col,
+        "code_mean": mean,
+        "precision": precision,
         "latent_weight": 1.0 / max(float(latent_val[normal].mean()), 1e-12),
         "recon_weight": 1.0 / max(float(rec_val[normal].mean()), 1e-12),
     }
+    ref = _reference(splits)
+    k = min(NEIGHBOURS, len(ref))
+    state.update(reference=ref, k=k)
     candidates = {
+        "neighbours": _neighbours(ref, k, _scaled(splits, splits.x_val)),
         "reconstruction": err_val.mean(axis=1),
         "latent": latent_val * state["latent_weight"],
         "combined": rec_val * state["recon_weight"] + latent_val * state["latent_weight"],
@@ -147,8 +165,10 @@ def fit_scores(model, splits: Splits) -> dict:
     if n_anom >= MIN_VAL_ANOMALIES and n_anom < len(y_val):
         aucs = {m: round(_auc(y_val, s), 4) for m, s in candidates.items()}
         best = max(aucs.values())
-        # ties go to the combined index, then to the reconstruction error (the order of MODES reversed)
-        mode = next(m for m in ("combined", "reconstruction", "latent") if aucs[m] >= best - 1e-9)
+        # ties go to the combined index, then the neighbours, the reconstruction error, the code distance
+        mode = next(
+            m for m in ("combined", "neighbours", "reconstruction", "latent") if aucs[m] >= best - 1e-9
+        )
         why = "best validation ROC-AUC (" + ", ".join(f"{m} {v:.3f}" for m, v in aucs.items()) + ")"
         state["val_roc_auc"] = aucs
     else:
@@ -156,6 +176,29 @@ def fit_scores(model, splits: Splits) -> dict:
         why = f"{n_anom} labelled anomalies on validation (< {MIN_VAL_ANOMALIES}): the combined index"
     state.update(mode=mode, why=why)
     return _set_state(model, state)
+
+
+def _scaled(splits: Splits, x) -> np.ndarray:
+    from apps.anomaly_baselines import scale
+
+    s = scale(x, splits.info)
+    return s.reshape(len(s), -1).astype(np.float64)
+
+
+def _reference(splits: Splits) -> np.ndarray:
+    """The scaled training normals the neighbours score compares with (a seeded sample of at most
+    :data:`MAX_REFERENCE`)."""
+    x = _scaled(splits, splits.x_train)
+    if len(x) > MAX_REFERENCE:
+        x = x[np.sort(np.random.default_rng(0).choice(len(x), MAX_REFERENCE, replace=False))]
+    return x.astype(np.float32)
+
+
+def _neighbours(ref: np.ndarray, k: int, x: np.ndarray) -> np.ndarray:
+    from sklearn.neighbors import NearestNeighbors
+
+    dist, _ = NearestNeighbors(n_neighbors=k).fit(ref.astype(np.float64)).kneighbors(x)
+    return dist.mean(axis=1)
 
 
 def state_of(model) -> dict:
