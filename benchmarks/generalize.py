@@ -108,7 +108,7 @@ def read_cv(folder: Path) -> dict:
 
 def read_train(folder: Path, metric: str) -> dict:
     """Numbers of one finished ``tfdl train`` (a chronological split): the model against its baselines."""
-    from tfdl.cv import LOWER_IS_BETTER
+    from tfdl.evaluation.metrics import LOWER_IS_BETTER
 
     path = _newest("*/*/metrics.json", folder)
     if path is None:
