@@ -238,3 +238,26 @@ def test_oneclass_conv_ae_report_has_latent_and_reconstructions(tmp_path, workdi
     report = (result.run_dir / "report.md").read_text()
     for png in ("latent_2d.png", "reconstructions.png", "reconstruction_error.png", "score_histogram.png"):
         assert f"plots/{png}" in report and (result.run_dir / "plots" / png).is_file()
+
+
+@pytest.mark.slow
+def test_unseen_credit_rows_match_isolation_forest(workdir, capsys):
+    """A real set no default was tuned on, through the user's path (a CSV and its label column): ISLR's
+    Default as rows (student, balance, income; 3.3% defaults = anomalies). The old score (reconstruction
+    error of a 4-wide code over 3 columns) reached ROC-AUC 0.71 +/- 0.06 here against IsolationForest's
+    0.86 (BENCHMARKS.md, generalization suite); the defaulters sit far out in the balance tail, which the
+    validation-chosen score sees."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import generalize_data as G
+
+    ds = next(d for d in G.DATASETS if d.name == "credit-default-rows")
+    meta = G.prepare(ds, workdir / "cache")
+    args = ["train", "anomaly", "--data", meta["path"], "--no-export", "--set", "data.label_column=label"]
+    assert main(args) == 0
+    run = next((workdir / "runs" / "anomaly").iterdir())
+    m = json.loads((run / "metrics.json").read_text())
+    auc, forest = m["test"]["roc_auc"], m["baselines"]["isolation_forest"]["roc_auc"]
+    assert auc >= 0.80 and auc >= forest - 0.04, (auc, forest)
+    assert "chosen by best validation ROC-AUC" in (run / "report.md").read_text()
