@@ -90,7 +90,7 @@ def test_score_is_chosen_on_validation_and_each_served_score_matches_its_numpy_f
     from sklearn.metrics import roc_auc_score
 
     from apps import anomaly
-    from apps import anomaly_scoring as S
+    from apps.anomaly import scoring as S
 
     app, cfg, splits, net = _trained(rows_csv)
     kw = app.fit_state(net, splits, cfg)

@@ -7,7 +7,7 @@ with ``data.normal_class=N`` (one class is normal, the others are anomalies); ``
 
 Models: ``dense_ae`` (default), ``conv_ae`` (images), ``vae``; ``model.denoising_std`` adds training-only
 input noise. Scaling lives inside the model (``scale_input``: Normalization adapted on the normal training
-rows, or /255 for images). The anomaly score of a row (:mod:`apps.anomaly_scoring`): its reconstruction
+rows, or /255 for images). The anomaly score of a row (:mod:`apps.anomaly.scoring`): its reconstruction
 error, the distance of its code to the training normals' codes, or both combined, whichever has the best
 validation ROC-AUC (images: the reconstruction error). The model trains on normal training rows only; the
 threshold is chosen on the validation split (``data.threshold_rule``: ``f1`` = best validation F1, ``fpr``
@@ -15,6 +15,10 @@ threshold is chosen on the validation split (``data.threshold_rule``: ``f1`` = b
 Baselines: PCA reconstruction error with the same latent size, and IsolationForest, thresholded by the
 same rule on the same validation split.
 The exported model returns per row ``[score, threshold, is_anomaly]``.
+
+Sections: ``scoring.py`` (the scores and their choice on validation), ``baselines.py`` (the model's scaling
+in NumPy, the threshold rule, PCA and IsolationForest), ``report.py`` (the report sections); the config,
+data, models and the App are here.
 """
 
 from __future__ import annotations
@@ -26,12 +30,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from apps import anomaly_scoring as S
+from apps.anomaly import scoring as S
 
 # The model's own scaling in NumPy (the reconstruction target), the threshold rule and the baselines
-# (anomaly_baselines), the score and its choice on validation (anomaly_scoring), the report (anomaly_report).
-from apps.anomaly_baselines import isolation_forest, pca_reconstruction, pick_threshold, scale
-from apps.anomaly_report import report
+# (baselines.py), the score and its choice on validation (scoring.py), the report (report.py).
+from apps.anomaly.baselines import isolation_forest, pca_reconstruction, pick_threshold, scale
+from apps.anomaly.report import report
 from tfdl.app import App, Codec, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import Splits
@@ -112,7 +116,7 @@ def targets(splits: Splits) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------ scores (the models' own hooks)
-# The score (reconstruction error, code distance, or both) and its choice on validation: anomaly_scoring.
+# The score (reconstruction error, code distance, or both) and its choice on validation: scoring.py.
 
 predict, serving_model = S.predict, S.serving_model
 
@@ -230,7 +234,7 @@ def vae(
 
 
 def fit_state(model, splits: Splits, cfg: RunConfig) -> dict:
-    """The score (:func:`anomaly_scoring.fit_scores`) and the threshold, both chosen on validation (never
+    """The score (:func:`scoring.fit_scores`) and the threshold, both chosen on validation (never
     test), with threshold.json and the model card's record of both. No plots: `tfdl export` runs this
     again."""
     state = S.fit_scores(model, splits)

@@ -179,7 +179,7 @@ def fit_scores(model, splits: Splits) -> dict:
 
 
 def _scaled(splits: Splits, x) -> np.ndarray:
-    from apps.anomaly_baselines import scale
+    from apps.anomaly.baselines import scale
 
     s = scale(x, splits.info)
     return s.reshape(len(s), -1).astype(np.float64)

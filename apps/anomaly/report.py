@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from apps import anomaly_scoring as S
-from apps.anomaly_baselines import _flat, _pca, _pca_scores
+from apps.anomaly import scoring as S
+from apps.anomaly.baselines import _flat, _pca, _pca_scores
 from tfdl.data.splits import Splits
 
 
