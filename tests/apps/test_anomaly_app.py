@@ -259,5 +259,6 @@ def test_unseen_credit_rows_match_isolation_forest(workdir, capsys):
     run = next((workdir / "runs" / "anomaly").iterdir())
     m = json.loads((run / "metrics.json").read_text())
     auc, forest = m["test"]["roc_auc"], m["baselines"]["isolation_forest"]["roc_auc"]
-    assert auc >= 0.80 and auc >= forest - 0.04, (auc, forest)
+    # measured (one split, seed 42): 0.899 vs IsolationForest 0.886; the old score gave 0.797 here
+    assert auc >= 0.85 and auc >= forest - 0.02, (auc, forest)
     assert "chosen by best validation ROC-AUC" in (run / "report.md").read_text()
