@@ -275,11 +275,11 @@ def test_resnet_flip_tta_averages_the_image_and_its_mirror_only_at_inference(tmp
     assert got.shape == (5, 3)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
-    # training sees one view: the same outputs as the plain model in training mode (BN batch statistics)
-    np.testing.assert_allclose(tta(x, training=True), plain(x, training=True), atol=1e-5)
     tta.save(tmp_path / "tta.keras")
     again = keras.models.load_model(tmp_path / "tta.keras")
     np.testing.assert_allclose(again.predict(x, verbose=0), got, atol=1e-5)
+    # training sees one view: the same outputs as the plain model in training mode (BN batch statistics)
+    np.testing.assert_allclose(tta(x, training=True), plain(x, training=True), atol=1e-5)
 
 
 def test_sparse_smoothed_crossentropy_matches_the_formula_and_reloads(tmp_path):
