@@ -51,8 +51,10 @@ browser:
 	    { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }; }; } \
 	  || echo "warning: could not install chromium + chromium-driver; the browser test will be skipped"
 
+# PYTEST_WORKERS ?= 2: pytest-xdist processes (one TensorFlow thread pool each); PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 test: data browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadscope)
 
 # pip resolves .[cpu] and .[gpu] for real (~9 minutes of wheel downloads): one TensorFlow wheel each.
 test-install: install

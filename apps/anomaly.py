@@ -133,7 +133,7 @@ def serving_model(model, splits: Splits, metrics: dict):
 
 # The three autoencoders fit on their own scaled input, are evaluated on their reconstruction error and
 # export as that score (the anomaly task then adds the threshold and the flag).
-AUTOENCODER = dict(targets=targets, predict=predict, serving_model=serving_model)
+AUTOENCODER = dict(targets=targets, predict=predict, serving_model=serving_model, search_space="autoencoder")
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -404,21 +404,21 @@ def encode(model, x) -> np.ndarray:
 # -------------------------------------------------------------------------------------------- serving
 
 
-def _read(path: Path, meta: dict) -> np.ndarray:
+def _read(path: Path, meta: dict) -> tuple[np.ndarray, dict]:
     shape = meta["signature"]["inputs"]["shape"]
     if len(shape) == 4:
         from tfdl.data.images import read_images
 
         x, _ = read_images(path, shape[1], shape[3])
-        return x
+        return x, {}
     from tfdl.data.anomaly import read_rows
 
     columns = (meta.get("preprocessing") or {}).get("columns") or [f"column {i + 1}" for i in range(shape[1])]
     x, _, _ = read_rows(path, None, columns)
-    return x
+    return x, {}
 
 
-def _describe(row: np.ndarray, meta: dict) -> dict:
+def _describe(row: np.ndarray, meta: dict, context: dict | None = None) -> dict:
     return {"score": float(row[0]), "threshold": float(row[1]), "is_anomaly": bool(row[2] >= 0.5)}
 
 

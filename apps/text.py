@@ -154,7 +154,15 @@ def build_bow(
     )  # fmt: skip
 
 
-@hooks(defaults=LINEAR_TEXT_DEFAULTS)
+# Keras Tuner space of nbsvm (`tfdl tune text`): the smoothing, and the size of the learned member.
+NBSVM_SPACE = {
+    "alpha": ("float", 0.1, 1.0, "log"),
+    "units": ("choice", [(), (64,), (128,)]),
+    "dropout": ("float", 0.0, 0.5, "linear"),
+}
+
+
+@hooks(defaults=LINEAR_TEXT_DEFAULTS, search_space=NBSVM_SPACE)
 @forwards("tfdl.models:build_nbsvm", "num_features", "num_classes", "ratios", "log_prior", "inputs",
           "preprocess", "name")  # fmt: skip
 def build_nbsvm(
@@ -188,14 +196,6 @@ def build_nbsvm(
     return factory(vec.vocabulary_size(), splits.info.num_classes, ratios, log_prior, inputs=_text_input(),
                    preprocess=lambda t: vec(_squeeze(t)), name="nbsvm", units=units, dropout=dropout,
                    **kw)  # fmt: skip
-
-
-# Keras Tuner space of nbsvm (`tfdl tune text`): the smoothing, and the size of the learned member.
-build_nbsvm.search_space = {  # type: ignore[attr-defined]
-    "alpha": ("float", 0.1, 1.0, "log"),
-    "units": ("choice", [(), (64,), (128,)]),
-    "dropout": ("float", 0.0, 0.5, "linear"),
-}
 
 
 _RNN_FIXED = ("cell", "bidirectional", "vocab_size", "mask_zero", "inputs", "preprocess", "name")
@@ -272,9 +272,9 @@ def vectorizer_and_body(model):
     """
     import keras
 
-    vec = next((layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)), None)
-    if vec is None:
-        raise TfdlError(f"model {model.name!r} has no TextVectorization layer; is it a tfdl text model?")
+    from tfdl.models.layers import text_vectorizer
+
+    vec = text_vectorizer(model, "splitting off the vectorizer")
     body = keras.Model(vec.output, model.outputs, name=f"{model.name}_body")
     return vec, body
 
@@ -307,14 +307,10 @@ def tfidf_logistic_regression(splits: Splits) -> np.ndarray:
     return out
 
 
-def _read(path, meta: dict | None = None) -> np.ndarray:
+def _read(path, meta: dict | None = None) -> tuple[np.ndarray, dict]:
     from tfdl.data.text import read_texts
 
-    return read_texts(path)
-
-
-def _describe(row: np.ndarray, meta: dict) -> dict:
-    return describe_class_scores(row, meta)
+    return read_texts(path), {}
 
 
 def _report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> tuple[list, list]:
@@ -357,7 +353,7 @@ APP = App(
     baselines={"tfidf_logistic_regression": tfidf_logistic_regression},
     config_class=TextConfig,
     explainers={"attention": _explain_attention, "occlusion": _explain_occlusion},
-    codec=Codec(read=_read, describe=_describe),
+    codec=Codec(read=_read, describe=describe_class_scores),
     report=_report,
     assets=assets,
     defaults={"train.epochs": 8, "train.batch_size": 64, "train.early_stopping_patience": 2},

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from tfdl.app import App, Codec
+from tfdl.app import App, Codec, hooks
 from tfdl.config import DataConfig, RunConfig, TrainConfig
 from tfdl.data.splits import DataInfo, Splits, fingerprint
 from tfdl.errors import TfdlError
@@ -272,11 +272,13 @@ def _horizon(splits: Splits) -> int:
     return int(splits.y_train.shape[1])
 
 
+@hooks(search_space="rnn")
 def build_lstm(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense_units=0, unroll=False,
                linear_skip=True, center=False):  # fmt: skip
     return _rnn(splits, "lstm", units, dropout, dense_units, unroll, linear_skip, center)
 
 
+@hooks(search_space="rnn")
 def build_gru(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense_units=0, unroll=False,
               linear_skip=True, center=False):  # fmt: skip
     return _rnn(splits, "gru", units, dropout, dense_units, unroll, linear_skip, center)
@@ -292,6 +294,7 @@ def _rnn(splits, cell, units, dropout, dense_units, unroll, linear_skip, center)
     return _wrap(body, norm, denorm, cell, linear_skip, splits)
 
 
+@hooks(search_space="cnn")
 def build_tcn(splits: Splits, cfg: RunConfig, *, filters=32, kernel_size=3, dilations=(1, 2, 4, 8, 16),
               dropout=0.1, units=(128,), linear_skip=True, center=False):  # fmt: skip
     """Dilated causal Conv1D stack with residuals (Bai et al., 2018, "TCN"), then a dense head."""
@@ -317,6 +320,7 @@ def build_tcn(splits: Splits, cfg: RunConfig, *, filters=32, kernel_size=3, dila
     return _wrap(body, norm, denorm, "cnn", linear_skip, splits)
 
 
+@hooks(search_space="transformer")
 def build_transformer(splits: Splits, cfg: RunConfig, *, embed_dim=32, num_heads=4, num_layers=2, ff_dim=64,
                       dropout=0.1, pooling="avg", linear_skip=True, center=False):  # fmt: skip
     from tfdl.models import build_transformer as factory
@@ -328,6 +332,7 @@ def build_transformer(splits: Splits, cfg: RunConfig, *, embed_dim=32, num_heads
     return _wrap(body, norm, denorm, "transformer", linear_skip, splits)
 
 
+@hooks(search_space="mlp")
 def build_mlp(
     splits: Splits, cfg: RunConfig, *, units=(256, 128), dropout=0.1, linear_skip=True, center=False
 ):
@@ -436,11 +441,10 @@ def forecast_days(splits: Splits, preds: dict, out_path: Path, days: int = 4) ->
 # --------------------------------------------------------------------------- codec (a window CSV)
 
 
-def _read(path: Path, meta: dict) -> np.ndarray:
-    """A CSV of exactly ``lookback`` rows (time column + the training columns) -> (1, lookback, F) float32.
-
-    The window's last timestamp and step are kept in ``meta["window"]`` so ``_describe`` can stamp
-    the forecast.
+def _read(path: Path, meta: dict) -> tuple[np.ndarray, dict]:
+    """A CSV of exactly ``lookback`` rows (time column + the training columns) -> ((1, lookback, F) float32,
+    context): the context holds this window's last timestamp and step, so ``_describe`` can stamp the
+    forecast (per request: the card is shared by concurrent uploads and never written to).
     """
     import pandas as pd
 
@@ -471,16 +475,16 @@ def _read(path: Path, meta: dict) -> np.ndarray:
     values = np.stack([ts._numeric(df, c, "window") for c in cols], axis=1)
     if np.isnan(values).any():
         raise TfdlError("the window has empty cells; every row needs a value in every column")
-    meta["window"] = {"last_time": times[-1].isoformat(), "step": ts.step_str(step)}
-    return values[None].astype(np.float32)
+    window = {"last_time": times[-1].isoformat(), "step": ts.step_str(step)}
+    return values[None].astype(np.float32), {"window": window}
 
 
-def _describe(row: np.ndarray, meta: dict) -> dict:
+def _describe(row: np.ndarray, meta: dict, context: dict | None = None) -> dict:
     """One forecast row -> {target, step, forecast: [{time, value}]} stamped after the window's last time."""
     import pandas as pd
 
     pre = meta.get("preprocessing") or {}
-    win = meta.get("window")
+    win = (context or {}).get("window")
     values = [float(v) for v in np.asarray(row).reshape(-1)]
     if not win:
         return {"target": pre.get("target"), "forecast": values}

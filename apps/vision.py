@@ -248,12 +248,12 @@ def logistic_regression(splits: Splits) -> np.ndarray:
     )
 
 
-def _read(path: Path, meta: dict) -> np.ndarray:
+def _read(path: Path, meta: dict) -> tuple[np.ndarray, dict]:
     from tfdl.data.images import read_images
 
     shape = meta["signature"]["inputs"]["shape"]
     x, _ = read_images(path, (shape[1], shape[2]), shape[3])
-    return x
+    return x, {}
 
 
 APP = App(

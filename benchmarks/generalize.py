@@ -38,6 +38,7 @@ sys.path.insert(0, str(HERE))
 import generalize_data as G  # noqa: E402
 
 from tfdl.errors import TfdlError  # noqa: E402
+from tfdl.runs import DEFAULT_RUNS_DIR  # noqa: E402
 
 FOLDS, QUICK_FOLDS, QUICK_EPOCHS = 5, 2, 2
 BUDGET_SECONDS = 30 * 60
@@ -108,7 +109,7 @@ def read_cv(folder: Path) -> dict:
 
 def read_train(folder: Path, metric: str) -> dict:
     """Numbers of one finished ``tfdl train`` (a chronological split): the model against its baselines."""
-    from tfdl.cv import LOWER_IS_BETTER
+    from tfdl.evaluation.metrics import higher_is_better
 
     path = _newest("*/*/metrics.json", folder)
     if path is None:
@@ -118,7 +119,7 @@ def read_train(folder: Path, metric: str) -> dict:
         raise RuntimeError(f"metric {metric} missing from {path}")
     value = m["test"][metric]
     base = {b: {"mean": v[metric], "sd": 0.0} for b, v in m["baselines"].items() if v.get(metric) is not None}
-    higher = metric not in LOWER_IS_BETTER
+    higher = higher_is_better(metric)
     out = {
         "model": m["model"],
         "metric": metric,
@@ -151,7 +152,7 @@ def results_dir(quick: bool, fresh: bool) -> Path:
     """The newest unfinished suite of the same mode (resume), or a new ``runs/generalize-<time>``."""
     suffix = "-quick" if quick else ""
     if not fresh:
-        for d in sorted(Path("runs").glob("generalize-*"), reverse=True):
+        for d in sorted(Path(DEFAULT_RUNS_DIR).glob("generalize-*"), reverse=True):
             f = d / "results.json"
             if (
                 d.name.endswith("-quick") == quick
@@ -159,7 +160,7 @@ def results_dir(quick: bool, fresh: bool) -> Path:
                 and not json.loads(f.read_text())["finished"]
             ):
                 return d
-    return Path("runs") / f"generalize-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}{suffix}"
+    return Path(DEFAULT_RUNS_DIR) / f"generalize-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}{suffix}"
 
 
 def _fmt(v: float | None) -> str:

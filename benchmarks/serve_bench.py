@@ -1,4 +1,4 @@
-"""Serving throughput and tail latency: every server variant side by side, in one run.
+"""`tfdl bench serve`: serving throughput and tail latency, every server variant side by side in one run.
 
 Each server runs in its own uvicorn subprocess on loopback (uvloop + httptools, no access log) and serves
 the same version: the newest ``vision`` export under ``--model-root`` (or an untrained copy of the vision
@@ -69,10 +69,12 @@ def keras_file_for(version_dir: Path) -> Path | None:
     """The run's model.keras behind an exported version (the model card names the run)."""
     import json
 
+    from tfdl.runs import DEFAULT_RUNS_DIR
+
     card = json.loads((version_dir / "metadata.json").read_text())
     candidates = [version_dir / "model.keras"]
     if card.get("run"):
-        candidates.append(ROOT / "runs" / card.get("app", "vision") / card["run"] / "model.keras")
+        candidates.append(ROOT / DEFAULT_RUNS_DIR / card.get("app", "vision") / card["run"] / "model.keras")
     return next((c for c in candidates if c.is_file()), None)
 
 

@@ -1,4 +1,4 @@
-"""TFLite precision trade-off on the vision CNN: size, test accuracy, single-example latency.
+"""`tfdl bench tflite`: TFLite precision trade-off on the vision CNN: size, test accuracy, latency.
 
     python benchmarks/tflite_bench.py [--run RUN|latest] [--train]
 
@@ -32,13 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     from tfdl.errors import TfdlError
     from tfdl.export import runner
     from tfdl.export.tflite import comparison_table
-    from tfdl.runs import resolve_run
+    from tfdl.runs import DEFAULT_RUNS_DIR, resolve_run
 
     app = get_app("vision")
     run_dir = None
     if not args.train:
         try:
-            run_dir = resolve_run("runs", "vision", args.run)
+            run_dir = resolve_run(DEFAULT_RUNS_DIR, "vision", args.run)
         except TfdlError:
             if args.run != "latest":
                 raise

@@ -89,6 +89,25 @@ def test_runs_errors_are_one_line(args, needle, capsys, workdir):
     assert needle in err and "\n" not in err
 
 
+@pytest.mark.parametrize(
+    "cmd",
+    [["evaluate", "tabular"], ["export", "tabular"], ["explain", "tabular", "--method", "shap"],
+     ["predict", "tabular", "--input", "x.csv", "--run", "latest"]],
+)  # fmt: skip
+def test_every_run_command_reads_the_runs_dir_option(cmd, tmp_path, workdir, capsys):
+    """The runs folder is one setting: DEFAULT_RUNS_DIR, the config's runs_dir default, or --runs-dir."""
+    from tfdl.config import RunConfig
+    from tfdl.runs import DEFAULT_RUNS_DIR
+
+    assert RunConfig().runs_dir == DEFAULT_RUNS_DIR
+    assert main(cmd) == 2
+    assert f"under {Path(DEFAULT_RUNS_DIR) / 'tabular'}" in capsys.readouterr().err
+    elsewhere = tmp_path / "elsewhere"
+    assert main([*cmd, "--runs-dir", str(elsewhere)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"no finished run of 'tabular' under {elsewhere / 'tabular'}" in err and "\n" not in err
+
+
 def test_model_card_has_description_and_dirty_flag(tmp_path):
     from tests.export.helpers import build, tiny_app, tiny_config, tiny_splits
     from tfdl.export.savedmodel import model_card

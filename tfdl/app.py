@@ -59,6 +59,9 @@ class ModelHooks:
     callbacks: Callable[[Any, RunConfig, int], list] | None = None
     # more defaults (dotted keys) on top of App.defaults, still below the config file and --set
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # the Keras Tuner space of the builder's model.* keys: {kwarg: spec} of its own, or the name of the
+    # tfdl.models factory whose SEARCH_SPACE applies ("rnn"); a @forwards builder has its factory's already
+    search_space: Mapping[str, tuple] | str | None = None
 
 
 def hooks(**kw: Any) -> Callable[[ModelBuilder], ModelBuilder]:
@@ -88,15 +91,19 @@ def model_hooks(app: App, cfg_or_name: Any) -> ModelHooks:
 class Codec:
     """Raw request <-> tensors, for ``tfdl predict`` and the server's upload route.
 
-    ``read`` turns a user file (image, CSV, text lines, window) into model input ``x``;
-    ``describe`` turns one row of model output into a JSON-able answer (label, confidence, scores).
+    ``read(path, card)`` turns a user file (image, CSV, text lines, window) into model input ``x`` and
+    returns ``(x, context)``: ``context`` is a dict of what this one request's answer needs besides the
+    model output (the time-series window's last timestamp and step), ``{}`` when nothing.
+    ``describe(row, card, context)`` turns one row of model output into a JSON-able answer (label,
+    confidence, scores), reading request facts from ``context`` only. The card is the served version's
+    model card, shared by concurrent requests: read-only (the server hands it in as a read-only mapping).
     """
 
-    read: Callable[[Path, Any], Any]  # (path, DataInfo-like metadata dict) -> x
-    describe: Callable[[np.ndarray, dict], dict]  # (one output row, metadata dict) -> answer
+    read: Callable[[Path, Mapping[str, Any]], tuple[Any, dict]]  # (path, card) -> (x, context)
+    describe: Callable[[np.ndarray, Mapping[str, Any], dict], dict]  # (output row, card, context) -> answer
 
 
-def describe_class_scores(row: np.ndarray, meta: dict) -> dict:
+def describe_class_scores(row: np.ndarray, meta: Mapping[str, Any], context: dict | None = None) -> dict:
     """One row of class probabilities -> {label, confidence, scores} (labels from the model card)."""
     from tfdl.tasks import get_task
 
@@ -135,27 +142,64 @@ class App:
         return list(self.models)
 
 
-APP_MODULES = {
-    "vision": "apps.vision",
-    "text": "apps.text",
-    "tabular": "apps.tabular",
-    "timeseries": "apps.timeseries",
-    "anomaly": "apps.anomaly",
-}
+# Apps are registered as entry points of this group: ``name = module:APP`` (setup.cfg
+# ``[options.entry_points]`` for the built-in apps; any installed package can add one).
+APPS_GROUP = "tfdl.apps"
+
+
+def _entry_point_apps() -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=APPS_GROUP)}
+
+
+def _local_apps() -> dict[str, str]:
+    """The ``apps/`` package's modules (``apps/<name>.py`` or ``apps/<name>/``, no leading ``_``), found
+    without the package metadata: a checkout whose installed metadata is stale (installed before an app
+    was added, or before apps were entry points) still finds its apps."""
+    import pkgutil
+
+    spec = importlib.util.find_spec("apps")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    return {
+        m.name: f"apps.{m.name}:APP"
+        for m in pkgutil.iter_modules(spec.submodule_search_locations)
+        if not m.name.startswith("_")
+    }
+
+
+def _importable(target: str) -> bool:
+    try:
+        return importlib.util.find_spec(target.split(":")[0]) is not None
+    except (ImportError, ValueError):  # a parent package that is gone (stale metadata)
+        return False
+
+
+def app_registry() -> dict[str, str]:
+    """App name -> ``module:attribute``: entry points of ``tfdl.apps`` first, then ``apps/`` modules they do
+    not name. Entries whose module cannot be found (metadata left by an uninstalled package) are skipped.
+    Nothing is imported but the packages that hold the modules (no TensorFlow)."""
+    found = {name: t for name, t in _entry_point_apps().items() if _importable(t)}
+    for name, target in _local_apps().items():
+        found.setdefault(name, target)
+    return found
 
 
 def available_apps() -> list[str]:
-    """Apps whose module exists (importable) in this installation."""
-    out = []
-    for name, mod in APP_MODULES.items():
-        if importlib.util.find_spec(mod) is not None:
-            out.append(name)
-    return out
+    """Apps that this installation can load (see :func:`app_registry`)."""
+    return list(app_registry())
 
 
 def get_app(name: str) -> App:
-    names = available_apps()
-    if name not in names:
-        raise TfdlError(f"unknown app '{name}'; choose one of: {', '.join(names)} (see `tfdl apps`)")
-    module = importlib.import_module(APP_MODULES[name])
-    return module.APP
+    registry = app_registry()
+    if name not in registry:
+        raise TfdlError(f"unknown app '{name}'; choose one of: {', '.join(registry)} (see `tfdl apps`)")
+    module_name, _, attr = registry[name].partition(":")
+    app = getattr(importlib.import_module(module_name), attr or "APP", None)
+    if not isinstance(app, App):
+        raise TfdlError(
+            f"app '{name}' is registered as {registry[name]}, which is not a tfdl App; fix the package's "
+            f"'{APPS_GROUP}' entry point"
+        )
+    return app

@@ -33,6 +33,20 @@ AppArg = Annotated[str, typer.Argument(help="vision | text | tabular | timeserie
 RunOpt = Annotated[str, typer.Option("--run", help="run id, run folder or 'latest'")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: key.sub=value")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run configuration")]
+RunsDirOpt = Annotated[
+    Path | None, typer.Option("--runs-dir", help="the runs folder (default: runs, or the config's runs_dir)")
+]
+
+
+def _runs_dir(runs_dir: Path | None) -> Path:
+    from tfdl.runs import DEFAULT_RUNS_DIR
+
+    return runs_dir if runs_dir is not None else Path(DEFAULT_RUNS_DIR)
+
+
+def _runs_set(runs_dir: Path | None) -> list[str]:
+    """--runs-dir as a config setting (a --set runs_dir=... given too still wins, like --data)."""
+    return [f"runs_dir={runs_dir}"] if runs_dir is not None else []
 
 
 def _quiet_tf() -> None:
@@ -86,6 +100,7 @@ def train_cmd(
     epochs: Annotated[int | None, typer.Option("--epochs", help="maximum epochs")] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
     no_export: Annotated[
         bool, typer.Option("--no-export", help="do not export a SavedModel version")
     ] = False,
@@ -99,7 +114,7 @@ def train_cmd(
     extra = [f"data.path={data}"] if data else []
     extra += [f"model.name={model}"] if model else []
     extra += [f"train.epochs={epochs}"] if epochs is not None else []
-    cfg = _config(app, config, sets, extra)
+    cfg = _config(app, config, sets, [*extra, *_runs_set(runs_dir)])
     _quiet_tf()
     from tfdl.pipeline import train
 
@@ -130,6 +145,7 @@ def cv_cmd(
     ),
     config: ConfigOpt = None,
     sets: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
 ) -> None:
     """K-fold cross-validation: the model and every baseline on the same folds, mean +/- sd and the
     paired difference. Honest when one test split is too small to call a winner."""
@@ -143,7 +159,9 @@ def cv_cmd(
     _quiet_tf()
     from tfdl.cv import cross_validate
 
-    result = cross_validate(app, raw, [*extra, *(sets or [])], folds=folds, metric=metric)
+    result = cross_validate(
+        app, raw, [*extra, *_runs_set(runs_dir), *(sets or [])], folds=folds, metric=metric
+    )
     typer.echo("\n".join(result.table()))
     typer.echo(result.verdict())
     _print_paths([result.summary_dir])
@@ -158,6 +176,7 @@ def evaluate_cmd(
     ] = None,
     data: Annotated[str | None, typer.Option("--data", help="new labelled data (file or folder)")] = None,
     sets: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
 ) -> None:
     """Re-evaluate a finished run on its test split and rewrite its report; or, with --model and --data,
     score an exported version on new labelled data beside its model card and say if it dropped."""
@@ -171,12 +190,12 @@ def evaluate_cmd(
         _quiet_tf()
         from tfdl.evaluation.new_data import evaluate_new_data
 
-        rec = evaluate_new_data(app, model_dir, data, sets or [])
+        rec = evaluate_new_data(app, model_dir, data, [*_runs_set(runs_dir), *(sets or [])])
         typer.echo(json.dumps(rec["metrics"], default=str))
         typer.echo(rec["verdict"])
         _print_paths([rec["path"]])
         return
-    run_dir = resolve_run("runs", app.name, run)
+    run_dir = resolve_run(_runs_dir(runs_dir), app.name, run)
     _quiet_tf()
     from tfdl.pipeline import evaluate_run
 
@@ -192,6 +211,7 @@ def export_cmd(
     fmt: Annotated[str, typer.Option("--format", help="savedmodel | tflite | onnx")] = "savedmodel",
     quantize: Annotated[str, typer.Option("--quantize", help="none|dynamic|float16|int8|all")] = "none",
     int8_io: Annotated[bool, typer.Option("--int8-io", help="integer inputs/outputs (int8 only)")] = False,
+    runs_dir: RunsDirOpt = None,
 ) -> None:
     """Export a finished run as a new SavedModel version, as TFLite files or as an ONNX file."""
     from tfdl.app import get_app
@@ -201,7 +221,7 @@ def export_cmd(
     if fmt not in FORMATS:
         raise TfdlError(f"--format must be one of {', '.join(FORMATS)}; got '{fmt}'")
     app = get_app(app_name)
-    run_dir = resolve_run("runs", app.name, run)
+    run_dir = resolve_run(_runs_dir(runs_dir), app.name, run)
     _quiet_tf()
     from tfdl.export import runner
 
@@ -218,6 +238,7 @@ def predict_cmd(
     ] = None,
     run: Annotated[str | None, typer.Option("--run", help="run id or 'latest' (its version)")] = None,
     model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models"),
+    runs_dir: RunsDirOpt = None,
 ) -> None:
     """Predict with an exported SavedModel version; prints one JSON answer per input."""
     from tfdl.app import get_app
@@ -230,7 +251,7 @@ def predict_cmd(
         from tfdl.export.tflite import find_run_version
         from tfdl.runs import resolve_run
 
-        run_dir = resolve_run("runs", app.name, run)
+        run_dir = resolve_run(_runs_dir(runs_dir), app.name, run)
         version_dir = find_run_version(model_root, app.name, run_dir.name)
         if version_dir is None:
             raise TfdlError(
@@ -244,10 +265,10 @@ def predict_cmd(
     served = load_version(version_dir)
     if app.codec is None:
         raise TfdlError(f"app {app.name} has no input reader for predict yet")
-    x = app.codec.read(input_path, served.meta)
+    x, context = app.codec.read(input_path, served.meta)
     out = served.predict(x)
     for row in out:
-        typer.echo(json.dumps(app.codec.describe(row, served.meta), default=float))
+        typer.echo(json.dumps(app.codec.describe(row, served.meta, context), default=float))
 
 
 @cli.command("explain")
@@ -261,6 +282,7 @@ def explain_cmd(
     target: Annotated[
         str | None, typer.Option("--class", help="explain this class instead of the predicted")
     ] = None,
+    runs_dir: RunsDirOpt = None,
 ) -> None:
     """Explain a trained model's predictions (Grad-CAM, attention, SHAP, permutation importance...)."""
     from tfdl.app import get_app
@@ -272,7 +294,7 @@ def explain_cmd(
             f"unknown method '{method}' for {app.name}; "
             f"choose one of: {', '.join(app.explainers) or '(none yet)'}"
         )
-    run_dir = resolve_run("runs", app.name, run)
+    run_dir = resolve_run(_runs_dir(runs_dir), app.name, run)
     _quiet_tf()
     from tfdl.pipeline import load_run
 
@@ -298,12 +320,13 @@ def tune_cmd(
     ] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
 ) -> None:
     """Keras Tuner search over the app's model search space."""
     from tfdl.app import get_app
 
     app = get_app(app_name)
-    cfg = _config(app, config, sets)
+    cfg = _config(app, config, sets, _runs_set(runs_dir))
     _quiet_tf()
     from tfdl.tuning.runner import tune
 
@@ -327,12 +350,13 @@ def runs_cmd(
     args: Annotated[
         list[str] | None, typer.Argument(help="[APP] to list runs, or: diff RUN_A RUN_B", show_default=False)
     ] = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
+    runs_dir: RunsDirOpt = None,
 ) -> None:
     """List finished runs (model, data fingerprint, headline metric, best baseline, seconds), or
     `tfdl runs diff A B`: what changed in config and metrics between two runs. No TensorFlow, no MLflow."""
     from tfdl.runs import diff_lines, diff_runs, find_run, list_runs, runs_table
 
+    runs_dir = _runs_dir(runs_dir)
     args = args or []
     if args and args[0] == "diff":
         if len(args) != 3:
@@ -418,15 +442,22 @@ def monitor_cmd(
         raise typer.Exit(3)
 
 
-@cli.command("bench")
+@cli.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench_cmd(
-    what: Annotated[str, typer.Argument(help="vision | vision-augment | ... (see benchmarks/)")] = "vision",
+    ctx: typer.Context,
+    what: Annotated[str | None, typer.Argument(help="a benchmark of benchmarks/; none: list them")] = None,
 ) -> None:
-    """Run a benchmark; results are appended to BENCHMARKS.md with the machine they ran on."""
-    _quiet_tf()
-    from tfdl.bench import run
+    """Run a benchmark script of benchmarks/ (more arguments go on to it); results are appended to
+    BENCHMARKS.md with the machine they ran on. Without WHAT, list the benchmarks."""
+    from tfdl.bench import benchmarks, run
 
-    _print_paths(run(what))
+    if what is None:
+        for name, (path, summary) in benchmarks().items():
+            typer.echo(f"{name:<16} {summary}  ({path.name})")
+        return
+    rc = run(what, ctx.args)
+    if rc:
+        raise typer.Exit(rc)
 
 
 @models_cli.callback(invoke_without_command=True)

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tfdl.errors import TfdlError
+from tfdl.runs import DEFAULT_RUNS_DIR
 
 Precision = Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 Optimizer = Literal["adamw", "adam", "sgd", "rmsprop", "lion", "adafactor"]
@@ -137,7 +138,7 @@ class RunConfig(_Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    runs_dir: str = "runs"
+    runs_dir: str = DEFAULT_RUNS_DIR
 
     @field_validator("task")
     @classmethod

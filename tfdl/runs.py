@@ -1,4 +1,7 @@
-"""Run folders: ``runs/<app>/<run-id>/``; finding the latest, and the unfinished one to resume."""
+"""Run folders: ``<runs dir>/<app>/<run-id>/``; finding the latest, and the unfinished one to resume.
+
+The runs folder is named in one place: :data:`DEFAULT_RUNS_DIR` (the config's ``runs_dir`` default and
+every command's ``--runs-dir`` default)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 from tfdl.errors import TfdlError
 
 CONFIG_HASH_FILE = "config.sha256"
+DEFAULT_RUNS_DIR = "runs"  # relative to the current folder
 
 
 def config_hash(resolved: dict) -> str:

@@ -246,3 +246,20 @@ def test_tuning_the_transfer_model_keeps_per_stage_rates_and_gradual_unfreezing(
     assert stages["fc"] is True and stages["block1_conv1"] is False
     assert isinstance(model.optimizer, keras.optimizers.MultiOptimizer)
     assert GradualUnfreezing in {type(cb) for cb in hm.last_callbacks}
+
+
+def test_the_space_is_what_the_builder_declares_not_its_name():
+    from tfdl.app import forwards, hooks
+    from tfdl.tuning.space import factory_name
+
+    def builder():
+        def build_lstm_mlp(splits, cfg, *, units=(8,), dropout=0.1):  # a name that once matched two spaces
+            return None
+
+        return build_lstm_mlp
+
+    assert factory_name(builder()) is None  # names are never matched
+    assert factory_name(hooks(search_space="rnn")(builder())) == "rnn"
+    assert factory_name(forwards("tfdl.models:build_cnn", "inputs")(builder())) == "cnn"
+    with pytest.raises(ValueError, match="names no tfdl.models factory"):
+        factory_name(hooks(search_space="lstm")(builder()))

@@ -126,18 +126,10 @@ def read_rows(path: str | Path, label_column: str | None = None, columns: list[s
     """
     import pandas as pd
 
+    from tfdl.data.csvfile import read_csv
+
     p = Path(path)
-    if not p.is_file() or p.suffix.lower() not in (".csv", ".txt"):
-        raise TfdlError(f"--data/--input expects a .csv file of numeric rows; got '{p}'")
-    try:
-        df = pd.read_csv(p)
-    except pd.errors.ParserError as exc:
-        raise TfdlError(
-            f"'{p.name}' is not a well-formed CSV ({str(exc).strip().splitlines()[-1]}); "
-            "every row needs the same number of columns"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise TfdlError(f"'{p.name}' is empty; give a CSV with a header row and numeric rows") from None
+    df = read_csv(p, "--data/--input expects a .csv file of numeric rows", suffixes=(".csv", ".txt"))
     y = None
     if label_column is not None:
         if label_column not in df.columns:

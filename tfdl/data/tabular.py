@@ -62,25 +62,11 @@ def safe_name(name: str, taken: set[str] | None = None) -> str:
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read a CSV strictly: a missing or empty file and a ragged row are one-line errors naming the fix."""
-    p = Path(path)
-    if not p.is_file():
-        raise TfdlError(f"--data expects a .csv file; '{p}' does not exist")
-    if p.stat().st_size == 0:
-        raise TfdlError(f"'{p}' is empty; expected a CSV with a header row and data rows")
-    try:
-        df = pd.read_csv(p, on_bad_lines="error", skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise TfdlError(f"'{p}' is empty; expected a CSV with a header row and data rows") from None
-    except pd.errors.ParserError as exc:
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        what = f"line {m.group(2)} has {m.group(3)} fields, the header has {m.group(1)}" if m else str(exc)
-        raise TfdlError(f"'{p}' is not a rectangular CSV: {what}; fix or remove that row") from None
-    except UnicodeDecodeError:
-        raise TfdlError(f"'{p}' is not UTF-8 text; save it as a UTF-8 CSV") from None
-    if df.empty:
-        raise TfdlError(f"'{p}' has a header but no data rows; expected at least a few rows")
-    return df
+    """Read a CSV strictly (:func:`tfdl.data.csvfile.read_csv`): a missing or empty file and a ragged row
+    are one-line errors naming the fix; spaces after a comma are dropped."""
+    from tfdl.data.csvfile import read_csv as read
+
+    return read(path, "--data expects a .csv file", skipinitialspace=True)
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:

@@ -47,17 +47,11 @@ class Series:
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
-    p = Path(path)
-    if not p.is_file():
-        raise TfdlError(
-            f"--data expects a CSV file with a time column and a value column; '{p}' is not a file"
-        )
-    if p.suffix.lower() not in (".csv", ".txt"):
-        raise TfdlError(f"--data for timeseries expects a .csv file; got '{p.name}'")
-    try:
-        return pd.read_csv(p)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise TfdlError(f"could not read '{p.name}' as CSV ({type(exc).__name__}); check the file") from None
+    """A time series CSV, read strictly (:func:`tfdl.data.csvfile.read_csv`)."""
+    from tfdl.data.csvfile import read_csv as read
+
+    return read(path, "--data for timeseries expects a .csv file with a time column and value columns",
+                suffixes=(".csv", ".txt"))  # fmt: skip
 
 
 def _check_column(df: pd.DataFrame, name: str | None, key: str) -> str:

@@ -18,19 +18,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
+from tfdl.figures import save_figure
+
 MAX_ROC_CLASSES = 10
 MAX_SCATTER_POINTS = 5000  # a denser scatter only adds drawing time, not information
-_DPI = 110
 _NOT_METRICS = {"epoch", "loss", "lr", "learning_rate"}
-
-
-def _save(fig: Any, out_path: Path | str) -> Path:
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=_DPI)
-    plt.close(fig)
-    return out
 
 
 def _main_metric(columns: list[str]) -> str | None:
@@ -56,7 +48,7 @@ def learning_curves(history_csv_path: Path | str, out_path: Path | str) -> Path:
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def confusion_matrix(y_true: Any, pred_labels: Any, labels: list[str], out_path: Path | str) -> Path:
@@ -81,7 +73,7 @@ def confusion_matrix(y_true: Any, pred_labels: Any, labels: list[str], out_path:
         ax=ax,
     )
     ax.set_title("confusion matrix (row-normalised)")
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def roc_curves(y_true: Any, proba: Any, labels: list[str], out_path: Path | str) -> Path:
@@ -109,7 +101,7 @@ def roc_curves(y_true: Any, proba: Any, labels: list[str], out_path: Path | str)
     ax.set_ylabel("true positive rate")
     ax.set_title("ROC (one-vs-rest)" if p.ndim == 2 and p.shape[1] > 2 else "ROC")
     ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def pred_vs_actual(y_true: Any, pred: Any, out_path: Path | str) -> Path:
@@ -129,7 +121,7 @@ def pred_vs_actual(y_true: Any, pred: Any, out_path: Path | str) -> Path:
     ax.set_title("predicted vs actual (test)")
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def error_by_horizon(
@@ -145,7 +137,7 @@ def error_by_horizon(
     ax.set_title(f"{metric} by forecast horizon (test)")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def score_histogram(scores: Any, y_true_or_None: Any, threshold: float | None, out_path: Path | str) -> Path:
@@ -166,7 +158,7 @@ def score_histogram(scores: Any, y_true_or_None: Any, threshold: float | None, o
     ax.set_ylabel("count")
     ax.set_title("anomaly scores (test)")
     ax.legend()
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def task_plots(

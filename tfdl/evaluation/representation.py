@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -18,16 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-_DPI = 110
-
-
-def _save(fig: Any, out_path: Path | str, **layout: Any) -> Path:
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout(**layout)
-    fig.savefig(out, dpi=_DPI)
-    plt.close(fig)
-    return out
+from tfdl.figures import save_figure
 
 
 def latent_scatter(
@@ -42,7 +32,7 @@ def latent_scatter(
         ax.set_title(title)
     handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(i % 10)) for i in range(len(names))]
     fig.legend(handles, list(names), loc="center right", fontsize=8)
-    return _save(fig, out_path, rect=(0, 0, 0.86, 1))
+    return save_figure(fig, out_path, rect=(0, 0, 0.86, 1))
 
 
 def reconstruction_grid(
@@ -56,7 +46,7 @@ def reconstruction_grid(
             axes[r, j].imshow(np.asarray(imgs[j]).reshape(tuple(image_shape)), cmap="gray", vmin=0, vmax=1)
             axes[r, j].axis("off")
         axes[r, 0].set_title(title, fontsize=8, loc="left")
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def error_per_epoch(history_csv: Path | str, references: Mapping[str, float], out_path: Path | str) -> Path:
@@ -71,4 +61,4 @@ def error_per_epoch(history_csv: Path | str, references: Mapping[str, float], ou
     ax.set(xlabel="epoch", ylabel="reconstruction MSE", yscale="log", title="reconstruction error per epoch")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)

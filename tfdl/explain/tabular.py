@@ -200,6 +200,8 @@ def explain(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tfdl.figures import save_figure
+
     out_dir = Path(run_dir) / "explain"
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = _columns(splits.info.columns)
@@ -222,10 +224,8 @@ def explain(
         )
         ax.set_xlabel(f"drop in test {name} when the column is shuffled (mean ± sd of {n_repeats})")
         ax.set_title(f"Permutation importance ({len(idx)} test rows, {name} = {base:.3f})")
-        fig.tight_layout()
-        png, js = out_dir / "permutation.png", out_dir / "permutation.json"
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
+        png = save_figure(fig, out_dir / "permutation.png")
+        js = out_dir / "permutation.json"
         js.write_text(
             json.dumps(
                 {
@@ -261,8 +261,7 @@ def explain(
                 values, m, feature_names=names, show=False, plot_size=(8, 0.35 * len(names) + 2)
             )
         plt.title(f"SHAP values of {what} ({len(values)} test rows)")
-        png = out_dir / "shap_summary.png"
-        plt.gcf().savefig(png, dpi=110, bbox_inches="tight")
+        png = save_figure(plt.gcf(), out_dir / "shap_summary.png", tight=False, bbox_inches="tight")
         plt.close("all")
         np.save(out_dir / "shap_values.npy", values)
         return [png, out_dir / "shap_values.npy"]
@@ -277,10 +276,8 @@ def explain(
         ax.set_xlabel(
             f"contribution to {what} (base {base[i]:.3f}, prediction {base[i] + values[i].sum():.3f})"
         )
-        fig.tight_layout()
-        png, js = out_dir / f"shap_row{i + 1}.png", out_dir / f"shap_row{i + 1}.json"
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
+        png = save_figure(fig, out_dir / f"shap_row{i + 1}.png")
+        js = out_dir / f"shap_row{i + 1}.json"
         js.write_text(
             json.dumps(
                 {

@@ -26,12 +26,9 @@ MAX_TEXTS = 5  # an explanation is for reading: a handful of texts, not a data s
 
 
 def _vectorizer(model):
-    import keras
+    from tfdl.models.layers import text_vectorizer
 
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.TextVectorization):
-            return layer
-    raise TfdlError(f"model {model.name!r} has no TextVectorization layer; explain needs a tfdl text model")
+    return text_vectorizer(model, "explain")
 
 
 def _strings(texts) -> np.ndarray:
@@ -102,6 +99,8 @@ def plot_attention(tokens: list[str], maps: list[np.ndarray], title: str, path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tfdl.figures import save_figure
+
     n = len(tokens)
     layers, heads = len(maps), maps[0].shape[0]
     size = max(2.5, 0.28 * n + 1.0)
@@ -118,10 +117,7 @@ def plot_attention(tokens: list[str], maps: list[np.ndarray], title: str, path: 
     axes[0][0].set_xlabel("attended token (key)")
     axes[0][0].set_ylabel("query token")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90, rect=(0, 0, 1, 0.96))
 
 
 def plot_token_scores(tokens: list[str], scores: list[float], title: str, path: Path) -> Path:
@@ -131,6 +127,8 @@ def plot_token_scores(tokens: list[str], scores: list[float], title: str, path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tfdl.figures import save_figure
+
     fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(tokens) + 1.5), 3.2))
     colors = ["tab:green" if s >= 0 else "tab:red" for s in scores]
     ax.bar(range(len(tokens)), scores, color=colors)
@@ -138,10 +136,7 @@ def plot_token_scores(tokens: list[str], scores: list[float], title: str, path: 
     ax.set_xticks(range(len(tokens)), tokens, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("drop in probability")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 # --- the explainers the app registers ----------------------------------------------------------------------

@@ -179,6 +179,8 @@ def save_panel(image: np.ndarray, maps: list[tuple[str, np.ndarray]], title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tfdl.figures import save_figure
+
     fig, axes = plt.subplots(1, 1 + len(maps), figsize=(2.6 * (1 + len(maps)), 2.9))
     _show(axes[0], image)
     axes[0].set_title("image", fontsize=9)
@@ -187,10 +189,7 @@ def save_panel(image: np.ndarray, maps: list[tuple[str, np.ndarray]], title: str
         ax.set_title(caption, fontsize=9)
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _inputs(model, cfg, input_path) -> tuple[np.ndarray, list[str]]:
@@ -254,6 +253,8 @@ def top_losses(model, splits, probs: np.ndarray, run_dir: Path, k: int = 8) -> t
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tfdl.figures import save_figure
+
     y = np.asarray(splits.y_test, dtype=np.int64)
     labels = list(splits.info.labels)
     loss = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0))
@@ -275,11 +276,7 @@ def top_losses(model, splits, probs: np.ndarray, run_dir: Path, k: int = 8) -> t
             axes[r, 1].set_title(f"Grad-CAM: {labels[pred[r]]}", fontsize=7)
             axes[r, 1].axis("off")
         rows.append(f"| {r + 1} | {labels[y[i]]} | {labels[p]} | {probs[i, p]:.3f} | {loss[i]:.2f} |")
-    fig.tight_layout()
-    plots = Path(run_dir) / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plots / "top_losses.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, Path(run_dir) / "plots" / "top_losses.png", dpi=100)
     text = (
         "The test images the model gets most wrong (highest cross-entropy), with the Grad-CAM map of the "
         "class it predicted: where it looked.\n\n"

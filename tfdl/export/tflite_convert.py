@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from tfdl.data.splits import n_rows, take
 from tfdl.errors import TfdlError
+from tfdl.models.layers import text_vectorizers
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 REPRESENTATIVE_EXAMPLES = 200
@@ -112,7 +113,7 @@ def prepare(
         )
     strings = [t for t in model.inputs if _is_string(t)]
     if strings:
-        tv = [layer for layer in _layers(model) if isinstance(layer, keras.layers.TextVectorization)]
+        tv = text_vectorizers(model)
         if len(model.inputs) > 1 or len(tv) != 1:
             names = ", ".join(t.name for t in strings)
             raise TfdlError(

@@ -384,3 +384,22 @@ def lower_and_split_punctuation(text):
     import tensorflow as tf
 
     return tf.strings.regex_replace(tf.strings.lower(text), _PUNCTUATION, " ")
+
+
+def text_vectorizers(model) -> list:
+    """The ``TextVectorization`` layers of ``model`` (nested models included), in build order."""
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    return [layer for layer in layers if isinstance(layer, keras.layers.TextVectorization)]
+
+
+def text_vectorizer(model, needed_by: str):
+    """The first ``TextVectorization`` layer of ``model``: a raw-string text model's tokenizer. Raises a
+    TfdlError naming ``needed_by`` (what needs it) when the model has none."""
+    from tfdl.errors import TfdlError
+
+    found = text_vectorizers(model)
+    if not found:
+        raise TfdlError(
+            f"model {model.name!r} has no TextVectorization layer; {needed_by} needs a tfdl text model"
+        )
+    return found[0]

@@ -143,6 +143,8 @@ def _plot(profile: dict, rows: list, feature: str, plots: Path, prefix: str) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tfdl.figures import save_figure
+
     ref = profile["prediction"] if feature == "prediction" else profile["features"].get(feature)
     if ref is None:
         return None
@@ -165,12 +167,8 @@ def _plot(profile: dict, rows: list, feature: str, plots: Path, prefix: str) -> 
         ax.hist(c[np.isfinite(c)], bins, density=True, alpha=0.5, label="requests")
     ax.set_title(feature, fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in feature)
-    path = plots / f"{prefix}-{safe}.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, plots / f"{prefix}-{safe}.png", dpi=80)
 
 
 def _html(markdown: str) -> str:

@@ -7,6 +7,7 @@ import json
 import math
 import tempfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -110,8 +111,16 @@ def upload_codec(sv: ServedVersion):
     return codec
 
 
-def read_upload(codec, data: bytes, suffix: str, meta: dict):
-    """Write the upload to a temporary file and let the app's codec read it (422 if it cannot)."""
+def read_upload(codec, data: bytes, suffix: str, meta: dict) -> Any:
+    """The model input ``x`` of an upload (see :func:`read_upload_context`)."""
+    return read_upload_context(codec, data, suffix, meta)[0]
+
+
+def read_upload_context(codec, data: bytes, suffix: str, meta: dict) -> tuple[Any, dict]:
+    """Write the upload to a temporary file and let the app's codec read it (422 if it cannot).
+
+    Returns the codec's ``(x, context)``; ``context`` belongs to this request alone. The card goes in
+    read-only: it is the served version's, shared by every concurrent request."""
     from tfdl.errors import TfdlError
 
     if not data:
@@ -120,7 +129,8 @@ def read_upload(codec, data: bytes, suffix: str, meta: dict):
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
         try:
-            return codec.read(path, meta)
+            x, context = codec.read(path, MappingProxyType(meta))
+            return x, dict(context or {})
         except TfdlError as e:
             raise RequestError(str(e).replace(str(path), "the upload"), 422) from None
         except (ValueError, OSError, KeyError, IndexError, UnicodeDecodeError) as e:

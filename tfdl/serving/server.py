@@ -41,6 +41,7 @@ from tfdl.serving.contract import (
     json_body,
     metadata,
     read_upload,
+    read_upload_context,
     upload_codec,
     upload_inputs,
 )
@@ -268,10 +269,10 @@ def create_app(
         suffix = Path(file.filename or "").suffix.lower()
         suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
         loop = asyncio.get_running_loop()
-        x = await loop.run_in_executor(None, read_upload, codec, data, suffix, sv.meta)
+        x, context = await loop.run_in_executor(None, read_upload_context, codec, data, suffix, sv.meta)
         inputs = upload_inputs(x, sv)
         first = next(iter((await run(sv, inputs)).values()))
-        answers = [codec.describe(row, sv.meta) for row in first]
+        answers = [codec.describe(row, sv.meta, context) for row in first]
         head = answers[0] if len(answers) == 1 else {}
         return {**head, "model": sv.name, "version": sv.version, "results": answers}
 

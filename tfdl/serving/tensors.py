@@ -45,7 +45,14 @@ def _decode_strings(value: Any) -> Any:
     raise RequestError(f'expected a string or {{"b64": ...}} value; got {type(value).__name__}')
 
 
-def _check_numbers(value: Any) -> None:
+def _nulls_to(value: Any, missing: Any) -> Any:
+    """Nested lists with JSON nulls -> the same lists with ``missing`` in their place."""
+    if isinstance(value, list):
+        return [_nulls_to(v, missing) for v in value]
+    return missing if value is None else value
+
+
+def _check_numbers(value: Any, name: str = "", allow_nan: bool = False) -> None:
     """Reject strings/objects/booleans-for-numbers early: numpy would otherwise coerce them silently."""
     stack = [value]
     while stack:
@@ -56,8 +63,15 @@ def _check_numbers(value: Any) -> None:
             raise RequestError("expected numbers; got an object (b64 values are only for string inputs)")
         elif isinstance(v, str):
             raise RequestError(f"expected numbers; got the string {v[:30]!r}")
+        elif v is None and allow_nan:
+            raise RequestError(
+                f"input '{name}' takes no null (missing values are for float inputs); send numbers"
+            )
         elif v is None:
-            raise RequestError("expected numbers; got null")
+            raise RequestError(
+                f"input '{name}' has a null (a missing value) and this model does not impute missing values "
+                "(its model card has allow_nan false); send numbers"
+            )
 
 
 def to_array(
@@ -66,7 +80,11 @@ def to_array(
     """One input's JSON value (batch dim included) -> array of ``dtype`` whose shape fits ``shape``.
 
     A feature column given as a flat list for an input of shape (None, 1) is reshaped to (N, 1).
+    ``allow_nan`` (a model that imputes missing values, its card's ``allow_nan``): NaN passes in float
+    inputs, and a JSON ``null`` is a missing value: NaN in a float input, ``""`` in a string input.
     """
+    if dtype == "object" and allow_nan:
+        value = _nulls_to(value, "")
     if dtype == "object":  # tf.string
         try:
             arr = np.asarray(_decode_strings(value), dtype=object)
@@ -81,12 +99,17 @@ def to_array(
             raise RequestError(
                 f"input '{name}': ragged nested lists; every row must have the same shape"
             ) from None
+        if raw.dtype == object and allow_nan and np.dtype(dtype).kind == "f":
+            raw = np.asarray(_nulls_to(value, float("nan")))  # null = a missing value the model imputes
         if raw.dtype == object or raw.dtype.kind not in "biuf":
-            _check_numbers(value)  # names the offending value
+            _check_numbers(value, name, allow_nan)  # names the offending value
             raise RequestError(f"input '{name}' expects numbers of type {dtype}; got {raw.dtype} values")
         target = np.dtype(dtype)
         if raw.dtype.kind == "f" and not allow_nan and raw.size and not np.isfinite(raw).all():
-            raise RequestError(f"input '{name}' contains NaN or Infinity; send finite numbers")
+            raise RequestError(
+                f"input '{name}' contains NaN or Infinity and this model does not impute missing values "
+                "(its model card has allow_nan false); send finite numbers"
+            )
         if target.kind in "iu":
             if raw.dtype.kind == "f" and raw.size and not np.all(np.isfinite(raw) & (raw == np.round(raw))):
                 raise RequestError(f"input '{name}' expects integers ({dtype}); got fractional numbers")

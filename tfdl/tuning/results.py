@@ -118,6 +118,8 @@ def plot_objective(rows: list[dict[str, Any]], path: Path, direction: str) -> Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tfdl.figures import save_figure
+
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     xs = [i for i, r in enumerate(rows) if r["objective"] is not None]
     ys = [rows[i]["objective"] for i in xs]
@@ -135,7 +137,4 @@ def plot_objective(rows: list[dict[str, Any]], path: Path, direction: str) -> Pa
     name = rows[0]["metric"] if rows else "objective"
     ax.set(xlabel="trial (in start order)", ylabel=name, title=f"{name} per trial ({direction})")
     ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

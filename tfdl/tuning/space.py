@@ -5,9 +5,10 @@ the training knobs every model shares are declared here, once. The default of ev
 the value the plain ``tfdl train`` would use (the app builder's default, the resolved config's value),
 so the tuner's first guess is the default configuration.
 
-An app builder may declare its own space as a ``search_space`` attribute (same spec format); otherwise
-the factory is found from the model name and the space is cut down to the builder's own keyword
-arguments whose defaults have a compatible shape (a tuple-valued range never feeds an int argument).
+The builder says which space is its own (``@hooks(search_space=...)``: a dict in the same spec format, or
+the name of a factory), or it forwards to a factory (``@forwards("tfdl.models:build_rnn")``); a factory's
+space is cut down to the builder's own keyword arguments whose defaults have a compatible shape (a
+tuple-valued range never feeds an int argument). No model name is matched against anything.
 """
 
 from __future__ import annotations
@@ -26,34 +27,22 @@ TRAINING_SPACE: dict[str, tuple] = {
     "batch_size": ("choice", [32, 64, 128, 256]),
 }
 
-# App model name -> factory whose SEARCH_SPACE applies (names not listed are matched by substring).
-FACTORY_OF = {
-    "bow": "mlp",
-    "bilstm": "rnn",
-    "lstm": "rnn",
-    "gru": "rnn",
-    "ft_transformer": "transformer",
-    "dense_ae": "autoencoder",
-    "conv_ae": "autoencoder",
-    "vae": "autoencoder",
-}
 
-
-def factory_name(model_name: str) -> str | None:
-    """The ``tfdl.models`` factory an app model name refers to (``None`` when nothing matches)."""
+def factory_name(builder: Callable[..., Any]) -> str | None:
+    """The ``tfdl.models`` factory whose ``SEARCH_SPACE`` a builder's arguments come from, as the builder
+    declares it: ``@hooks(search_space="rnn")``, else the factory of its ``@forwards(...)``; else None."""
     from tfdl.models import SEARCH_SPACES
 
-    if model_name in FACTORY_OF:
-        return FACTORY_OF[model_name]
-    if model_name in SEARCH_SPACES:
-        return model_name
-    for key in SEARCH_SPACES:
-        if key in model_name:
-            return key
-    for alias, key in FACTORY_OF.items():
-        if alias in model_name:
-            return key
-    return None
+    declared = getattr(getattr(builder, "hooks", None), "search_space", None)
+    if isinstance(declared, str):
+        if declared not in SEARCH_SPACES:
+            raise ValueError(
+                f"search_space={declared!r} names no tfdl.models factory; one of {sorted(SEARCH_SPACES)}"
+            )
+        return declared
+    forwarded = getattr(builder, "forwards_to", "")  # "tfdl.models:build_rnn"
+    key = forwarded.partition(":")[2].removeprefix("build_")
+    return key if key in SEARCH_SPACES else None
 
 
 def builder_defaults(builder: Callable[..., Any]) -> dict[str, Any]:
@@ -82,10 +71,10 @@ def model_space(app: App, model_name: str) -> dict[str, tuple]:
     from tfdl.models import SEARCH_SPACES
 
     builder = app.models[model_name]
-    declared = getattr(builder, "search_space", None)
-    if declared is not None:
+    declared = getattr(getattr(builder, "hooks", None), "search_space", None)
+    if declared is not None and not isinstance(declared, str):
         return dict(declared)
-    key = factory_name(model_name)
+    key = factory_name(builder)
     if key is None:
         return {}
     accepted = builder_defaults(builder)
