@@ -13,7 +13,7 @@ callbacks. Precisions: float32, plus mixed_bfloat16 when the CPU has bf16 instru
 The machine may be shared: every time is given as wall seconds and as CPU seconds / cores (user + sys of
 this process over the cores it may use), which estimates the wall time with the cores to itself.
 
-Options: ``--quick`` (2,000 training images, 1 epoch each, no small-data step floor, float32 only,
+Options (``tfdl bench vision-speed --quick`` passes them on): ``--quick`` (2,000 training images, 1 epoch each, no small-data step floor, float32 only,
 printed and not written to BENCHMARKS.md: a check that everything runs), ``--limit N`` (training images), ``--epochs N`` (both
 models), ``--old-epochs N`` (the old default only), ``--precisions float32,mixed_bfloat16``,
 ``--no-record``.
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(lines))
         return
     argv_text = " ".join(sys.argv[1:])
-    command = "tfdl bench vision-speed" + (f" (python benchmarks/vision_speed.py {argv_text})" if argv_text else "")
+    command = "tfdl bench vision-speed" + (f" {argv_text}" if argv_text else "")
     record("Vision speed: old vs new default, against the machine's peak", command, lines)
 
 
