@@ -69,13 +69,16 @@ def load_data(cfg: VisionConfig) -> Splits:
     return carve_val(xtr, ytr, xte, yte, info, val_fraction=d.val_fraction, seed=d.seed)
 
 
-def _inputs_and_scaling(splits: Splits, cfg: RunConfig):
+def _inputs_and_scaling(splits: Splits, cfg: RunConfig, *, flip: bool = False):
+    """The uint8 image input and ``preprocess`` (scale to [0, 1], then ``cfg.augment``; ``flip``: at least
+    the random horizontal flip when ``augment`` is none)."""
     import keras
 
     from tfdl.data.augment import augmentation
 
     inputs = keras.Input(splits.info.input_shape, dtype="uint8", name="image")
-    aug = augmentation(cfg.augment, seed=cfg.train.seed)
+    level = "flip" if flip and cfg.augment == "none" else cfg.augment
+    aug = augmentation(level, seed=cfg.train.seed)
 
     def preprocess(t):
         t = keras.layers.Rescaling(1.0 / 255, name="rescale")(t)
@@ -120,12 +123,25 @@ RESNET_LABEL_SMOOTHING = 0.0
                  "train.learning_rate": 0.002, "train.warmup_epochs": 0.5})  # fmt: skip
 @forwards("tfdl.models:build_resnet", "inputs", "preprocess")
 def build_resnet(
-    splits: Splits, cfg: RunConfig, *, filters=(32, 64), label_smoothing=RESNET_LABEL_SMOOTHING, **kw
+    splits: Splits,
+    cfg: RunConfig,
+    *,
+    filters=(32, 64),
+    mirror: bool | None = None,
+    label_smoothing: float = RESNET_LABEL_SMOOTHING,
+    **kw,
 ):
-    """``label_smoothing`` is read by the loss hook above; the rest goes to tfdl.models.build_resnet."""
+    """``mirror``: the classes look the same mirrored left-right, so training flips images at random
+    (when ``augment`` is none) and the model averages each image with its mirror at inference
+    (``flip_tta``). None = yes for Fashion-MNIST (garments), no for your own folder (digits and text are
+    not mirror-symmetric). ``label_smoothing`` is read by the loss hook above; the rest goes to
+    tfdl.models.build_resnet."""
     from tfdl.models import build_resnet as factory
 
-    inputs, preprocess = _inputs_and_scaling(splits, cfg)
+    if mirror is None:
+        mirror = not cfg.data.path and cfg.data.source == "fashion_mnist"
+    inputs, preprocess = _inputs_and_scaling(splits, cfg, flip=bool(mirror))
+    kw.setdefault("flip_tta", bool(mirror))
     return factory(
         splits.info.input_shape,
         splits.info.num_classes,
