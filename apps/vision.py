@@ -1,11 +1,13 @@
 """Vision: image classification. Fashion-MNIST by default; your own folder of class sub-folders with --data.
 
-Models: ``cnn`` (default) and ``mlp`` — the course's comparison, same data and budget — and ``transfer``:
+Models: ``resnet`` (default: a small residual net with flip augmentation and flip test-time augmentation on
+Fashion-MNIST), ``cnn`` (the previous default) and ``mlp`` — the course's comparison — and ``transfer``:
 a reused base (``--set model.base=runs/vision/<run>/model.keras`` or MobileNetV2/EfficientNetB0/ResNet50
 with ImageNet weights, online) fine-tuned by ``--set finetune=feature_extraction|partial|full|gradual``.
 Explanations: ``tfdl explain vision --method gradcam|gradcam++|saliency``; the report shows the top-loss
 test images with their Grad-CAM maps and the most confused class pairs.
-The exported model takes raw uint8 images (N, H, W, C); scaling and augmentation live inside it.
+The exported model takes raw uint8 images (N, H, W, C); scaling, augmentation (training only) and the
+test-time flip (inference only) live inside it.
 """
 
 from __future__ import annotations
