@@ -379,6 +379,20 @@ def seasonal_naive_year(splits: Splits) -> np.ndarray | None:
     return _seasonal(splits, "year")
 
 
+def mstl_ets(splits: Splits) -> np.ndarray | None:
+    """MSTL seasonal components + exponential smoothing (tfdl/evaluation/forecast_baselines.py)."""
+    from tfdl.evaluation.forecast_baselines import mstl_ets as fit
+
+    return fit(splits)
+
+
+def hgb_lags(splits: Splits) -> np.ndarray:
+    """Gradient boosting on lag features (tfdl/evaluation/forecast_baselines.py)."""
+    from tfdl.evaluation.forecast_baselines import hgb_lags as fit
+
+    return fit(splits)
+
+
 def naive(splits: Splits) -> np.ndarray:
     """The last observed value, for every step."""
     e = splits.info.extra
@@ -485,13 +499,18 @@ def _describe(row: np.ndarray, meta: dict, context: dict | None = None) -> dict:
 
     pre = meta.get("preprocessing") or {}
     win = (context or {}).get("window")
+    from tfdl.evaluation.conformal import interval_fields
+
     values = [float(v) for v in np.asarray(row).reshape(-1)]
+    bounds = interval_fields(values, meta)  # lower_80 / upper_80 / ... from the card's conformal widths
     if not win:
-        return {"target": pre.get("target"), "forecast": values}
+        return {"target": pre.get("target"), "forecast": values,
+                **({"intervals": bounds} if any(bounds) else {})}  # fmt: skip
     step = ts.parse_step(win["step"])
     stamps = [s.isoformat() for s in ts.step_grid(pd.Timestamp(win["last_time"]), len(values) + 1, step)[1:]]
     return {"target": pre.get("target"), "step": win["step"],
-            "forecast": [{"time": s, "value": v} for s, v in zip(stamps, values)]}  # fmt: skip
+            "forecast": [{"time": s, "value": v, **b}
+                         for s, v, b in zip(stamps, values, bounds)]}  # fmt: skip
 
 
 APP = App(
@@ -514,6 +533,8 @@ APP = App(
         "seasonal_naive_week": seasonal_naive_week,
         "seasonal_naive_year": seasonal_naive_year,
         "naive": naive,
+        "mstl_ets": mstl_ets,
+        "hgb_lags": hgb_lags,
     },  # fmt: skip
     config_class=TimeseriesConfig,
     codec=Codec(read=_read, describe=_describe),

@@ -1,8 +1,10 @@
 """`tfdl bench serve`: serving throughput and tail latency, every server variant side by side in one run.
 
 Each server runs in its own uvicorn subprocess on loopback (uvloop + httptools, no access log) and serves
-the same version: the newest ``vision`` export under ``--model-root`` (or an untrained copy of the vision
-CNN on 28x28x1 uint8 images when there is none: speed does not depend on the weights). The load
+the same version: the newest ``vision`` export under ``--model-root`` (or, when there is none, an
+untrained copy of the vision CNN on 28x28x1 uint8 images with a checked float TFLite file, written to a
+temporary folder: speed does not depend on the weights). A ``tflite`` row says so when its server found
+no checked TFLite file and answered from the SavedModel. The load
 generator is ``wrk`` (C, keep-alive HTTP/1.1; ``apt-get install wrk``) with ``--clients`` connections,
 each sending one single-image ``:predict`` after the other for ``--seconds``; rounds alternate between
 the variants so a busy neighbour on the machine hits them alike; medians over rounds are printed.
@@ -101,11 +103,15 @@ def naive_app(version_dir: str):
 
 
 def export_cnn(root: Path) -> Path:
+    """An untrained copy of the vision CNN (28x28x1 uint8 -> 10 classes) as version 1 of ``vision`` under
+    ``root``, with its model.keras (for the course-listing server) and a checked float TFLite file (for
+    ``--backend tflite``): what the benchmark serves when ``--model-root`` has no vision export."""
     import keras
 
     from tfdl.export.savedmodel import signature_in_words, write_version
     from tfdl.models import build_cnn
 
+    keras.utils.set_random_seed(0)
     inputs = keras.Input((28, 28, 1), dtype="uint8", name="image")
     model = build_cnn((28, 28, 1), 10, inputs=inputs, preprocess=keras.layers.Rescaling(1.0 / 255))
     card = {
@@ -120,7 +126,50 @@ def export_cnn(root: Path) -> Path:
         model.export(str(p), format="tf_saved_model", verbose=False)
         model.save(p / "model.keras")  # for the course-listing server
 
-    return write_version(root, "vision", write, card)
+    version = write_version(root, "vision", write, card)
+    add_checked_tflite(version, model)
+    return version
+
+
+def add_checked_tflite(version_dir: Path, model) -> None:
+    """Convert ``model`` to a float .tflite file in ``version_dir/tflite/`` and check it as ``tfdl export
+    --format tflite`` does: run by ai_edge_litert in a fresh process (no TensorFlow) on 64 random images,
+    compared with the version's SavedModel. ``parity.json`` records the result; the TFLite backend serves
+    the file only if it passed."""
+    from tfdl.export import tflite_convert as C
+    from tfdl.export.load import load_version
+    from tfdl.export.parity import run_tflite
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = C.convert(C.save_for_conversion(model, tmp), "none")
+    out = version_dir / "tflite"
+    out.mkdir(exist_ok=True)
+    path = out / "model-none.tflite"
+    path.write_bytes(data)
+    x = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+    pred, info = run_tflite(path, x, latency_runs=20)
+    diff = float(np.max(np.abs(pred.reshape(64, -1) - load_version(version_dir).predict(x).reshape(64, -1))))
+    record = {"file": path.name, "quantize": "none", "metric": "max_abs_diff", "value": diff,
+              "within_tolerance": diff < 1e-3, "n_test": 64, "latency_ms": info["latency_ms"],
+              "runtime": "ai_edge_litert (no TensorFlow in the process)"}  # fmt: skip
+    (out / "parity.json").write_text(json.dumps({"files": {"none": record}}, indent=2))
+    if not record["within_tolerance"]:
+        print(f"serve_bench: the TFLite file differs from the SavedModel by {diff:.2e}; tflite rows "
+              "serve the SavedModel", file=sys.stderr)  # fmt: skip
+
+
+def bench_version(model_root: str | Path, tmp: str | Path) -> tuple[Path, Path, str]:
+    """(model root to serve, version folder, what it is): the newest ``vision`` export under
+    ``model_root``, else a fresh untrained CNN written under ``tmp`` (see :func:`export_cnn`)."""
+    from tfdl.export.savedmodel import list_versions
+
+    root = Path(model_root)
+    versions = list_versions(root / "vision")
+    if versions:
+        return root, root / "vision" / str(versions[-1]), "exported vision model"
+    print("serve_bench: no vision export under the model root; exporting an untrained CNN (speed does not "
+          "depend on the weights)", file=sys.stderr)  # fmt: skip
+    return Path(tmp), export_cnn(Path(tmp)), "vision CNN (untrained copy)"
 
 
 def constant_app(_target: str):
@@ -198,6 +247,14 @@ def wrk(url: str, body_file: Path, clients: int, seconds: float, threads: int = 
     }
 
 
+def tflite_serves(predict_url: str) -> bool:
+    """True when the ``--backend tflite`` server really answers from a .tflite file (its /healthz)."""
+    import httpx
+
+    health = httpx.get(predict_url.split("/v1/")[0] + "/healthz", timeout=30).json()
+    return any(str(b).startswith("tflite") for b in health.get("backends", {}).values())
+
+
 def check_answer(url: str, body: bytes) -> None:
     """Every variant must give one 10-way prediction for the body (so no variant measures errors)."""
     import httpx
@@ -251,19 +308,10 @@ def main() -> None:
         sys.exit("serve_bench: the load generator wrk is missing; install it: apt-get install -y wrk")
 
     from tests.serving.helpers import free_port
-    from tfdl.export.savedmodel import list_versions
 
     load1 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(a.model_root)
-        if list_versions(root / "vision"):
-            version_dir, what = (
-                root / "vision" / str(list_versions(root / "vision")[-1]),
-                "exported vision model",
-            )
-        else:
-            root = Path(tmp)
-            version_dir, what = export_cnn(root), "vision CNN (untrained copy)"
+        root, version_dir, what = bench_version(a.model_root, tmp)
         image = np.random.default_rng(0).integers(0, 256, (28, 28, 1), dtype=np.uint8)
         bodies = {
             "json": json.dumps({"instances": [image.tolist()]}).encode(),
@@ -302,6 +350,12 @@ def main() -> None:
                     port, grpc_ports[kind] = free_port(), free_port()
                     procs[kind] = start(kind, target, port, grpc_ports[kind], a.workers)
                     urls[kind] = f"http://127.0.0.1:{port}/v1/models/vision:predict"
+            if "tflite" in urls and not tflite_serves(urls["tflite"]):  # say so instead of a false row
+                variants = {
+                    (f"{k} (no checked TFLite file: SavedModel)" if v[0] == "tflite" else k): v
+                    for k, v in variants.items()
+                }
+                rounds = {k: [] for k in variants}
             for kind, _, body in variants.values():
                 if kind != "constant" and body != "grpc":
                     check_answer(urls[kind], bodies[body])

@@ -6,6 +6,9 @@ the response encoding (``json.dumps`` of lists vs orjson of the array), and the 
 server that answers a constant (uvicorn + httptools, one keep-alive client). Prints a Markdown table.
 
     .venv/bin/python benchmarks/serve_profile.py [--model-root saved_models]
+
+Without a vision export under --model-root it profiles an untrained copy of the vision CNN (as
+serve_bench.py does; speed does not depend on the weights).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import base64
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,17 +88,15 @@ def main() -> None:
     a = p.parse_args()
     import orjson
 
+    from benchmarks.serve_bench import bench_version
     from tfdl.export.load import load_version
-    from tfdl.export.savedmodel import list_versions
     from tfdl.serving.fastjson import parse_fast
     from tfdl.serving.litert import TFLitePredictor, checked_file
     from tfdl.serving.store import _spec_of
     from tfdl.serving.tensors import format_predict, parse_predict
 
-    versions = list_versions(Path(a.model_root) / "vision")
-    if not versions:
-        sys.exit("serve_profile: no vision version under --model-root; run `tfdl train vision` first")
-    vdir = Path(a.model_root) / "vision" / str(versions[-1])
+    tmp = tempfile.TemporaryDirectory()  # an untrained CNN goes here when the root has no vision export
+    _, vdir, what = bench_version(a.model_root, tmp.name)
     loaded = load_version(vdir)
     spec = _spec_of(loaded.fn.structured_input_signature[1])
     image = np.random.default_rng(0).integers(0, 256, (28, 28, 1), dtype=np.uint8)
@@ -131,7 +133,8 @@ def main() -> None:
     opt = orjson.OPT_SERIALIZE_NUMPY
     fast_encode = timed(lambda: orjson.dumps({"predictions": arr}, option=opt))
     rows.append(("encode: orjson of the array (fast path)", fast_encode))
-    print(f"\nversion {vdir.name}; load average {os.getloadavg()[0]:.2f}; median of 100-300 calls\n")
+    load = os.getloadavg()[0]
+    print(f"\nmodel: {what}, version {vdir.name}; load average {load:.2f}; median of 100-300 calls\n")
     print("| stage | µs |")
     print("|---|---|")
     for name, us in rows:

@@ -117,6 +117,44 @@ class EvalConfig(_Section):
 
     # None = by task and data: ROC-AUC for binary with a minority class under 35 %, else the task's default
     headline: str | None = None
+    # Bootstrap resamples for the 95 % intervals of every test metric and of model - baseline (0 = off).
+    resamples: int = Field(1000, ge=0, le=100_000)
+    # Classifiers: "temperature" fits T on validation (stored in the export: served probabilities are the
+    # calibrated ones); "none" serves the raw probabilities.
+    calibration: Literal["temperature", "none"] = "temperature"
+    # Binary classifiers: the decision threshold, chosen on validation for a goal (tfdl/evaluation/
+    # metrics.py: choose_threshold): f1 | youden | precision@P | recall@R | fixed:T. None = 0.5 (argmax).
+    threshold: str | None = None
+    # Per-group metrics: COLUMN[,COLUMN] of the test data (tabular columns).
+    groups: str | None = None
+    # Forecasts: split-conformal interval levels from validation residuals, per horizon step.
+    interval_levels: list[float] = Field(default_factory=lambda: [0.8, 0.95])
+
+    @field_validator("threshold")
+    @classmethod
+    def _check_threshold(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from tfdl.evaluation.metrics import parse_threshold_rule
+
+        try:
+            kind, _ = parse_threshold_rule(str(v))
+        except ValueError as e:
+            raise ValueError(f"eval.threshold: {e} (--set eval.threshold=f1)") from None
+        if kind == "fpr":
+            raise ValueError("eval.threshold=fpr is for anomaly scores; use f1, youden, precision@P, "
+                             "recall@R or fixed:T")  # fmt: skip
+        return str(v)
+
+    @field_validator("interval_levels")
+    @classmethod
+    def _check_levels(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0.0 < x < 1.0 for x in v):
+            raise ValueError(f"eval.interval_levels must be numbers in (0, 1) such as [0.8, 0.95]; got {v}")
+        return sorted(set(float(x) for x in v))
+
+    def group_columns(self) -> list[str]:
+        return [c.strip() for c in (self.groups or "").split(",") if c.strip()]
 
 
 class TrackingConfig(_Section):

@@ -151,10 +151,15 @@ def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, log=pri
 
     kw = evaluation_kwargs(app, cfg, splits)
     log(f"evaluating on the test split ({n_rows(splits.x_test)} examples)")
-    pred = predict(app, model, splits.x_test, cfg=cfg)
+    raw = predict(app, model, splits.x_test, cfg=cfg)
+    # What is served (classification: probabilities divided by the calibration temperature) is judged.
+    pred = get_task(cfg.task).served_output(raw, splits.info)
     test = M.evaluate(cfg.task, splits.y_test, pred, splits.info, **kw)
     baselines: dict[str, dict] = {}
     preds = {"model": pred}
+    # The model's decision threshold (eval.threshold) is its own: baselines are scored at their 0.5.
+    base_kw = {k: v for k, v in kw.items() if k != "decision_threshold"}
+    kws = {"model": kw}
     for name, fn in app.baselines.items():
         log(f"fitting baseline {name}")
         bpred, bkw = baseline_output(fn(splits))
@@ -163,8 +168,10 @@ def evaluate_all(app: App, cfg: cfgmod.RunConfig, model, splits: Splits, log=pri
             continue
         preds[name] = bpred
         # A baseline may calibrate its own evaluation (its own validation threshold) while fitting.
-        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **{**kw, **bkw})
-    return {"test": test, "baselines": baselines}, preds
+        kws[name] = {**base_kw, **bkw}
+        baselines[name] = M.evaluate(cfg.task, splits.y_test, bpred, splits.info, **kws[name])
+    # "_kws" / "_raw" are for evaluation_summary (bootstrap, calibration), not metrics.json.
+    return {"test": test, "baselines": baselines, "_kws": kws, "_raw": raw}, preds
 
 
 def baseline_output(out) -> tuple[np.ndarray, dict]:
@@ -180,8 +187,12 @@ def fit_state(app: App, cfg: cfgmod.RunConfig, model, splits: Splits) -> None:
     """Run the app's ``fit_state`` hook (train/val only: e.g. the anomaly threshold) and merge what it
     returns into the typed data info, which evaluation and export read. No plots: ``tfdl export`` runs
     it again on a finished run."""
+    from tfdl.evaluation.review import fit_on_validation
+
     if app.fit_state is not None:
         splits.info.update(app.fit_state(model, splits, cfg))
+    # Calibration temperature, decision threshold, forecast interval half-widths (validation only).
+    splits.info.update(fit_on_validation(app, cfg, model, splits))
 
 
 def evaluation_kwargs(app: App, cfg: cfgmod.RunConfig, splits: Splits) -> dict:
@@ -200,6 +211,7 @@ def train(
     import keras
 
     from tfdl.evaluation.metrics import check_headline
+    from tfdl.evaluation.review import check_eval
     from tfdl.runs import new_or_resumed_run
     from tfdl.tracking import check_uri
     from tfdl.training.budget import set_bn_momentum, steps_per_epoch
@@ -212,6 +224,7 @@ def train(
     check_uri(cfg.tracking.uri)  # an unreachable tracking server fails now, not after training
     check_headline(cfg.eval.headline)
     splits = load_splits(app, cfg)  # so does bad data
+    check_eval(cfg, splits)  # eval.threshold / eval.groups that do not fit this data
     resolved = cfgmod.to_dict(cfg)
     run_dir, resumed = new_or_resumed_run(cfg.runs_dir, app.name, resolved)
     if not is_chief():
@@ -368,9 +381,11 @@ def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=
     baseline, the verdict and the task's own entries (classification: the per-class table).
     Returns (summary, predictions)."""
     from tfdl.evaluation.metrics import choose_headline, compare
+    from tfdl.evaluation.review import review
 
     fit_state(app, cfg, model, splits)
     results, preds = evaluate_all(app, cfg, model, splits, log=log)
+    kws, raw = results.pop("_kws"), results.pop("_raw")
     first = next(iter(app.baselines), None)
     override = getattr(getattr(cfg, "eval", None), "headline", None)
     chosen = choose_headline(cfg.task, splits.y_train, splits.info.labels, override)
@@ -379,6 +394,8 @@ def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=
         raise TfdlError(
             f"eval.headline '{chosen['metric']}' is not a test metric of this run; use one of: {have}"
         )
+    # Bootstrap intervals, calibration, groups, forecast coverage (and their report sections).
+    extra = review(app, cfg, splits, preds, kws, raw, chosen, run_dir, log=log)
     summary = {
         "test": results["test"],
         "headline": chosen,
@@ -392,10 +409,12 @@ def evaluation_summary(app: App, cfg, model, splits: Splits, run_dir: Path, log=
                 n_test=n_rows(splits.x_test),
                 metric=chosen["metric"],
                 higher_is_better=chosen["higher_is_better"],
+                intervals=extra.get("intervals"),
             )  # fmt: skip
             if first
             else {}
         ),
+        **extra,
     }
     summary.update(get_task(cfg.task).summary(splits.y_test, preds["model"], splits.info))
     return summary, preds

@@ -64,6 +64,12 @@ def test_unseen_csv_trains_exports_predicts_and_explains(workdir: Path, churn_cs
         "4",
         "--set",
         "train.batch_size=32",
+        "--set",
+        "eval.threshold=f1",
+        "--set",
+        "eval.groups=plan,tenure",
+        "--set",
+        "eval.resamples=300",
     ]
     assert main(args) == 0
     run = _run(workdir)
@@ -76,6 +82,21 @@ def test_unseen_csv_trains_exports_predicts_and_explains(workdir: Path, churn_cs
     assert "| income | `income` | numeric (log1p) | float32 |" in report
     best = m["comparison"]["best_baseline"]  # the verdict names the best baseline, whoever wins
     assert best in m["baselines"] and f"baseline {best}" in report
+    # #20: intervals, the paired verdict, calibration, the threshold and the groups are in the run.
+    head = m["headline"]["metric"]
+    lo, hi = m["intervals"]["model"][head]
+    assert lo <= m["test"][head] <= hi and set(m["intervals"]["baselines"]) == set(m["baselines"])
+    diff = m["comparison"]["difference_interval"]
+    assert diff["baseline"] == best and diff["low"] <= diff["high"]
+    assert m["comparison"]["verdict"] in ("wins", "loses", "within noise")
+    assert m["comparison"]["verdict"] in report and "bootstrap interval" in report
+    cal = m["calibration"]
+    assert cal["temperature"] > 0 and cal["ece_after"] is not None
+    assert (run / "plots/reliability.png").is_file()
+    assert 0 < m["threshold"]["value"] < 1 and m["threshold"]["rule"] == "f1"
+    assert {g["group"] for g in m["groups"]["plan"]["groups"]} == {"basic", "plus", "pro"}
+    assert sum(g["n"] for g in m["groups"]["tenure"]["groups"]) == m["dataset"]["n_test"]
+    assert "### By plan" in report and (run / "plots/groups_plan.png").is_file()
 
     # The exported SavedModel takes raw named (batch,) columns; unseen/missing values do not fail.
     from tfdl.export.load import load_version, resolve_version
@@ -94,6 +115,8 @@ def test_unseen_csv_trains_exports_predicts_and_explains(workdir: Path, churn_cs
     labels = served.meta["labels"]
     assert p[0, labels.index("left")] > p[2, labels.index("left")]  # short tenure + basic plan churns more
     assert served.meta["allow_nan"] is True  # the card says so: the server accepts missing values
+    assert served.meta["temperature"] == cal["temperature"]
+    assert served.meta["decision_threshold"] == m["threshold"]["value"]
 
     # predict: CSV rows with a missing column and an unseen category.
     rows = workdir / "rows.csv"
@@ -127,8 +150,13 @@ def test_unseen_csv_trains_exports_predicts_and_explains(workdir: Path, churn_cs
         "income": np.array([np.nan], np.float32),
         "region": np.array(["mars"], object),
     }
-    p_good = served.predict(x1)[0, 1]  # binary: SHAP explains the second label's probability
-    assert shap_row["prediction"] == pytest.approx(float(p_good), abs=1e-3)
+    # binary: SHAP explains the second label's probability of the trained model; the served one is that
+    # probability calibrated by the card's temperature.
+    from tfdl.evaluation.calibration import apply_temperature
+
+    p_good = served.predict(x1)[0, 1]
+    p_shap = apply_temperature(np.array([shap_row["prediction"]]), served.meta["temperature"])[0]
+    assert p_shap == pytest.approx(float(p_good), abs=1e-3)
 
 
 def test_regression_is_inferred_and_ft_transformer_trains(workdir: Path, tmp_path: Path):
@@ -163,6 +191,21 @@ def test_regression_is_inferred_and_ft_transformer_trains(workdir: Path, tmp_pat
     assert m["baselines"]["linear"]["r2"] > 0.95  # ridge sees the same split: near-linear data
 
 
+@pytest.mark.slow
+def test_credit_data_groups_by_marital_status_and_age(workdir: Path):
+    """A real data set with real group columns: per-group metrics, the largest gap and its interval."""
+    args = ["train", "tabular", "--model", "mlp", "--epochs", "1", "--no-export", "--set", "data.limit=1500",
+            "--set", "eval.groups=Marital,Age", "--set", "eval.resamples=200"]  # fmt: skip
+    assert main(args) == 0
+    m = json.loads((_run(workdir) / "metrics.json").read_text())
+    assert m["headline"]["metric"] == "roc_auc"  # credit_data is 72/28
+    for col in ("Marital", "Age"):
+        r = m["groups"][col]
+        assert sum(g["n"] for g in r["groups"]) == m["dataset"]["n_test"]
+        assert r["metric"] == "roc_auc" and r["gap"]["interval"] is not None
+    assert len(m["groups"]["Age"]["groups"]) == 4  # quartiles of the training ages
+
+
 @pytest.mark.parametrize(
     ("content", "sets", "message"),
     [
@@ -172,6 +215,10 @@ def test_regression_is_inferred_and_ft_transformer_trains(workdir: Path, tmp_pat
         ("a,y\n1,0\n2,1\n3,0,9\n4,1\n", ["data.target=y"], "line 4 has 3 fields"),
         ("a,e,y\n1,,0\n2,,1\n3,,0\n4,,1\n", ["data.target=y"], "column 'e' has no values"),
         ("a,y\n1,0\n2,0\n3,0\n", ["data.target=y", "task=classification"], "single class"),
+        ("a,b,y\n" + "".join(f"{i % 7},{i % 5 * 1.5},{i % 2}\n" for i in range(60)),
+         ["data.target=y", "eval.groups=zone"], "eval.groups: no column zone"),
+        ("a,b,y\n" + "".join(f"{i % 7},{i % 5 * 1.5},{i * 0.37}\n" for i in range(60)),
+         ["data.target=y", "eval.threshold=f1"], "binary classification"),
     ],
 )
 def test_bad_csv_is_a_one_line_user_error(workdir: Path, capsys, content, sets, message):

@@ -41,7 +41,11 @@ def test_unseen_csv_trains_exports_and_forecasts_a_window(workdir: Path, load_cs
     run = sorted((workdir / "runs" / "timeseries").iterdir())[-1]
     m = json.loads((run / "metrics.json").read_text())
     assert m["task"] == "forecast" and len(m["test"]["per_horizon"]["mae"]) == 12
-    assert set(m["baselines"]) == {"ridge", "seasonal_naive_day", "seasonal_naive_week", "naive"}
+    assert set(m["baselines"]) == {"ridge", "seasonal_naive_day", "seasonal_naive_week", "naive", "mstl_ets",
+                                   "hgb_lags"}  # fmt: skip
+    cov = m["forecast_intervals"]["coverage"]  # #20: split-conformal 80 % / 95 % with their test coverage
+    assert set(cov) == {"0.8", "0.95"} and len(cov["0.95"]["per_horizon"]) == 12
+    assert cov["0.8"]["mean_width"] < cov["0.95"]["mean_width"]
     # on a daily sine the seasonal naive error is the noise (~0.3 * sqrt(2) * 0.8), far below the naive one
     assert m["baselines"]["seasonal_naive_day"]["mae"] < 0.6 < m["baselines"]["naive"]["mae"]
     train_std = np.std(sine_frame()["load"][:980])
@@ -66,6 +70,7 @@ def test_unseen_csv_trains_exports_and_forecasts_a_window(workdir: Path, load_cs
         start + pd.Timedelta(minutes=30 * (k + 1)) for k in range(12)
     ]
     assert all(85 < s["value"] < 115 for s in steps)  # target units, not standardized
+    assert all(s["lower_95"] < s["lower_80"] < s["value"] < s["upper_80"] < s["upper_95"] for s in steps)
 
     last.iloc[1:].to_csv(workdir / "short.csv", index=False)
     assert main(["predict", "timeseries", "--input", str(workdir / "short.csv")]) == 2
@@ -172,7 +177,7 @@ def test_monthly_csv_gets_yearly_seasonal_naive_and_month_stamped_forecasts(
     assert main(args) == 0
     run = sorted((workdir / "runs" / "timeseries").iterdir())[-1]
     m = json.loads((run / "metrics.json").read_text())
-    assert set(m["baselines"]) == {"ridge", "seasonal_naive_year", "naive"}
+    assert set(m["baselines"]) == {"ridge", "seasonal_naive_year", "naive", "mstl_ets", "hgb_lags"}
     assert m["baselines"]["seasonal_naive_year"]["mae"] < 1.5 < m["baselines"]["naive"]["mae"]
     assert "lag 12" in (run / "report.md").read_text()
     window = workdir / "saved_models" / "timeseries" / "1" / "assets" / "example_window.csv"

@@ -124,3 +124,48 @@ def export_text(root: Path, name: str = "reviews") -> Path:
     return write_version(
         root, name, lambda p: model.export(str(p), format="tf_saved_model", verbose=False), card
     )
+
+
+def fashion_mnist():
+    """Fashion-MNIST as ((x_train, y_train, x_test, y_test) uint8 (N, 28, 28, 1), where); pytest.skip when
+    it is not installed (Debian package dataset-fashion-mnist, or TFDL_DATA_DIR)."""
+    import pytest
+
+    from tfdl.data.images import load_fashion_mnist
+    from tfdl.errors import TfdlError
+
+    try:
+        return load_fashion_mnist(False)
+    except TfdlError as e:
+        pytest.skip(f"Fashion-MNIST not available: {e}")
+
+
+def export_fashion(root: Path, name: str = "fashion", n_train: int = 6000, epochs: int = 2) -> Path:
+    """A small CNN (the library's build_cnn, 16/32 filters) trained on ``n_train`` Fashion-MNIST images,
+    exported by ``export_run_model`` as ``tfdl export`` does: fresh-process check, gradcam signature."""
+    import keras
+
+    from tfdl.app import get_app
+    from tfdl.data.images import FASHION_LABELS
+    from tfdl.data.splits import DataInfo, Splits
+    from tfdl.export.savedmodel import export_run_model
+    from tfdl.models import build_cnn
+
+    (xtr, ytr, xte, yte), where = fashion_mnist()
+    app = get_app("vision")
+    cfg = app.config_class()
+    cfg.app, cfg.task, cfg.model.name = "vision", "classification", "cnn"
+    cfg.export.model_root, cfg.export.name = str(root), name
+    info = DataInfo("fashion_mnist", where, "sha256:test", list(FASHION_LABELS), (28, 28, 1))
+    splits = Splits(xtr[:n_train], ytr[:n_train], xtr[-500:], ytr[-500:], xte[:1000], yte[:1000], info)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1), dtype="uint8", name="image")
+    model = build_cnn(
+        (28, 28, 1), 10, filters=(16, 32), dense_units=64, dropout=0.0, inputs=inputs,
+        preprocess=keras.layers.Rescaling(1 / 255),
+    )  # fmt: skip
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy")
+    model.fit(splits.x_train, splits.y_train, epochs=epochs, batch_size=64, verbose=0)
+    acc = float(np.mean(model.predict(splits.x_test, verbose=0).argmax(1) == splits.y_test))
+    metrics = {"test": {"accuracy": acc}, "dataset": {"name": "fashion_mnist", "rows": n_train}}
+    return export_run_model(app, cfg, model, splits, metrics)

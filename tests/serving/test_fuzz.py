@@ -1,4 +1,5 @@
-"""Fuzz the server's OpenAPI schema with schemathesis (bounded): no request may produce a 5xx."""
+"""Fuzz the server's OpenAPI schema with schemathesis (bounded): no request may produce a 5xx. The models:
+a tiny image classifier (occlusion), a Fashion-MNIST CNN (Grad-CAM signature) and a table classifier."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ schemathesis = pytest.importorskip("schemathesis")
 
 
 @pytest.mark.slow
-def test_openapi_fuzz_never_returns_5xx(tmp_path):
+def test_openapi_fuzz_never_returns_5xx(tmp_path, fashion_version):
+    import shutil
+
     from hypothesis import HealthCheck, given, settings
 
     from tfdl.serving.server import create_app
 
     export_vision(tmp_path)
+    shutil.copytree(fashion_version, tmp_path / "fashion" / "1")
     export_tabular(tmp_path, "credit", "classification")
     app = create_app(tmp_path, max_batch=8, batch_wait_ms=2, poll_seconds=60, max_body_bytes=100_000)
     with running(app) as base:

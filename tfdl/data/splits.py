@@ -48,6 +48,12 @@ class DataInfo:
     columns: list[Any] = field(default_factory=list)  # tabular column specs (baselines, explainers)
     mase_scale: float | None = None  # forecast: seasonal-naive in-sample MAE of the training part
     threshold: float | None = None  # anomaly: the score threshold chosen on validation
+    # Classification, fitted on validation after training (tfdl/evaluation/review.py): the temperature that
+    # calibrates the probabilities (served ones included) and the binary decision threshold (eval.threshold).
+    temperature: float | None = None
+    decision_threshold: float | None = None
+    # Forecast: split-conformal half-widths per horizon step from validation residuals, {"0.8": [h], ...}.
+    prediction_intervals: dict[str, list[float]] | None = None
     allow_nan: bool = False  # the model imputes missing (NaN) float inputs: the server accepts them
     cv: dict[str, int] | None = None  # {"folds": k, "fold": i} when the test part is a CV fold
 

@@ -45,9 +45,11 @@ def _quiet(fn, *args, **kwargs):
 
 
 def _class_inputs(
-    y_true: Any, proba: Any, labels: list[str]
+    y_true: Any, proba: Any, labels: list[str], threshold: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """-> (y_true (n,), predicted ids (n,), positive-class score (n,) if binary else None)."""
+    """-> (y_true (n,), predicted ids (n,), positive-class score (n,) if binary else None).
+    ``threshold`` (binary only): predict the positive class when its probability is >= it (else 0.5 /
+    argmax)."""
     y = np.asarray(y_true).reshape(-1).astype(int)
     p = np.asarray(proba, dtype=np.float64)
     k = len(labels)
@@ -62,10 +64,12 @@ def _class_inputs(
     if p.ndim == 1:
         if k != 2:
             raise ValueError(f"a 1-D (sigmoid) proba needs exactly 2 labels; received {k} labels")
-        return y, (p >= 0.5).astype(int), p
+        return y, (p >= (0.5 if threshold is None else threshold)).astype(int), p
     if p.ndim != 2 or p.shape[1] != k:
         raise ValueError(f"proba must be (n, {k}) for {k} labels; received shape {p.shape}")
     pred = p.argmax(axis=1)
+    if k == 2 and threshold is not None:
+        pred = (p[:, 1] >= threshold).astype(int)
     return y, pred, (p[:, 1] if k == 2 else None)
 
 
@@ -77,7 +81,9 @@ def _ovr_macro_auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in present]))
 
 
-def classification_metrics(y_true: Any, proba: Any, labels: list[str]) -> dict:
+def classification_metrics(
+    y_true: Any, proba: Any, labels: list[str], threshold: float | None = None
+) -> dict:
     """Accuracy, balanced accuracy, macro P/R/F1, MCC and ROC-AUC (+ PR-AUC when binary).
 
     ``y_true``: (n,) class ids in ``[0, len(labels))``. ``proba``: (n, k) class probabilities, or
@@ -85,8 +91,9 @@ def classification_metrics(y_true: Any, proba: Any, labels: list[str]) -> dict:
     Binary tasks (2 labels) score ROC-AUC and PR-AUC (average precision) on the positive class
     (label index 1); multi-class ROC-AUC is the one-vs-rest macro over classes present in ``y_true``.
     Macro precision / recall / F1 average over the classes seen in ``y_true`` or the predictions.
+    ``threshold`` (binary): the decision threshold on the positive class (``eval.threshold``).
     """
-    y, pred, pos = _class_inputs(y_true, proba, labels)
+    y, pred, pos = _class_inputs(y_true, proba, labels, threshold)
     prec, rec, f1, _ = _quiet(skm.precision_recall_fscore_support, y, pred, average="macro", zero_division=0)
     out = {
         "accuracy": skm.accuracy_score(y, pred),
@@ -105,9 +112,11 @@ def classification_metrics(y_true: Any, proba: Any, labels: list[str]) -> dict:
     return {k: _num(v) for k, v in out.items()}
 
 
-def per_class_table(y_true: Any, proba: Any, labels: list[str]) -> list[dict]:
+def per_class_table(
+    y_true: Any, proba: Any, labels: list[str], threshold: float | None = None
+) -> list[dict]:
     """One row per label: ``{label, precision, recall, f1, support}`` (support = count in ``y_true``)."""
-    y, pred, _ = _class_inputs(y_true, proba, labels)
+    y, pred, _ = _class_inputs(y_true, proba, labels, threshold)
     prec, rec, f1, sup = _quiet(
         skm.precision_recall_fscore_support, y, pred, labels=list(range(len(labels))), zero_division=0
     )
@@ -239,6 +248,10 @@ def choose_threshold(y_val: Any | None, score_val: Any, rule: str = "f1", fpr_bu
     ``rule="f1"``: the validation score that maximises F1 (needs both classes in ``y_val``).
     ``rule="fpr"``: the lowest threshold flagging at most ``fpr_budget`` of the validation normals
     (``y_val == 0``); with ``y_val=None`` every validation row is treated as normal.
+    For binary classifiers (``score`` = positive-class probability; ``eval.threshold``) also:
+    ``"youden"`` (max TPR - FPR), ``"precision@P"`` (the lowest threshold with precision >= P, i.e. the
+    most recall at that precision; the most precise one if none reaches P), ``"recall@R"`` (the highest
+    threshold with recall >= R) and ``"fixed:T"`` (T itself).
     """
     s = np.asarray(score_val, dtype=np.float64).reshape(-1)
     if len(s) == 0:
@@ -263,7 +276,55 @@ def choose_threshold(y_val: Any | None, score_val: Any, rule: str = "f1", fpr_bu
         if len(normals) == 0:
             raise ValueError("rule='fpr' needs validation normals (y_val == 0); received none")
         return _fpr_threshold(normals, fpr_budget)
-    raise ValueError(f"rule must be 'f1' or 'fpr'; received {rule!r}")
+    if rule == "youden":
+        _need_both(y, rule)
+        fpr, tpr, thr = skm.roc_curve(y, s)
+        keep = np.isfinite(thr)
+        return float(thr[keep][int(np.argmax((tpr - fpr)[keep]))])
+    kind, target = parse_threshold_rule(rule)
+    if kind == "fixed":
+        return target
+    if kind in ("precision", "recall"):
+        _need_both(y, rule)
+        prec, rec, thr = skm.precision_recall_curve(y, s)
+        prec, rec = prec[:-1], rec[:-1]  # the last point has no threshold
+        if kind == "precision":
+            # the lowest threshold (most recall) whose precision reaches the target; else the most precise
+            ok = np.flatnonzero(prec >= target)
+            return float(thr[ok[0]] if len(ok) else thr[int(np.argmax(prec))])
+        ok = np.flatnonzero(rec >= target)  # the highest threshold (most precision) keeping the recall
+        return float(thr[ok[-1]] if len(ok) else thr[0])
+    raise ValueError(f"rule must be one of {THRESHOLD_RULES}; received {rule!r}")
+
+
+THRESHOLD_RULES = "f1, fpr, youden, precision@P, recall@R, fixed:T"
+
+
+def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
+    """``"f1" | "youden" | "precision@0.9" | "recall@0.9" | "fixed:0.5"`` -> (kind, number or None).
+    A bad rule raises ValueError naming the allowed forms."""
+    text = str(rule).strip()
+    if text in ("f1", "fpr", "youden"):
+        return text, None
+    for kind, sep in (("precision", "@"), ("recall", "@"), ("fixed", ":")):
+        if text.startswith(kind + sep):
+            try:
+                v = float(text[len(kind) + 1 :])
+            except ValueError:
+                break
+            inside = 0.0 <= v <= 1.0 if kind == "fixed" else 0.0 < v < 1.0
+            if not inside:
+                break
+            return kind, v
+    raise ValueError(
+        f"threshold rule {text!r} is not one of f1, youden, precision@P, recall@R (0 < P, R < 1) or "
+        "fixed:T (0 <= T <= 1)"
+    )
+
+
+def _need_both(y: np.ndarray | None, rule: str) -> None:
+    if y is None or len(np.unique(y)) < 2:
+        raise ValueError(f"rule={rule!r} needs validation labels with both classes (0 and 1)")
 
 
 # --------------------------------------------------------------------------- dispatch and verdict
@@ -346,6 +407,7 @@ def compare(
     n_test: int | None = None,
     metric: str | None = None,
     higher_is_better: bool | None = None,
+    intervals: dict | None = None,
 ) -> dict:
     """Model vs the best baseline on the headline metric, with a plain-English verdict.
 
@@ -356,7 +418,9 @@ def compare(
     or the baseline's name (``None`` when nothing can be compared). With ``n_test`` an accuracy margin
     smaller than two binomial standard errors is called out as noise (``within_noise``), pointing at
     ``tfdl cv``. ``metric`` / ``higher_is_better``: the run's own headline (:func:`choose_headline`)
-    instead of the task default.
+    instead of the task default. ``intervals``: the run's bootstrap intervals
+    (:func:`tfdl.evaluation.bootstrap.bootstrap`): the paired 95 % interval of model - best baseline
+    then decides ``verdict`` ("wins" / "loses" / "within noise") and is kept as ``difference_interval``.
     """
     if metric is None:
         metric, higher = headline(task)
@@ -400,6 +464,33 @@ def compare(
             f"The baseline {best} wins: {metric} {_fmt(bv)} vs {_fmt(mv)} for {who} "
             f"({direction} is better; margin {gap})."
         )
+    diff = _difference(intervals, best, metric, higher)
+    if diff is not None:
+        out["difference_interval"] = diff
+        out["verdict"] = diff["verdict"]
+        d = mv - bv
+        ci = f"{_fmt(diff['low'])} to {_fmt(diff['high'])}"
+        level = f"{diff['level']:.0%}"
+        if diff["verdict"] == "wins":
+            out["sentence"] = (
+                f"{who.capitalize()} wins against the baseline {best}: {metric} {_fmt(mv)} vs {_fmt(bv)}; "
+                f"the paired difference model - baseline is {_fmt(d)} ({level} bootstrap interval {ci}, "
+                f"entirely on the better side of 0)."
+            )
+        elif diff["verdict"] == "loses":
+            out["sentence"] = (
+                f"{who.capitalize()} loses to the baseline {best}: {metric} {_fmt(mv)} vs {_fmt(bv)}; "
+                f"the paired difference model - baseline is {_fmt(d)} ({level} bootstrap interval {ci}, "
+                f"entirely on the worse side of 0)."
+            )
+        else:
+            out["sentence"] = (
+                f"{who.capitalize()} and the baseline {best} are within noise: {metric} {_fmt(mv)} vs "
+                f"{_fmt(bv)}; the paired difference model - baseline is {_fmt(d)} and its {level} "
+                f"bootstrap interval ({ci}) holds 0, so this test split cannot tell them apart "
+                "(`tfdl cv` compares them over folds)."
+            )
+        return out
     if metric == "accuracy" and n_test and 0 < bv < 1:
         se = math.sqrt(bv * (1 - bv) / n_test)
         out["within_noise"] = abs(mv - bv) < 2 * se
@@ -410,6 +501,19 @@ def compare(
                 "over folds."
             )
     return out
+
+
+def _difference(intervals: dict | None, baseline: str, metric: str, higher: bool) -> dict | None:
+    """The paired interval of model - ``baseline`` on ``metric`` with its verdict, or None."""
+    if not intervals:
+        return None
+    from tfdl.evaluation.bootstrap import difference_interval, verdict
+
+    diff = difference_interval(intervals, baseline, metric)
+    if diff is None:
+        return None
+    diff["verdict"] = verdict(diff["low"], diff["high"], higher)
+    return diff
 
 
 _higher = higher_is_better  # compare() has an argument of that name

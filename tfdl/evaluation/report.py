@@ -53,7 +53,14 @@ def _metrics_section(metrics: dict, baselines: dict[str, dict]) -> list[str]:
     for m in [test, *baselines.values()]:
         names += [k for k, v in m.items() if k not in names and not isinstance(v, (dict, list))]
     header = ["metric", f"{model} (model)", *[f"{b} (baseline)" for b in baselines]]
-    rows = [[k, test.get(k), *[b.get(k) for b in baselines.values()]] for k in names]
+    iv = metrics.get("intervals") or {}
+    model_ci = iv.get("model") or {}
+    base_ci = iv.get("baselines") or {}
+    rows = [
+        [k, _with_ci(test.get(k), model_ci.get(k)),
+         *[_with_ci(b.get(k), (base_ci.get(name) or {}).get(k)) for name, b in baselines.items()]]
+        for k in names
+    ]  # fmt: skip
     parts = ["## Test metrics", ""]
     from tfdl.tasks import TASKS
 
@@ -68,13 +75,49 @@ def _metrics_section(metrics: dict, baselines: dict[str, dict]) -> list[str]:
         ]
         n_test = (metrics.get("dataset") or {}).get("n_test")
         verdict = compare(
-            task, test, baselines, model_name=model, n_test=n_test, metric=metric, higher_is_better=higher
-        )
-        parts += [_table(header, rows), "", f"**{verdict['sentence']}**", ""]
+            task, test, baselines, model_name=model, n_test=n_test, metric=metric, higher_is_better=higher,
+            intervals=iv or None,
+        )  # fmt: skip
+        parts += [_table(header, rows), ""]
+        if iv:
+            parts += [
+                f"Brackets: {iv.get('level', 0.95):.0%} bootstrap interval over {iv.get('resamples')} "
+                f"resamples of the test set ({iv.get('method')}). The verdict reads the paired interval of "
+                "the difference model - baseline (same resamples for both), not the overlap of the brackets.",
+                "",
+            ]
+        parts += [f"**{verdict['sentence']}**", ""]
+        parts += _difference_table(iv, metric, higher)
     else:
         parts += [_table(header, rows), ""]
     parts += _horizon_section(test, model, baselines)
     return parts
+
+
+def _with_ci(v: Any, ci: list | None) -> Any:
+    if v is None or not ci or isinstance(v, (dict, list, bool)):
+        return v
+    return f"{_cell(v)} [{_cell(ci[0])}, {_cell(ci[1])}]"
+
+
+def _difference_table(iv: dict, metric: str, higher: bool) -> list[str]:
+    """Model - each baseline on the headline metric with its paired interval and verdict."""
+    from tfdl.evaluation.bootstrap import verdict
+
+    diffs = iv.get("difference") or {}
+    rows = []
+    for name, d in diffs.items():
+        ci = d.get(metric)
+        if ci:
+            rows.append([name, f"[{_cell(ci[0])}, {_cell(ci[1])}]", verdict(ci[0], ci[1], higher)])
+    if not rows:
+        return []
+    return [
+        f"Model - baseline on {metric}, paired {iv.get('level', 0.95):.0%} interval:",
+        "",
+        _table(["baseline", "difference interval", "model"], rows),
+        "",
+    ]
 
 
 def _horizon_section(test: dict, model: str, baselines: dict[str, dict]) -> list[str]:

@@ -33,6 +33,7 @@ class LoadedVersion:
     meta: dict
     fn: Any  # the serving_default concrete function
     input_names: list[str]
+    gradcam: Any = None  # the ``gradcam`` signature (image classifiers with a conv), else None
 
     def predict(self, x) -> np.ndarray:
         """Call serving_default on ``x`` (an array, or a dict of column arrays); returns the first output."""
@@ -70,4 +71,7 @@ def load_version(path: str | Path) -> LoadedVersion:
     fn = loaded.signatures["serving_default"]
     fn._tfdl_owner = loaded  # keep the trackable alive as long as the function
     names = sorted(fn.structured_input_signature[1])
-    return LoadedVersion(p, meta, fn, names)
+    gradcam = loaded.signatures["gradcam"] if "gradcam" in loaded.signatures else None
+    if gradcam is not None:
+        gradcam._tfdl_owner = loaded
+    return LoadedVersion(p, meta, fn, names, gradcam)

@@ -68,6 +68,10 @@ def check_savedmodel(version_dir: Path, x_sample: Any, expected: np.ndarray) -> 
     if not res.get("ok"):
         why = res.get("why", res)
         raise TfdlError(f"the exported SavedModel failed its check: {why}; no version was kept")
+    cam = res.get("gradcam")
+    if cam is not None and not cam.get("ok"):
+        raise TfdlError(f"the exported gradcam signature failed its check: {cam.get('why')}; no version was "
+                        "kept — report this as a bug")  # fmt: skip
     limit = SAVEDMODEL_ATOL + SAVEDMODEL_RTOL * float(np.max(np.abs(expected))) if expected.size else 0.0
     if res["max_abs_diff"] > limit:
         raise TfdlError(

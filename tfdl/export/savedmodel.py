@@ -60,13 +60,16 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def export_inference(model, path: str | Path) -> None:
+def export_inference(model, path: str | Path, gradcam: bool = False) -> str | None:
     """Write ``model`` as a SavedModel whose ``serving_default`` runs it in inference mode.
 
     ``model.export()`` serves ``model.__call__`` without ``training=False``, and Keras' random
     preprocessing layers (RandomFlip, RandomRotation, ...) default to ``training=True``: the served model
     would augment every request. Here the endpoint calls ``model(x, training=False)``; inputs, names and
-    signatures are the same as ``model.export``'s."""
+    signatures are the same as ``model.export``'s.
+
+    ``gradcam=True`` (image classifiers) also adds a ``gradcam`` signature (``tfdl.explain.signature``)
+    when the model has a convolution. Returns None, or why there is no ``gradcam`` signature."""
     import keras
     from keras.src.export.export_utils import get_input_signature
 
@@ -75,7 +78,35 @@ def export_inference(model, path: str | Path) -> None:
     archive.add_endpoint(
         "serve", lambda *args: model(*args, training=False), input_signature=get_input_signature(model)
     )
+    why = "not requested"
+    if gradcam:
+        why = _add_gradcam(archive, model)
     archive.write_out(str(path), verbose=False)
+    return why
+
+
+def _add_gradcam(archive, model) -> str | None:
+    """Add the ``gradcam`` endpoint to ``archive``; None when added, else why not (the export goes on:
+    the server explains such models by occlusion)."""
+    import logging
+
+    from tfdl.errors import TfdlError
+
+    try:
+        from tfdl.explain.signature import SIGNATURE, gradcam_endpoint
+
+        fn, signature, taps = gradcam_endpoint(model)
+        archive.track(taps)
+        archive.add_endpoint(SIGNATURE, fn, input_signature=signature)
+        return None
+    except TfdlError as e:  # no convolution, not an image model: expected, not worth a warning
+        return str(e)
+    except Exception as e:  # noqa: BLE001  (an explanation must never cost the user their export)
+        logging.getLogger("tfdl.export").warning(
+            "no gradcam signature (%s: %s); the server will explain this model by occlusion",
+            type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "",
+        )  # fmt: skip
+        return f"{type(e).__name__}: {e}"
 
 
 def write_version(
@@ -220,6 +251,7 @@ def export_run_model(
     leaves no version and raises a TfdlError saying why. ``extra`` adds fields to the model card (e.g. the
     search that chose the config)."""
     from tfdl.data.splits import n_rows, take
+    from tfdl.tasks import get_task
 
     served = served_model(app, cfg, model, splits, metrics)
     sample = take(splits.x_test, np.arange(min(8, n_rows(splits.x_test))))
@@ -234,7 +266,10 @@ def export_run_model(
     return write_version(
         cfg.export.model_root,
         cfg.export.name or app.name,
-        lambda tmp: (export_inference(served, tmp), _reference(tmp, served, splits, cfg.task)),
+        lambda tmp: (
+            export_inference(served, tmp, gradcam=get_task(cfg.task).classifier),
+            _reference(tmp, served, splits, cfg.task),
+        ),
         card,
         assets,
         check=lambda tmp: check_parity(served, tmp, sample),

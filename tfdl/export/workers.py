@@ -3,7 +3,8 @@
 - ``savedmodel DIR IN.npz``: ``tf.saved_model.load(DIR)``, call ``serving_default`` on the inputs stored in
   ``IN.npz`` (keys ``x:<input name>``) and print ``{"max_abs_diff": ...}`` against the stored Keras outputs
   (key ``expected``). A fresh process proves the folder stands alone: no Python object of the exporting
-  process (custom layer classes, live variables) can make the reload pass by accident.
+  process (custom layer classes, live variables) can make the reload pass by accident. A ``gradcam``
+  signature, when the version has one, is run on the same inputs and checked too (``"gradcam"`` key).
 - ``litert FILE IN.npz OUT.npz``: run a ``.tflite`` file with ``ai_edge_litert`` on every example in
   ``IN.npz`` and time single-example calls. This module imports NumPy and ai_edge_litert only, and the
   answer reports whether TensorFlow ended up imported (it must not: a phone has no TensorFlow).
@@ -40,7 +41,8 @@ def check_savedmodel(version_dir: str, npz_path: str) -> dict:
 
     data = np.load(npz_path, allow_pickle=False)
     xs, expected = read_inputs(data), data["expected"]
-    fn = tf.saved_model.load(version_dir).signatures["serving_default"]
+    loaded = tf.saved_model.load(version_dir)
+    fn = loaded.signatures["serving_default"]
     spec = fn.structured_input_signature[1]
     if len(xs) == 1 and len(spec) == 1:
         (name, s), x = next(iter(spec.items())), next(iter(xs.values()))
@@ -56,7 +58,29 @@ def check_savedmodel(version_dir: str, npz_path: str) -> dict:
     if got.size != expected.size:
         return {"ok": False, "why": f"output has {got.size} values, the Keras model gave {expected.size}"}
     diff = float(np.max(np.abs(got.reshape(expected.shape) - expected))) if expected.size else 0.0
-    return {"ok": bool(np.isfinite(diff)), "max_abs_diff": diff, "n_examples": int(len(expected))}
+    res = {"ok": bool(np.isfinite(diff)), "max_abs_diff": diff, "n_examples": int(len(expected))}
+    if "gradcam" in loaded.signatures:
+        res["gradcam"] = _check_gradcam(loaded.signatures["gradcam"], kwargs, got.reshape(expected.shape))
+    return res
+
+
+def _check_gradcam(fn, kwargs: dict, served: np.ndarray) -> dict:
+    """The gradcam signature on the same images: maps (N, H, W) finite in [0, 1], its scores equal to
+    serving_default's and its class their argmax."""
+    (name,), (x,) = list(fn.structured_input_signature[1]), list(kwargs.values())
+    out = fn(**{name: x})
+    heat, cls, scores = (np.asarray(out[k]) for k in ("heatmap", "class", "scores"))
+    want = tuple(x.shape[:3])
+    if heat.shape != want:
+        return {"ok": False, "why": f"gradcam heatmap shape {heat.shape}, expected {want}"}
+    if not (np.isfinite(heat).all() and heat.min() >= 0 and heat.max() <= 1):
+        return {"ok": False, "why": "gradcam heatmap not finite in [0, 1]"}
+    diff = float(np.max(np.abs(scores.reshape(served.shape) - served))) if served.size else 0.0
+    if not diff <= 1e-4 + 1e-4 * float(np.max(np.abs(served))):
+        return {"ok": False, "why": f"gradcam scores differ from serving_default by {diff:.2e}"}
+    if not np.array_equal(cls, scores.argmax(-1)):
+        return {"ok": False, "why": "gradcam class is not the argmax of its scores"}
+    return {"ok": True, "shape": list(heat.shape), "peak_mean": float(heat.max(axis=(1, 2)).mean())}
 
 
 def _match(details: list[dict], xs: dict[str, np.ndarray]) -> list[tuple[dict, np.ndarray]]:

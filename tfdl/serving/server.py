@@ -8,7 +8,8 @@ Routes (``{v}`` optional as ``/versions/{v}``; newest version when omitted)::
     POST /v1/models/{name}[/versions/{v}]:classify      {"examples"} -> {"results": [[[label, score]...]...]}
     POST /v1/models/{name}[/versions/{v}]:regress       {"examples"} -> {"results": [value, ...]}
     POST /v1/models/{name}[/versions/{v}]:upload        multipart ``file`` -> label, confidence, scores
-    POST /v1/models/{name}[/versions/{v}]:explain       multipart image / text -> occlusion heatmap / words
+    POST /v1/models/{name}[/versions/{v}]:explain       multipart ``file`` or one JSON instance -> heatmap
+                                                        (Grad-CAM, else occlusion) / text word weights
     GET  /          a web page to try a model (``page``)
     GET  /healthz   GET /metrics   GET /docs
 
@@ -30,6 +31,7 @@ import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tfdl.serving import metrics as m
@@ -52,6 +54,7 @@ from tfdl.serving.store import ModelStore, ServedVersion
 from tfdl.serving.tensors import (
     RequestError,
     classify_results,
+    decisions,
     format_predict,
     parse_examples,
     parse_predict,
@@ -238,7 +241,9 @@ def create_app(
         check_signature(body, ("serving_default", "tensorflow/serving/classify"))
         out = await run(sv, parse_examples(body, sv.spec, sv.allow_nan))
         observe(request, sv, "classify")
-        return {"results": classify_results(next(iter(out.values())), list(sv.meta.get("labels") or []))}
+        probs = next(iter(out.values()))
+        labels = list(sv.meta.get("labels") or [])
+        return {"results": classify_results(probs, labels), **decisions(probs, sv.meta)}
 
     async def regress(request: Request, name: str, version: str | None):
         sv = await served(name, version)
@@ -284,8 +289,38 @@ def create_app(
     async def upload_version(name: str, version: str, file: UploadFile = File(...)):
         return await upload(name, version, file)
 
-    # ---- explain: occlusion through the served model (image heatmap, text word weights) ---------
-    async def explain(name: str, version: str | None, file: UploadFile):
+    # ---- explain: Grad-CAM (the version's gradcam signature) or occlusion through the served model --
+    async def explain_input(request: Request, sv: ServedVersion, image: bool) -> np.ndarray:
+        """One example (1, ...) from a multipart ``file`` (read by the app's codec) or a JSON body in
+        :predict's format holding one instance. Every refusal is a 400 with a one-line message."""
+        if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            try:
+                form = await request.form()
+            except StarletteHTTPException as e:
+                raise RequestError(f"malformed multipart body: {str(e.detail)[:200]}") from None
+            file = form.get("file")
+            if not isinstance(file, StarletteUploadFile):
+                raise RequestError(
+                    "send the example as the multipart file field 'file' (or a JSON body "
+                    '{"instances": [one example]})'
+                )
+            data = await file.read()
+            try:
+                x = await asyncio.get_running_loop().run_in_executor(
+                    None, read_upload, upload_codec(sv), data, ".png" if image else ".txt", sv.meta
+                )
+                return next(iter(upload_inputs(x, sv).values()))[:1]
+            except RequestError as e:  # :upload answers 422 for an unreadable file; :explain says 400
+                raise RequestError(" ".join(str(e).split()), 400 if e.status == 422 else e.status) from None
+        body = await json_body(request)
+        check_signature(body, ("serving_default", "gradcam"))
+        inputs, _ = parse_predict(body, sv.spec, sv.allow_nan)
+        first = next(iter(inputs.values()))
+        if len(first) != 1:
+            raise RequestError(f":explain takes one example; the body has {len(first)}")
+        return first
+
+    async def explain(request: Request, name: str, version: str | None):
         sv = await served(name, version)
         shape, dtype = next(iter(sv.spec.values()))
         image = len(sv.spec) == 1 and len(shape) == 4 and dtype != "object"
@@ -295,11 +330,26 @@ def create_app(
                 f"model '{sv.name}' is not an image or text classifier; :explain draws image heatmaps and "
                 "text word weights"
             )
-        codec = upload_codec(sv)
-        data = await file.read()
-        loop = asyncio.get_running_loop()
-        x = await loop.run_in_executor(None, read_upload, codec, data, ".png" if image else ".txt", sv.meta)
-        first = next(iter(upload_inputs(x, sv).values()))[:1]
+        first = await explain_input(request, sv, image)
+        labels = list(sv.meta.get("labels") or [])
+        answer = {"model": sv.name, "version": sv.version}
+
+        def named(k: int, p: float, method: str) -> dict:
+            label = labels[k] if k < len(labels) else str(k)
+            return {**answer, "method": method, "label": label, "confidence": round(float(p), 6)}
+
+        if image and sv.loaded.gradcam is not None:
+            from tfdl.explain.signature import call_gradcam
+
+            loop = asyncio.get_running_loop()
+            heat, cls, scores = await loop.run_in_executor(
+                predict_pool, call_gradcam, sv.loaded.gradcam, first
+            )
+            k = int(cls[0])
+            if start := request.scope.get("tfdl.start"):
+                registry.observe_model(sv.name, sv.version, "gradcam", "explain", "rest",
+                                       time.perf_counter() - start)  # fmt: skip
+            return {**named(k, scores[0, k], "grad-cam"), "heatmap": heat[0].round(4).tolist()}
         key = next(iter(sv.spec))
         if image:
             batch, grid = occlusion_batch(first)
@@ -313,28 +363,43 @@ def create_app(
         probs = next(iter((await run(sv, {key: batch})).values()))
         probs = probs.reshape(len(batch), -1)
         k = int(np.argmax(probs[0]))
-        labels = list(sv.meta.get("labels") or [])
-        answer = {
-            "model": sv.name,
-            "version": sv.version,
-            "method": "occlusion",
-            "label": labels[k] if k < len(labels) else str(k),
-        }
+        observe(request, sv, "explain")
         drop = probs[0, k] - probs[1:, k]  # how much the answer falls without each region / word
         if image:
             heat = np.maximum(drop, 0).reshape(grid, grid)
-            return {**answer, "heatmap": (heat / heat.max() if heat.max() > 0 else heat).round(4).tolist()}
+            heat = heat / heat.max() if heat.max() > 0 else heat
+            return {**named(k, probs[0, k], "occlusion"), "heatmap": heat.round(4).tolist()}
         scale = float(np.abs(drop).max()) if len(drop) else 0.0
         weights = drop / scale if scale > 0 else drop
-        return {**answer, "words": words, "weights": [round(float(w), 4) for w in weights]}
+        return {
+            **named(k, probs[0, k], "occlusion"),
+            "words": words,
+            "weights": [round(float(w), 4) for w in weights],
+        }
 
-    @app.post("/v1/models/{name}:explain", tags=["friendly"])
-    async def explain_latest(name: str, file: UploadFile = File(...)):
-        return await explain(name, None, file)
+    explain_body = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+                "application/json": {"schema": PREDICT_BODY},
+            },
+        }
+    }
 
-    @app.post("/v1/models/{name}/versions/{version}:explain", tags=["friendly"])
-    async def explain_version(name: str, version: str, file: UploadFile = File(...)):
-        return await explain(name, version, file)
+    @app.post("/v1/models/{name}:explain", tags=["friendly"], openapi_extra=explain_body)
+    async def explain_latest(request: Request, name: str):
+        return await explain(request, name, None)
+
+    @app.post("/v1/models/{name}/versions/{version}:explain", tags=["friendly"], openapi_extra=explain_body)
+    async def explain_version(request: Request, name: str, version: str):
+        return await explain(request, name, version)
 
     # ---- the web page --------------------------------------------------------------------------
     @app.get("/", tags=["friendly"], response_class=HTMLResponse)

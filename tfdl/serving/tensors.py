@@ -234,5 +234,25 @@ def classify_results(probs: np.ndarray, labels: list[str]) -> list[list[list[Any
     return [[[names[k], _num(row[k])] for k in range(len(row))] for row in p]
 
 
+def decisions(probs: np.ndarray, meta: dict) -> dict[str, Any]:
+    """``:classify`` beside TF Serving's ``results``: the decided label per example, by the model card's
+    ``decision_threshold`` (binary, chosen on validation for ``eval.threshold``) or the argmax, and that
+    threshold. Single-label classifiers only (a multi-label card has no one decision)."""
+    if meta.get("task") not in (None, "classification"):
+        return {}
+    from tfdl.tasks import get_task
+
+    p = np.asarray(probs, dtype=np.float64)
+    p = p.reshape(len(p), -1)
+    labels = list(meta.get("labels") or [])
+    k = max(p.shape[1], 2)
+    names = labels if len(labels) == k else [str(i) for i in range(k)]
+    task = get_task("classification")
+    out: dict[str, Any] = {"decisions": [names[task.decide(row, meta)] for row in p]}
+    if meta.get("decision_threshold") is not None:
+        out["threshold"] = float(meta["decision_threshold"])
+    return out
+
+
 def _num(v: float) -> float:
     return float(v) if math.isfinite(v) else float("nan")

@@ -84,6 +84,11 @@ class Task:
         return []
 
     # ------------------------------------------------------------------ serving
+    def served_output(self, pred: Any, info: Any) -> Any:
+        """NumPy: the model's outputs turned into what :meth:`serving_model` serves, so the test metrics
+        judge what users get (classification: the calibration temperature). Identity by default."""
+        return pred
+
     def serving_model(self, model: Any, info: Any) -> Any:
         """The model as served: its outputs turned into the served answer (identity by default)."""
         return model

@@ -46,6 +46,12 @@ class Forecast(Task):
         scale = getattr(info, "mase_scale", None)
         return {} if scale is None else {"scale": scale}
 
+    def card(self, info: Any) -> dict[str, Any]:
+        """The split-conformal half-widths per horizon step ({"0.8": [h], "0.95": [h]}), so a served
+        forecast carries ``lower`` / ``upper`` bounds (tfdl.evaluation.conformal.interval_fields)."""
+        pi = getattr(info, "prediction_intervals", None)
+        return {"prediction_intervals": pi} if pi else {}
+
     def evaluate(self, y_true: Any, pred: Any, info: Any = None, **kw: Any) -> dict:
         from tfdl.evaluation.metrics import forecast_metrics
 
