@@ -123,8 +123,9 @@ RESNET_LABEL_SMOOTHING = 0.1
 # ~230 CPU-seconds / 2 of float32 training on a 2-core AVX-512 Xeon; weight decay and dropout tied the
 # best validation accuracy with a smaller train-validation gap.
 @hooks(loss=_smoothed_loss,
-       defaults={"model.pooling": "flatten", "model.dropout": 0.2, "train.epochs": 12, "train.batch_size": 128,
-                 "train.learning_rate": 0.002, "train.warmup_epochs": 0.5, "train.weight_decay": 0.05})  # fmt: skip
+       defaults={"model.pooling": "flatten", "model.dropout": 0.2, "train.epochs": 12,
+                 "train.batch_size": 128, "train.learning_rate": 0.002, "train.warmup_epochs": 0.5,
+                 "train.weight_decay": 0.05})  # fmt: skip
 @forwards("tfdl.models:build_resnet", "inputs", "preprocess")
 def build_resnet(
     splits: Splits,

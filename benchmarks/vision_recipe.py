@@ -84,7 +84,6 @@ def cost(sets: list[str], images: int) -> dict:
 
 def val(sets: list[str]) -> dict:
     import keras
-    import numpy as np
 
     from tfdl.pipeline import build_model, make_dataset, resolve_config
 
@@ -103,8 +102,9 @@ def val(sets: list[str]) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             cpu = round((time.process_time() - self.c0) / CORES)
             rows.append((epoch + 1, round(logs["accuracy"], 4), round(logs["val_accuracy"], 4), cpu))
-            print(json.dumps({"epoch": epoch + 1, "train_acc": rows[-1][1], "val_acc": rows[-1][2],
-                              "cpu_s_per_core": cpu, "load": round(os.getloadavg()[0], 1)}), flush=True)  # fmt: skip
+            line = {"epoch": epoch + 1, "train_acc": rows[-1][1], "val_acc": rows[-1][2]}
+            line.update(cpu_s_per_core=cpu, load=round(os.getloadavg()[0], 1))
+            print(json.dumps(line), flush=True)
 
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, callbacks=[Log()], verbose=0)
     out = {"sets": sets, "params": model.count_params(), "val": [r[2] for r in rows]}

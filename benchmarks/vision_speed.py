@@ -13,9 +13,10 @@ callbacks. Precisions: float32, plus mixed_bfloat16 when the CPU has bf16 instru
 The machine may be shared: every time is given as wall seconds and as CPU seconds / cores (user + sys of
 this process over the cores it may use), which estimates the wall time with the cores to itself.
 
-Options (``tfdl bench vision-speed --quick`` passes them on): ``--quick`` (2,000 training images, 1 epoch each, no small-data step floor, float32 only,
-printed and not written to BENCHMARKS.md: a check that everything runs), ``--limit N`` (training images), ``--epochs N`` (both
-models), ``--old-epochs N`` (the old default only), ``--precisions float32,mixed_bfloat16``,
+Options (``tfdl bench vision-speed --quick`` passes them on): ``--quick`` (2,000 training images, 1 epoch
+each, no small-data step floor, float32 only, printed and not written to BENCHMARKS.md: a check that
+everything runs), ``--limit N`` (training images), ``--epochs N`` (both models), ``--old-epochs N`` (the
+old default only), ``--precisions float32,mixed_bfloat16``,
 ``--no-record``.
 """
 
@@ -179,7 +180,8 @@ def _row(label: str, precision: str, r: dict, peak: tuple[float, float]) -> str:
     gflops = 3 * r["flops"] * r["sps"] / 1e9
     gflops_cpu = 3 * r["flops"] * r["sps_cpu"] / 1e9
     reached = " / ".join(
-        f"{r['reached'][th][0]:.0f} ({r['reached'][th][1]:.0f})" if th in r["reached"] else "-" for th in THRESHOLDS
+        f"{r['reached'][th][0]:.0f} ({r['reached'][th][1]:.0f})" if th in r["reached"] else "-"
+        for th in THRESHOLDS
     )
     extra = ", ".join(f"{k}={v}" for k, v in r["extra"].items())
     return (
@@ -251,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "| model | precision | budget | params | forward MFLOP/sample | samples/s wall (CPU-based estimate) "
         "| fit seconds wall (CPU s / cores) | seconds to val 0.90 / 0.92 / 0.93 wall (CPU s / cores) "
-        "| best val acc | test acc | train GFLOP/s (% of peak): wall; CPU-based estimate (% of CPU-based peak) |",
+        "| best val acc | test acc "
+        "| train GFLOP/s (% of peak): wall; CPU-based estimate (% of CPU-based peak) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
