@@ -46,8 +46,8 @@ def build_resnet(
 
     Stages: ``stem`` (Conv 3x3, stride ``stem_stride``, then a 2x2 max-pool with ``stem_pool``) then, for
     each entry of ``filters``, a transition convolution (stage 1: the stem itself; stage 2: Conv + MaxPool 2;
-    later stages: Conv at the same resolution) followed by ``blocks_per_stage`` residual blocks. For 28x28 inputs and the defaults:
-    28 -> 14 (stem) -> 7 (stage 2) -> global average pool.
+    later stages: Conv at the same resolution) followed by ``blocks_per_stage`` residual blocks. For 28x28
+    inputs and the defaults: 28 -> 14 (stem) -> 7 (stage 2) -> global average pool.
 
     Shapes: input ``(batch, H, W, C)`` (or ``(batch, H, W)``: a channel axis is added) ->
     output ``(batch, num_classes)``.
