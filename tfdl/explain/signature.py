@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from tfdl.errors import TfdlError
-from tfdl.explain.vision import _graph, flatten_model, last_conv_layer
+from tfdl.explain.vision import _graph, flat_layers, flatten_model, last_conv_layer
 
 SIGNATURE = "gradcam"
 
@@ -75,12 +75,17 @@ def gradcam_endpoint(model: keras.Model):
     height, width = int(inp.shape[1]), int(inp.shape[2])
     signature = [tf.TensorSpec((None, *inp.shape[1:]), inp.dtype, name=inp.name.split(":")[0] or "image")]
     in_dtype = taps.inputs[0].dtype
+    # Test-time views (flip TTA: FlipViews/MeanOfViews) are skipped by the flat copy, which explains the
+    # image as given; the class and scores are then the model's own (averaged) answer.
+    views = any(getattr(layer, "explain_identity", False) for layer in flat_layers(model))
 
     def gradcam(image):
         x = tf.cast(image, in_dtype)
+        served = tf.cast(model(image, training=False), tf.float32) if views else None
         with tf.GradientTape() as tape:
             maps, pre, probs = taps(x, training=False)
             scores = head(pre)
+            probs = probs if served is None else served
             k = tf.argmax(probs, axis=-1, output_type=tf.int32)
             chosen = tf.reduce_sum(scores * tf.one_hot(k, tf.shape(scores)[-1], dtype=scores.dtype), -1)
         grads = tf.cast(tape.gradient(chosen, maps), tf.float32)
