@@ -54,6 +54,19 @@ def test_heatmap_per_image_in_unit_range(make, method, images):
     np.testing.assert_array_equal(cls, probs.argmax(1))
 
 
+def test_flip_tta_resnet_explains_one_view_and_reports_the_models_answer(images):
+    """The default vision model averages an image and its mirror inside the model (flip TTA); Grad-CAM
+    explains the image as given, and the scores are the model's own (averaged) ones."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((20, 20, 1), dtype="uint8")
+    rescale = lambda t: keras.layers.Rescaling(1 / 255)(t)  # noqa: E731
+    model = build_resnet(None, 3, filters=(4, 8), inputs=inp, preprocess=rescale, flip_tta=True)
+    maps, cls, probs = V.heatmaps(model, images, "gradcam")
+    assert maps.shape == (3, 20, 20) and maps.max() > 0.5
+    np.testing.assert_allclose(probs, model.predict(images, verbose=0), atol=1e-5)
+    assert V.last_conv_layer(model).name == "stage2_block1_conv2"
+
+
 def test_resnet_last_conv_is_the_last_residual_conv():
     assert V.last_conv_layer(_resnet()).name == "stage2_block1_conv2"
 

@@ -166,6 +166,7 @@ def test_parameter_counts():
         (lambda: build_resnet((8, 8), 3, blocks_per_stage=-1), "blocks_per_stage=-1"),
         (lambda: build_resnet((8, 8), 3, filters=()), "filters=()"),
         (lambda: build_resnet((8, 8), 3, pooling="max"), "pooling='max'"),
+        (lambda: build_resnet((8, 8), 3, flip_tta="yes"), "flip_tta='yes'"),
         (lambda: build_rnn((6, 2), 2, cell="transformer"), "cell='transformer'"),
         (lambda: build_rnn((None, 2), 2, unroll=True), "timesteps=None"),
         (lambda: build_rnn((6, 2), 2, vocab_size=20), "token ids"),
@@ -251,6 +252,55 @@ def test_resnet_a_few_steps_lower_the_loss_and_it_saves_and_loads(tmp_path):
     model.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_resnet_stem_pool_sees_every_pixel_then_halves():
+    model = build_resnet((28, 28), 10, stem_stride=1, stem_pool=True)
+    assert model.get_layer("stem_conv").output.shape == (None, 28, 28, 32)
+    assert model.get_layer("stem_pool").output.shape == (None, 14, 14, 32)
+    assert model.get_layer("stage2_block1_conv2").output.shape == (None, 7, 7, 64)
+    # same parameters as the stride-2 stem: pooling has no weights
+    assert model.count_params() == build_resnet((28, 28), 10).count_params()
+
+
+def test_resnet_flip_tta_averages_the_image_and_its_mirror_only_at_inference(tmp_path):
+    keras.utils.set_random_seed(0)
+    x = RNG.random((5, 8, 8, 1)).astype("float32")
+    tta = build_resnet((8, 8, 1), 3, filters=(4,), pooling="flatten", flip_tta=True)
+    plain = build_resnet((8, 8, 1), 3, filters=(4,), pooling="flatten")
+    assert tta.count_params() == plain.count_params() == 567  # the views add no weights
+    plain.set_weights(tta.get_weights())
+    expected = 0.5 * (plain.predict(x, verbose=0) + plain.predict(x[:, :, ::-1], verbose=0))
+    got = tta.predict(x, verbose=0)
+    assert got.shape == (5, 3)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    tta.save(tmp_path / "tta.keras")
+    again = keras.models.load_model(tmp_path / "tta.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), got, atol=1e-5)
+    # training sees one view: the same outputs as the plain model in training mode (BN batch statistics)
+    np.testing.assert_allclose(tta(x, training=True), plain(x, training=True), atol=1e-5)
+
+
+def test_sparse_smoothed_crossentropy_matches_the_formula_and_reloads(tmp_path):
+    from tfdl.models import SparseSmoothedCrossentropy
+
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    y = np.array([0, 1])
+    eps = 0.3
+    target = np.full((2, 3), eps / 3) + (1 - eps) * np.eye(3)[y]
+    expected = -(target * np.log(p)).sum(axis=1).mean()
+    got = float(SparseSmoothedCrossentropy(eps)(y, p))
+    assert got == pytest.approx(expected, rel=1e-5)
+    plain = float(keras.losses.SparseCategoricalCrossentropy()(y, p))
+    assert float(SparseSmoothedCrossentropy(0.0)(y[:, None], p)) == pytest.approx(plain, rel=1e-5)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        SparseSmoothedCrossentropy(1.0)
+    model = build_mlp((3,), 3, units=(4,))
+    model.compile(optimizer="adam", loss=SparseSmoothedCrossentropy(0.1))
+    model.fit(p, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    assert keras.models.load_model(tmp_path / "m.keras").loss.label_smoothing == pytest.approx(0.1)
 
 
 def test_autoencoder_encoder_and_decoder():

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from tfdl.errors import TfdlError
-from tfdl.explain.vision import _graph, flatten_model, last_conv_layer
+from tfdl.explain.vision import _graph, flat_layers, flatten_model, last_conv_layer
 
 SIGNATURE = "gradcam"
 
@@ -83,12 +83,16 @@ def gradcam_endpoint(model: keras.Model):
     ]
     in_dtype = taps.inputs[0].dtype
     one_column = int(model.outputs[0].shape[-1]) == 1
+    # Test-time views (flip TTA: FlipViews/MeanOfViews) are skipped by the flat copy, which explains the
+    # image as given; the class and scores are then the model's own (averaged) answer.
+    views = any(getattr(layer, "explain_identity", False) for layer in flat_layers(model))
 
     def gradcam(image, class_id):
         x = tf.cast(image, in_dtype)
+        served = tf.cast(model(image, training=False), tf.float32) if views else None
         with tf.GradientTape() as tape:
             maps, pre, probs = taps(x, training=False)
-            probs = tf.cast(probs, tf.float32)
+            probs = tf.cast(probs, tf.float32) if served is None else served
             scores, view = head(pre), probs
             if one_column:  # binary sigmoid: class 0 is "not positive"
                 scores, view = tf.concat([-scores, scores], -1), tf.concat([1.0 - probs, probs], -1)

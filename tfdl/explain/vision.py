@@ -52,6 +52,15 @@ def last_conv_layer(model: keras.Model) -> keras.layers.Layer:
     )
 
 
+def flat_layers(model):
+    """Every layer of ``model``, nested models expanded."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from flat_layers(layer)
+        else:
+            yield layer
+
+
 def flatten_model(model: keras.Model) -> tuple[keras.Model, dict]:
     """A single-level copy of ``model`` taking float32 pixels; returns (flat model, {original layer: copy}).
 
@@ -78,6 +87,9 @@ def _run(graph, inputs, copies: dict):
             return lambda *args, **kwargs: _run(inner, list(args[:1]) if len(args) else [], copies)
         if not isinstance(op, keras.layers.Layer):
             return op
+        if getattr(op, "explain_identity", False):
+            # test-time views (FlipViews / MeanOfViews): explain the image as given, one view
+            return lambda *args, **kwargs: args[0]
 
         def call(*args, **kwargs):
             config = op.get_config()
@@ -111,6 +123,9 @@ def heatmaps(
     x = np.asarray(images, dtype=np.float32)
     flat, copies = flatten_model(model)
     probs = np.asarray(keras.ops.convert_to_numpy(flat(x, training=False)), dtype=np.float32)
+    if any(getattr(layer, "explain_identity", False) for layer in flat_layers(model)):
+        # test-time views: the maps explain one view, the class and scores are the model's own answer
+        probs = np.asarray(model.predict(np.asarray(images), verbose=0), dtype=np.float32)
     n = len(x)
     if classes is None:
         cls = probs.argmax(axis=1)

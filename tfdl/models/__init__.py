@@ -2,6 +2,7 @@
 
 Importing this package registers the custom layers (``tfdl>Sampling``, ``tfdl>PositionalEmbedding``,
 ``tfdl>ClassToken``, ``tfdl>TransformerBlock``, ``tfdl>NaiveBayesScores``, ``tfdl>InferenceAverage``,
+``tfdl>FlipViews``, ``tfdl>MeanOfViews``, the ``tfdl>SparseSmoothedCrossentropy`` loss,
 the ``tfdl>lower_and_split_punctuation`` standardizer) so ``keras.models.load_model`` reads ``.keras`` files.
 """
 
@@ -10,10 +11,13 @@ from tfdl.models.autoencoder import build_autoencoder, get_decoder, get_encoder
 from tfdl.models.cnn import build_cnn, last_conv_layer_name
 from tfdl.models.layers import (
     ClassToken,
+    FlipViews,
     InferenceAverage,
+    MeanOfViews,
     NaiveBayesScores,
     PositionalEmbedding,
     Sampling,
+    SparseSmoothedCrossentropy,
     TransformerBlock,
 )
 from tfdl.models.mlp import build_mlp
@@ -46,10 +50,13 @@ __all__ = [
     "FACTORIES",
     "SEARCH_SPACES",
     "ClassToken",
+    "FlipViews",
     "InferenceAverage",
+    "MeanOfViews",
     "NaiveBayesScores",
     "PositionalEmbedding",
     "Sampling",
+    "SparseSmoothedCrossentropy",
     "StandardizedMSE",
     "TargetInverse",
     "TransformerBlock",

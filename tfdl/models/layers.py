@@ -294,6 +294,69 @@ class InferenceAverage(keras.layers.Layer):
         return input_shape[0]
 
 
+@keras.saving.register_keras_serializable(package="tfdl")
+class FlipViews(keras.layers.Layer):
+    """Flip test-time augmentation, first half: ``(N, H, W, C)`` -> ``(2N, H, W, C)`` at inference (the
+    batch, then the same images mirrored left-right); identity in training.
+
+    With :class:`MeanOfViews` after the head, the model answers the mean of its outputs on an image and on
+    its mirror (the flip TTA of fast small-image recipes such as airbench) in one batched call, inside the
+    model: the exported, converted and served graphs do the same, deterministically. Grad-CAM and saliency
+    explain the plain view (:func:`tfdl.explain.vision.flatten_model` skips both layers).
+    """
+
+    explain_identity = True
+
+    def call(self, x, training=None):
+        if training:
+            return x
+        return ops.concatenate([x, ops.flip(x, axis=2)], axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:])
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class MeanOfViews(keras.layers.Layer):
+    """Flip test-time augmentation, second half: ``(2N, ...)`` -> ``(N, ...)``, the mean of the two halves
+    :class:`FlipViews` stacked, at inference; identity in training."""
+
+    explain_identity = True
+
+    def call(self, x, training=None):
+        if training:
+            return x
+        views = ops.reshape(x, (2, -1, *x.shape[1:]))
+        return ops.mean(views, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:])
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy of integer labels with label smoothing (Szegedy et al., "Rethinking the Inception
+    Architecture", 2015): the target is ``1 - label_smoothing`` on the true class plus
+    ``label_smoothing / K`` on every class. Keras' ``SparseCategoricalCrossentropy`` has no smoothing.
+
+    ``y_true`` ``(N,)`` or ``(N, 1)`` integer classes, ``y_pred`` ``(N, K)`` probabilities -> ``(N,)``.
+    """
+
+    def __init__(self, label_smoothing: float = 0.1, name: str = "sparse_smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"`label_smoothing` must be in [0, 1). Received: {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        onehot = ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(onehot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
 _PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
 
 

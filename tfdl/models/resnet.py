@@ -25,8 +25,10 @@ def build_resnet(
     filters: Sequence[int] = (32, 64),
     blocks_per_stage: int = 1,
     stem_stride: int = 2,
+    stem_pool: bool = False,
     pooling: str = "avg",
     dropout: float = 0.0,
+    flip_tta: bool = False,
     activation: str = "relu",
     kernel_initializer: str = "he_normal",
     output_activation: str | None = "softmax",
@@ -42,10 +44,10 @@ def build_resnet(
     before any wide layer, the transition convolution is pooled *before* its BatchNorm (a quarter of the
     normalisation work), and the head is one linear layer on the pooled or flattened features.
 
-    Stages: ``stem`` (Conv 3x3, stride ``stem_stride``) then, for each entry of ``filters``, a transition
-    convolution (stage 1: the stem itself; stage 2: Conv + MaxPool 2; later stages: Conv at the same
-    resolution) followed by ``blocks_per_stage`` residual blocks. For 28x28 inputs and the defaults:
-    28 -> 14 (stem) -> 7 (stage 2) -> global average pool.
+    Stages: ``stem`` (Conv 3x3, stride ``stem_stride``, then a 2x2 max-pool with ``stem_pool``) then, for
+    each entry of ``filters``, a transition convolution (stage 1: the stem itself; stage 2: Conv + MaxPool 2;
+    later stages: Conv at the same resolution) followed by ``blocks_per_stage`` residual blocks. For 28x28
+    inputs and the defaults: 28 -> 14 (stem) -> 7 (stage 2) -> global average pool.
 
     Shapes: input ``(batch, H, W, C)`` (or ``(batch, H, W)``: a channel axis is added) ->
     output ``(batch, num_classes)``.
@@ -61,9 +63,16 @@ def build_resnet(
         blocks_per_stage: residual blocks per stage, default 1.
         stem_stride: stride of the stem convolution, default 2 (halves H and W first: the full-resolution
             layers cost the most memory traffic per FLOP on a CPU); 1 keeps the input resolution.
+        stem_pool: 2x2 max-pool after the stem convolution, before its BatchNorm, default False. With
+            ``stem_stride=1`` the stem sees every pixel and the body still starts at half resolution
+            (airbench's conv -> pool -> BN order: the normalisation runs on a quarter of the positions).
         pooling: head: ``"avg"`` (default: GlobalAveragePooling2D, any input size) or ``"flatten"`` (one
             weight per position and channel: learns faster in a short budget, fixed input size).
         dropout: dropout rate before the output layer, default 0.0.
+        flip_tta: flip test-time augmentation inside the model, default False: at inference the output is
+            the mean of the outputs on the image and on its left-right mirror (layers ``tta_views`` and
+            ``predictions``, a :class:`~tfdl.models.layers.MeanOfViews` over the head ``head``); training
+            sees one view. Only for data whose classes are mirror-symmetric (garments, most photos).
         activation: hidden activation, default ``"relu"``.
         kernel_initializer: initializer of the convolutions, default ``"he_normal"``.
         output_activation: ``"softmax"`` (default), ``"sigmoid"`` (multi-label) or ``None``.
@@ -74,10 +83,14 @@ def build_resnet(
     Returns:
         An uncompiled ``keras.Model``; the output layer is ``"predictions"`` (float32).
     """
+    from tfdl.models.layers import FlipViews, MeanOfViews
+
     c.check_positive_int("num_classes", num_classes)
     filters = c.check_int_tuple("filters", filters)
     c.check_positive_int("blocks_per_stage", blocks_per_stage, allow_zero=True)
     c.check_choice("stem_stride", stem_stride, (1, 2))
+    c.check_choice("stem_pool", stem_pool, (False, True))
+    c.check_choice("flip_tta", flip_tta, (False, True))
     c.check_choice("pooling", pooling, ("avg", "flatten"))
     c.check_rate("dropout", dropout)
     c.check_output_activation(output_activation)
@@ -87,8 +100,12 @@ def build_resnet(
         x = keras.layers.Reshape((*x.shape[1:], 1), name="add_channel")(x)
     if len(x.shape) != 4:
         raise ValueError(f"build_resnet expects images (H, W[, C]). Received input shape: {x.shape[1:]}")
+    if flip_tta:
+        x = FlipViews(name="tta_views")(x)
     conv = dict(padding="same", use_bias=False, kernel_initializer=kernel_initializer)
     x = keras.layers.Conv2D(filters[0], 3, strides=stem_stride, name="stem_conv", **conv)(x)
+    if stem_pool:
+        x = keras.layers.MaxPooling2D(2, name="stem_pool")(x)
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
     x = keras.layers.Activation(activation, name="stem_act")(x)
     for i, f in enumerate(filters, start=1):
@@ -106,7 +123,11 @@ def build_resnet(
         x = keras.layers.Flatten(name="flatten")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    out = c.output_head(x, num_classes, output_activation)
+    if flip_tta:
+        out = c.output_head(x, num_classes, output_activation, name="head")
+        out = MeanOfViews(name="predictions", dtype="float32")(out)
+    else:
+        out = c.output_head(x, num_classes, output_activation)
     return keras.Model(inputs, out, name=name)
 
 
