@@ -409,7 +409,9 @@ def lr_range_test(app, cfg, splits, steps: int = LR_RANGE_STEPS, lr_min: float =
             self.best = min(self.best, smooth) if np.isfinite(smooth) else self.best
 
     # one optimizer step per "epoch": Keras' batch logs are running means, an epoch's log is the step's loss
-    model.fit(train_ds.repeat(), epochs=steps, steps_per_epoch=1, callbacks=[Sweep()], verbose=0)
+    model.fit(
+        train_ds.repeat(), epochs=steps, steps_per_epoch=1, callbacks=[Sweep()], verbose=0, shuffle=False
+    )
     sm = np.array([s if s is not None else np.inf for s in out["smoothed"]])
     i_min = int(np.argmin(sm))
     out["lr_at_min_loss"] = out["lr"][i_min]
