@@ -6,7 +6,7 @@ the next day, 48 steps) out. The split is chronological and no window crosses a 
 (:mod:`tfdl.data.timeseries`). Your own CSV:
 ``--data FILE.csv --set data.time_column=date --set data.target=value``.
 
-Models: ``lstm``, ``gru``, ``cnn`` (dilated causal Conv1D, TCN style), ``transformer`` (encoder over
+Models: ``lstm``, ``gru``, ``rnn`` (cell and bidirectional as keys), ``cnn`` (dilated causal Conv1D, TCN style), ``transformer`` (encoder over
 time steps), ``mlp`` (the flattened window). Each has one multi-output head for the whole horizon.
 Scaling is inside the model (training-part statistics), so the exported model takes a raw window
 ``(N, lookback, features)`` and answers in the target's own units ``(N, horizon)``.
@@ -34,6 +34,7 @@ from apps.timeseries.models import (  # noqa: F401 (best_start, linear_starts: t
     build_gru,
     build_lstm,
     build_mlp,
+    build_rnn_cell,
     build_tcn,
     build_transformer,
     linear_starts,
@@ -264,6 +265,7 @@ APP = App(
     models={
         "lstm": build_lstm,
         "gru": build_gru,
+        "rnn": build_rnn_cell,  # cell=simple|lstm|gru, bidirectional (the recurrent study)
         "cnn": build_tcn,
         "transformer": build_transformer,
         "mlp": build_mlp,

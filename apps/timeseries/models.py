@@ -132,13 +132,22 @@ def build_gru(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense
     return _rnn(splits, "gru", units, dropout, dense_units, unroll, linear_skip, center)
 
 
-def _rnn(splits, cell, units, dropout, dense_units, unroll, linear_skip, center):
+@hooks(search_space="rnn")
+def build_rnn_cell(splits: Splits, cfg: RunConfig, *, cell="lstm", bidirectional=False, units=(64,), dropout=0.0,
+                   dense_units=0, unroll=False, linear_skip=True, center=False):  # fmt: skip
+    """``rnn``: the recurrent forecaster with its cell as a key (``simple`` | ``lstm`` | ``gru``) and
+    ``bidirectional``, as the text app's ``rnn`` (the recurrent study compares them on the forecast)."""
+    return _rnn(splits, cell, units, dropout, dense_units, unroll, linear_skip, center, bidirectional)
+
+
+def _rnn(splits, cell, units, dropout, dense_units, unroll, linear_skip, center, bidirectional=False):
     from tfdl.models import build_rnn
 
     inputs, norm, denorm = _io(splits)
     body = build_rnn(None, _horizon(splits), cell=cell, units=tuple(units), dropout=dropout,
-                     dense_units=dense_units, unroll=unroll, output_activation=None, inputs=inputs,
-                     preprocess=_centred(norm) if center else norm, name=f"{cell}_body")  # fmt: skip
+                     bidirectional=bool(bidirectional), dense_units=dense_units, unroll=unroll,
+                     output_activation=None, inputs=inputs, preprocess=_centred(norm) if center else norm,
+                     name=f"{cell}_body")  # fmt: skip
     return _wrap(body, norm, denorm, cell, linear_skip, splits)
 
 
