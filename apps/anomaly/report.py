@@ -92,3 +92,35 @@ def encode(model, x) -> np.ndarray:
     code = get_encoder(model)(model.get_layer("scale_input").output)
     code = code[0] if isinstance(code, (list, tuple)) else code
     return np.asarray(keras.Model(model.inputs, code).predict(x, verbose=0))
+
+
+def representation_summary(model, splits: Splits, k: int = 2, n_points: int = 3000, n_images: int = 10) -> dict:
+    """The autoencoder-vs-pca study's measurements of one trained model beside PCA with ``k`` components, on
+    the same scaled inputs: the mean reconstruction MSE (val and test) of both, the 2-D codes of a fixed
+    test subset (the model's when its latent is 2-D, and PCA-2's), and ``n_images`` reconstructions."""
+    info = splits.info
+    pca = _pca(splits, k)
+    idx = np.random.default_rng(0).choice(len(splits.y_test), min(n_points, len(splits.y_test)), replace=False)
+    x_s = splits.x_test[idx]
+    classes = info.extra.get("classes", {}).get("test")
+    colour = classes[idx] if classes is not None else np.asarray(splits.y_test)[idx]
+    names = info.extra.get("class_labels") if classes is not None else info.labels
+    out = {"pca_components": int(pca.n_components_), "colour_names": [str(n) for n in (names or [])]}
+    for part, x in (("val", splits.x_val), ("test", splits.x_test)):
+        flat = _flat(x, info)
+        rec = np.asarray(model.predict(x, batch_size=1024, verbose=0)).reshape(len(flat), -1)
+        out[f"{part}_reconstruction_mse"] = float(((flat - rec) ** 2).mean())
+        out[f"{part}_pca_reconstruction_mse"] = float(_pca_scores(pca, x, info).mean())
+    code = encode(model, x_s)
+    out["latent"] = code if code.shape[1] == 2 else None
+    out["pca_latent"] = pca.transform(_flat(x_s, info))[:, :2]
+    out["colour"] = np.asarray(colour).astype(int)
+    if info.extra.get("image"):
+        flat = _flat(x_s[:n_images], info)
+        out["images"] = {
+            "original": flat,
+            "model": np.asarray(model.predict(x_s[:n_images], verbose=0)).reshape(len(flat), -1),
+            f"PCA-{pca.n_components_}": pca.inverse_transform(pca.transform(flat)),
+        }
+        out["image_shape"] = list(info.input_shape[:2])
+    return out

@@ -49,15 +49,26 @@ def reconstruction_grid(
     return save_figure(fig, out_path)
 
 
-def error_per_epoch(history_csv: Path | str, references: Mapping[str, float], out_path: Path | str) -> Path:
-    """``loss`` / ``val_loss`` per epoch from a Keras CSVLogger file, with horizontal reference lines."""
-    h = pd.read_csv(history_csv)
+def error_per_epoch(
+    history: Path | str | Mapping[str, Sequence[float]], references: Mapping[str, float], out_path: Path | str
+) -> Path:
+    """Reconstruction error per epoch with horizontal reference lines (e.g. PCA's). ``history``: a Keras
+    CSVLogger file (its ``loss`` / ``val_loss``), or ``{label: error of epochs 1, 2, ...}`` (one line each,
+    ``val`` in the label drawn dashed)."""
+    if isinstance(history, Mapping):
+        curves = {k: np.asarray(v, dtype=float) for k, v in history.items()}
+    else:
+        h = pd.read_csv(history)
+        curves = {"train loss": h["loss"].to_numpy(float)}
+        if "val_loss" in h:
+            curves["val loss"] = h["val_loss"].to_numpy(float)
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    ax.plot(h["epoch"] + 1, h["loss"], marker=".", label="train loss")
-    if "val_loss" in h:
-        ax.plot(h["epoch"] + 1, h["val_loss"], marker=".", label="val loss")
+    for label, values in curves.items():
+        ls = "--" if "val" in label else "-"
+        ax.plot(np.arange(1, len(values) + 1), values, ls=ls, marker=".", label=label)
+    n = len(curves)
     for i, (label, value) in enumerate(references.items()):
-        ax.axhline(value, ls="--", lw=1, color=f"C{i + 2}", label=label)
+        ax.axhline(value, ls=":", lw=1.2, color=f"C{(i + n) % 10}", label=label)
     ax.set(xlabel="epoch", ylabel="reconstruction MSE", yscale="log", title="reconstruction error per epoch")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -68,6 +68,8 @@ def draw(study, rows: list[dict], out: Path, *, lr_range=None, splits=None, cfg=
             made.append(roc_plot(rows, out / "roc.png"))
         elif kind == "threshold":
             made.append(threshold_plot(rows, out / "threshold.png"))
+        elif kind == "representation":
+            made += representation_plots(rows, out)
         elif kind == "augment" and splits is not None:
             made.append(
                 augment_grid(splits, out / "augmented_samples.png", seed=cfg.train.seed if cfg else 42)
@@ -312,3 +314,35 @@ def threshold_plot(rows: list[dict], path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def representation_plots(rows: list[dict], out: Path) -> list[Path]:
+    """autoencoder-vs-pca: reconstruction MSE per epoch with PCA's as a line, the 2-D codes of every variant
+    beside PCA-2's, and test images reconstructed by each variant and by PCA (the anomaly app's figures,
+    :mod:`tfdl.evaluation.representation`)."""
+    from tfdl.evaluation import representation as R
+
+    reps = [(r["variant"], r["representation"]) for r in rows if r.get("representation")]
+    if not reps:
+        return []
+    first = reps[0][1]
+    made = []
+    curves = {}
+    for name, rep in reps:
+        h = next(r for r in rows if r["variant"] == name).get("history", {})
+        curves[f"{name} (train)"] = _vals(h.get("train_loss", []))
+        curves[f"{name} (val)"] = _vals(h.get("val_loss", []))
+    k = first["pca_components"]
+    refs = {f"PCA-{k} (val)": first["val_pca_reconstruction_mse"]}
+    made.append(R.error_per_epoch(curves, refs, out / "reconstruction_error.png"))
+    codes = {f"{name} (2-D latent)": np.asarray(rep["latent"]) for name, rep in reps if rep.get("latent") is not None}
+    if codes:
+        codes[f"PCA, {min(k, 2)} components"] = np.asarray(first["pca_latent"])
+        made.append(R.latent_scatter(codes, np.asarray(first["colour"]), first["colour_names"], out / "latent_2d.png"))
+    if first.get("images"):
+        imgs = {"original": np.asarray(first["images"]["original"])}
+        for name, rep in reps:
+            imgs[name] = np.asarray(rep["images"]["model"])
+        imgs.update({k2: np.asarray(v) for k2, v in first["images"].items() if k2.startswith("PCA")})
+        made.append(R.reconstruction_grid(imgs, first["image_shape"], out / "reconstructions.png"))
+    return made

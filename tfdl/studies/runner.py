@@ -601,6 +601,10 @@ def run_study(
             analyse = lambda model, c=cfgs[v.name]: {
                 "threshold": threshold_analysis(app, c, splits, model, log)
             }  # noqa: E731
+        if "representation" in study.figures:
+            from apps.anomaly.report import representation_summary  # the anomaly app's latent study
+
+            analyse = lambda model: {"representation": representation_summary(model, splits)}  # noqa: E731
         row = fit_variant(
             app, cfgs[v.name], splits, v, share, study_dir / "tensorboard" / slug(v.name), log=log,
             analyse=analyse,
