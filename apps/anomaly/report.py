@@ -115,6 +115,13 @@ def representation_summary(model, splits: Splits, k: int = 2, n_points: int = 30
     out["latent"] = code if code.shape[1] == 2 else None
     out["pca_latent"] = pca.transform(_flat(x_s, info))[:, :2]
     out["colour"] = np.asarray(colour).astype(int)
+    # how well each 2-D map keeps the (unused) classes apart: the silhouette of the classes in it
+    if len(np.unique(out["colour"])) > 1:
+        from sklearn.metrics import silhouette_score
+
+        for key in ("latent", "pca_latent"):
+            if out[key] is not None:
+                out[f"{key}_silhouette"] = float(silhouette_score(out[key], out["colour"]))
     if info.extra.get("image"):
         flat = _flat(x_s[:n_images], info)
         out["images"] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-HEADLINES = ("accuracy", "roc_auc", "rmse", "mae", "f1_macro")
+HEADLINES = ("accuracy", "roc_auc", "rmse", "mae", "f1_macro", "reconstruction_mse")
 
 
 def _metric(rows: list[dict]) -> str | None:
@@ -17,7 +17,7 @@ def _metric(rows: list[dict]) -> str | None:
 
 
 def _higher(metric: str | None) -> bool:
-    return metric not in ("rmse", "mae")
+    return metric not in ("rmse", "mae", "reconstruction_mse")
 
 
 def _f(v, nd: int = 4) -> str:
@@ -131,6 +131,22 @@ def reading(study, rows: list[dict], meta: dict, baseline: dict | None, lr: dict
 def _specific(name: str, rows: list[dict], lr: dict | None, metric: str | None) -> list[str]:
     by = {r["variant"]: r for r in rows}
     out = []
+    if name == "autoencoder-vs-pca":
+        reps = [(r["variant"], r["representation"]) for r in rows if r.get("representation")]
+        if reps:
+            k = reps[0][1]["pca_components"]
+            txt = ", ".join(f"{v} {rep['test_reconstruction_mse']:.4f}" for v, rep in reps)
+            out.append(
+                f"Test reconstruction MSE (scaled pixels): {txt}; PCA-{k} "
+                f"{reps[0][1]['test_pca_reconstruction_mse']:.4f}."
+            )
+            sil = [(v, rep.get("latent_silhouette")) for v, rep in reps if rep.get("latent_silhouette") is not None]
+            if sil and reps[0][1].get("pca_latent_silhouette") is not None:
+                out.append(
+                    "Class silhouette of the 2-D maps (the labels are never used in training; higher keeps "
+                    f"the classes further apart): {', '.join(f'{v} {q:.3f}' for v, q in sil)}; "
+                    f"PCA-{k} {reps[0][1]['pca_latent_silhouette']:.3f}."
+                )
     if name in ("activations", "initializers", "normalization"):
         ratios = [(r["variant"], _grad_ratio(r)) for r in rows]
         ratios = [(v, q) for v, q in ratios if q is not None]

@@ -609,6 +609,10 @@ def run_study(
             app, cfgs[v.name], splits, v, share, study_dir / "tensorboard" / slug(v.name), log=log,
             analyse=analyse,
         )  # fmt: skip
+        rep = row.get("representation")
+        if rep:  # the table's metric: the reconstruction MSE on the scaled inputs
+            for part in ("val", "test"):
+                row.setdefault(part, {})["reconstruction_mse"] = rep[f"{part}_reconstruction_mse"]
         _write_json(study_dir / "variants" / f"{slug(v.name)}.json", row)
         rows[v.name] = row
         log(_row_line(row))
@@ -622,6 +626,9 @@ def run_study(
         _write_json(study_dir / "study.json", {**_read_json(study_dir / "study.json"), "lr_range": lr,
                                               "extra_seconds": lr["seconds"]})  # fmt: skip
     ordered = [rows[v.name] for v in study.variants]
+    rep = next((r["representation"] for r in ordered if r.get("representation")), None)
+    if rep and baseline is not None:  # PCA with the model's latent size: its reconstruction MSE too
+        baseline["test"]["reconstruction_mse"] = rep["test_pca_reconstruction_mse"]
     figures = draw(study, ordered, study_dir, lr_range=lr, splits=splits, cfg=first_cfg, app=app)
     text = reading(study, ordered, meta, baseline, lr)
     meta.update(
