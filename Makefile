@@ -90,8 +90,8 @@ timeseries: install
 anomaly: install
 	$(TFDL) train anomaly
 
-anomaly-latent: data
-	$(TFDL) train anomaly --set data.source=fashion_mnist --set model.latent_dim=2
+anomaly-latent: data  # the autoencoder's 2-D latent map beside PCA-2's (study autoencoder-vs-pca)
+	$(TFDL) study autoencoder-vs-pca
 
 tune-vision: data
 	$(TFDL) tune vision --tuner hyperband --max-trials 20 --max-epochs 6 --retrain-best

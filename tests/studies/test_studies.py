@@ -49,8 +49,12 @@ def _table_rows(md: str) -> list[list[str]]:
     return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
 
 
+# the studies of the classifier apps (the anomaly and forecast ones have their own tests below)
+CLASSIFIERS = [n for n, s in STUDIES.items() if next(iter(s.apps)) in ("vision", "text", "tabular")]
+
+
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in STUDIES]
+    "name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in CLASSIFIERS]
 )
 def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(
     name, image_folder, text_csv, workdir, capsys
@@ -147,10 +151,56 @@ def test_study_list_names_every_study_and_what_is_left(capsys):
     assert main(["study", "list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in STUDIES)
-    assert "not built yet" in out and "threshold" in out and "recurrent on the forecast" in out
+    assert "threshold" in out and "timeseries" in out and "autoencoder-vs-pca" in out
 
 
 def test_a_bad_set_key_is_caught_before_any_training(workdir, capsys):
     assert main(["study", "optimizers", "--set", "train.epoch=3"]) == 2
     assert "unknown config key 'train.epoch'" in capsys.readouterr().err
     assert not (workdir / "runs").exists()
+
+
+@pytest.mark.slow  # four recurrent forecasters on 300 elecdemand windows, one epoch each (~20 s quiet)
+def test_recurrent_on_the_forecast_compares_the_cells_with_the_baseline_in_mae(workdir, capsys):
+    assert main(["study", "recurrent", "--app", "timeseries", "--set", "data.limit=300", *TINY]) == 0
+    d = _study_dir(workdir, "recurrent")
+    meta = json.loads((d / "study.json").read_text())
+    assert meta["finished"] and meta["app"] == "timeseries" and meta["task"] == "forecast"
+    variants = {v["variant"]: v for v in meta["variants"]}
+    assert list(variants) == STUDIES["recurrent"].variant_names()
+    params = {k: v["parameters"] for k, v in variants.items()}
+    # one 32-unit layer: SimpleRNN < GRU < LSTM < bidirectional LSTM (twice the LSTM's recurrent weights)
+    assert params["SimpleRNN"] < params["GRU"] < params["LSTM"] < params["bidirectional LSTM"]
+    for v in variants.values():
+        assert v["epochs"] == 1 and 0 < v["test"]["mae"] < 5 and v["test"]["rmse"] >= v["test"]["mae"]
+    rows = _table_rows((d / "study.md").read_text())
+    assert [r[0] for r in rows] == [*variants, "baseline: ridge"]
+    assert "Test rmse" in meta["reading"] or "Test mae" in meta["reading"]
+    assert "The baseline ridge scores" in meta["reading"]
+    assert {p.name for p in d.glob("*.png")} == {"loss.png"}
+
+
+@pytest.mark.slow  # two autoencoders on 300 Fashion-MNIST images, one epoch each, scored on 19,000 (~20 s quiet)
+def test_autoencoder_vs_pca_draws_the_latent_maps_and_measures_both(workdir, capsys):
+    assert main(["study", "autoencoder-vs-pca", "--set", "data.limit=300", *TINY]) == 0
+    d = _study_dir(workdir, "autoencoder-vs-pca")
+    meta = json.loads((d / "study.json").read_text())
+    assert meta["finished"] and meta["app"] == "anomaly"
+    assert [v["variant"] for v in meta["variants"]] == STUDIES["autoencoder-vs-pca"].variant_names()
+    for v in meta["variants"]:
+        rep = v["representation"]
+        assert rep["pca_components"] == 2 and len(rep["latent"]) == len(rep["pca_latent"]) == 3000
+        assert all(len(p) == 2 for p in rep["latent"][:5])
+        assert 0 < rep["test_pca_reconstruction_mse"] < 1 and 0 < rep["test_reconstruction_mse"] < 1
+        assert v["test"]["reconstruction_mse"] == rep["test_reconstruction_mse"]
+        assert -1 <= rep["latent_silhouette"] <= 1 and -1 <= rep["pca_latent_silhouette"] <= 1
+        assert len(rep["images"]["original"]) == 10 and rep["image_shape"] == [28, 28]
+    pca = meta["variants"][0]["representation"]["test_pca_reconstruction_mse"]
+    assert meta["baseline"]["test"]["reconstruction_mse"] == pca
+    rows = _table_rows((d / "study.md").read_text())
+    assert [r[0] for r in rows] == [*STUDIES["autoencoder-vs-pca"].variant_names(), "baseline: pca"]
+    assert rows[-1][-1] == f"{pca:.4f}"
+    assert "Test reconstruction MSE" in meta["reading"] and "silhouette" in meta["reading"]
+    pngs = {p.name for p in d.glob("*.png")}
+    assert pngs == {"loss.png", "reconstruction_error.png", "latent_2d.png", "reconstructions.png"}
+    assert all((d / p).stat().st_size > 10_000 for p in pngs)
