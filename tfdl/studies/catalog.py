@@ -332,7 +332,7 @@ THRESHOLD = Study(
     figures=("loss", "roc", "threshold"),
 )
 
-# Fashion-MNIST with every class normal (the anomaly app's representation mode): 6,000 training images, a
+# Fashion-MNIST with every class normal (the anomaly app's representation mode): 12,000 training images, a
 # 2-D code; PCA with 2 components on the same scaled pixels is the classical answer to the same question.
 AUTOENCODER_VS_PCA = Study(
     name="autoencoder-vs-pca",
@@ -343,9 +343,9 @@ AUTOENCODER_VS_PCA = Study(
         "anomaly": (
             *COMMON,
             "data.source=fashion_mnist",
-            "data.limit=6000",
+            "data.limit=12000",
             "model.latent_dim=2",
-            "train.epochs=10",
+            "train.epochs=15",
             "train.optimizer=adam",
             "train.learning_rate=0.001",
             "train.batch_size=128",
