@@ -94,13 +94,17 @@ def encode(model, x) -> np.ndarray:
     return np.asarray(keras.Model(model.inputs, code).predict(x, verbose=0))
 
 
-def representation_summary(model, splits: Splits, k: int = 2, n_points: int = 3000, n_images: int = 10) -> dict:
+def representation_summary(
+    model, splits: Splits, k: int = 2, n_points: int = 3000, n_images: int = 10
+) -> dict:
     """The autoencoder-vs-pca study's measurements of one trained model beside PCA with ``k`` components, on
     the same scaled inputs: the mean reconstruction MSE (val and test) of both, the 2-D codes of a fixed
     test subset (the model's when its latent is 2-D, and PCA-2's), and ``n_images`` reconstructions."""
     info = splits.info
     pca = _pca(splits, k)
-    idx = np.random.default_rng(0).choice(len(splits.y_test), min(n_points, len(splits.y_test)), replace=False)
+    idx = np.random.default_rng(0).choice(
+        len(splits.y_test), min(n_points, len(splits.y_test)), replace=False
+    )
     x_s = splits.x_test[idx]
     classes = info.extra.get("classes", {}).get("test")
     colour = classes[idx] if classes is not None else np.asarray(splits.y_test)[idx]

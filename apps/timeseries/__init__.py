@@ -6,8 +6,9 @@ the next day, 48 steps) out. The split is chronological and no window crosses a 
 (:mod:`tfdl.data.timeseries`). Your own CSV:
 ``--data FILE.csv --set data.time_column=date --set data.target=value``.
 
-Models: ``lstm``, ``gru``, ``rnn`` (cell and bidirectional as keys), ``cnn`` (dilated causal Conv1D, TCN style), ``transformer`` (encoder over
-time steps), ``mlp`` (the flattened window). Each has one multi-output head for the whole horizon.
+Models: ``lstm``, ``gru``, ``rnn`` (cell and bidirectional as keys), ``cnn`` (dilated causal Conv1D, TCN
+style), ``transformer`` (encoder over time steps), ``mlp`` (the flattened window). Each has one
+multi-output head for the whole horizon.
 Scaling is inside the model (training-part statistics), so the exported model takes a raw window
 ``(N, lookback, features)`` and answers in the target's own units ``(N, horizon)``.
 

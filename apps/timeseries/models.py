@@ -133,8 +133,8 @@ def build_gru(splits: Splits, cfg: RunConfig, *, units=(64,), dropout=0.0, dense
 
 
 @hooks(search_space="rnn")
-def build_rnn_cell(splits: Splits, cfg: RunConfig, *, cell="lstm", bidirectional=False, units=(64,), dropout=0.0,
-                   dense_units=0, unroll=False, linear_skip=True, center=False):  # fmt: skip
+def build_rnn_cell(splits: Splits, cfg: RunConfig, *, cell="lstm", bidirectional=False, units=(64,),
+                   dropout=0.0, dense_units=0, unroll=False, linear_skip=True, center=False):  # fmt: skip
     """``rnn``: the recurrent forecaster with its cell as a key (``simple`` | ``lstm`` | ``gru``) and
     ``bidirectional``, as the text app's ``rnn`` (the recurrent study compares them on the forecast)."""
     return _rnn(splits, cell, units, dropout, dense_units, unroll, linear_skip, center, bidirectional)

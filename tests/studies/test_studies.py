@@ -180,7 +180,7 @@ def test_recurrent_on_the_forecast_compares_the_cells_with_the_baseline_in_mae(w
     assert {p.name for p in d.glob("*.png")} == {"loss.png"}
 
 
-@pytest.mark.slow  # two autoencoders on 300 Fashion-MNIST images, one epoch each, scored on 19,000 (~20 s quiet)
+@pytest.mark.slow  # two autoencoders on 300 Fashion-MNIST images, one epoch each, scored on 19,000 images
 def test_autoencoder_vs_pca_draws_the_latent_maps_and_measures_both(workdir, capsys):
     assert main(["study", "autoencoder-vs-pca", "--set", "data.limit=300", *TINY]) == 0
     d = _study_dir(workdir, "autoencoder-vs-pca")

@@ -328,17 +328,23 @@ def representation_plots(rows: list[dict], out: Path) -> list[Path]:
     first = reps[0][1]
     made = []
     curves = {}
-    for name, rep in reps:
+    for name, _rep in reps:
         h = next(r for r in rows if r["variant"] == name).get("history", {})
         curves[f"{name} (train)"] = _vals(h.get("train_loss", []))
         curves[f"{name} (val)"] = _vals(h.get("val_loss", []))
     k = first["pca_components"]
     refs = {f"PCA-{k} (val)": first["val_pca_reconstruction_mse"]}
     made.append(R.error_per_epoch(curves, refs, out / "reconstruction_error.png"))
-    codes = {f"{name} (2-D latent)": np.asarray(rep["latent"]) for name, rep in reps if rep.get("latent") is not None}
+    codes = {
+        f"{name} (2-D latent)": np.asarray(rep["latent"])
+        for name, rep in reps
+        if rep.get("latent") is not None
+    }
     if codes:
         codes[f"PCA, {min(k, 2)} components"] = np.asarray(first["pca_latent"])
-        made.append(R.latent_scatter(codes, np.asarray(first["colour"]), first["colour_names"], out / "latent_2d.png"))
+        made.append(
+            R.latent_scatter(codes, np.asarray(first["colour"]), first["colour_names"], out / "latent_2d.png")
+        )
     if first.get("images"):
         imgs = {"original": np.asarray(first["images"]["original"])}
         for name, rep in reps:

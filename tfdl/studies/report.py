@@ -140,7 +140,11 @@ def _specific(name: str, rows: list[dict], lr: dict | None, metric: str | None) 
                 f"Test reconstruction MSE (scaled pixels): {txt}; PCA-{k} "
                 f"{reps[0][1]['test_pca_reconstruction_mse']:.4f}."
             )
-            sil = [(v, rep.get("latent_silhouette")) for v, rep in reps if rep.get("latent_silhouette") is not None]
+            sil = [
+                (v, rep.get("latent_silhouette"))
+                for v, rep in reps
+                if rep.get("latent_silhouette") is not None
+            ]
             if sil and reps[0][1].get("pca_latent_silhouette") is not None:
                 out.append(
                     "Class silhouette of the 2-D maps (the labels are never used in training; higher keeps "

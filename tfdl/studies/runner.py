@@ -663,7 +663,14 @@ def command_line(study: Study, app: str, budget: float, user: list[str]) -> str:
 
 def _row_line(row: dict) -> str:
     test = row.get("test") or {}
-    head = next((f"{k}={v:.4f}" for k, v in test.items() if k in ("accuracy", "roc_auc", "rmse", "mae", "reconstruction_mse")), "")
+    head = next(
+        (
+            f"{k}={v:.4f}"
+            for k, v in test.items()
+            if k in ("accuracy", "roc_auc", "rmse", "mae", "reconstruction_mse")
+        ),
+        "",
+    )
     return (
         f"  {row['variant']}: {row['epochs']} epochs, {row['train_seconds']:.1f}s, "
         f"{row['parameters']:,} params, stopped by {row['stopped']}; test {head or '-'}"
