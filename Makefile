@@ -8,11 +8,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: help install data demo test test-install test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
         anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
         bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer bench-vision-speed \
-        bench-serve bench-tflite bench-apps bench-cv bench-generalize cv-text cv-tabular browser clean
+        bench-serve bench-tflite bench-apps bench-cv bench-generalize study studies cv-text cv-tabular browser clean
 
 help:
 	@echo "make demo | test | lint | vision | text | tabular | tabular-regression | timeseries | anomaly"
 	@echo "     tune-<app> | cv-text | cv-tabular | export-tflite | serve | bench | bench-<name> | clean"
+	@echo "     study STUDY=<name> [BUDGET=seconds] | studies   (names: tfdl study list)"
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found; install Python 3.11 or run make PY=/path/to/python3.11"; exit 2; }
@@ -153,6 +154,14 @@ bench-cv: data
 # Real data sets no default was tuned on, through the user's command line (<= 30 min on 2 cores).
 bench-generalize: data
 	$(TFDL) bench generalize
+
+# make study STUDY=optimizers [BUDGET=600]: one of `tfdl study list`; make studies: every study at its default
+STUDY ?= optimizers
+study: data
+	$(TFDL) study $(STUDY) $(if $(BUDGET),--budget $(BUDGET))
+
+studies: data
+	for s in $$($(TFDL) study list | awk 'NF && $$1 !~ /^(variants|claim|not|\(\*)/ {print $$1}'); do $(TFDL) study $$s || exit 1; done
 
 cv-text: data
 	$(TFDL) cv text --folds 5

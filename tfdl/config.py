@@ -21,7 +21,7 @@ from tfdl.errors import TfdlError
 from tfdl.runs import DEFAULT_RUNS_DIR
 
 Precision = Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"]
-Optimizer = Literal["adamw", "adam", "sgd", "rmsprop", "lion", "adafactor"]
+Optimizer = Literal["adamw", "adam", "sgd", "rmsprop", "adagrad", "lion", "adafactor"]
 Schedule = Literal["constant", "cosine"]
 Distribution = Literal["default", "mirrored", "multi_worker"]
 
@@ -79,8 +79,12 @@ class TrainConfig(_Section):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
+    # Decoupled weight decay, applied by every optimizer (Keras 3 optimizers all take it). None = the
+    # optimizer's own default: 1e-4 for adamw and lion, none for the others. Not model.l2 (a loss term).
+    weight_decay: float | None = Field(None, ge=0)
     optimizer: Optimizer = "adamw"
+    momentum: float = Field(0.0, ge=0, lt=1)  # sgd and rmsprop only; train.optimizer=sgd alone is plain SGD
+    nesterov: bool = False  # sgd with train.momentum > 0 only
     schedule: Schedule = "cosine"
     warmup_epochs: float = Field(1.0, ge=0)
     precision: Precision = "auto"
@@ -96,12 +100,23 @@ class TrainConfig(_Section):
     # BatchNormalization moving-average momentum: "auto" lowers it on short epochs (see
     # tfdl.training.budget.bn_momentum), "keep" leaves the model's own, a number sets every BN layer.
     bn_momentum: float | str = "auto"
+    # Per-layer gradient norms over the first train.gradient_steps steps (tfdl/training/gradients.py), to
+    # TensorBoard and to metrics.json / the study; costs one extra backward pass per logged step.
+    log_gradients: bool = False
+    gradient_steps: int = Field(30, ge=1)
 
     @model_validator(mode="after")
     def _check_bn_momentum(self):
         m = self.bn_momentum
         if (isinstance(m, str) and m not in ("auto", "keep")) or (not isinstance(m, str) and not 0 <= m < 1):
             raise ValueError(f"train.bn_momentum must be auto, keep or a number in [0, 1); got {m!r}")
+        if self.momentum and self.optimizer not in ("sgd", "rmsprop"):
+            raise ValueError(
+                f"train.momentum applies to sgd and rmsprop, not {self.optimizer} (its own betas set it); "
+                "remove train.momentum or set train.optimizer=sgd"
+            )
+        if self.nesterov and not (self.optimizer == "sgd" and self.momentum > 0):
+            raise ValueError("train.nesterov needs train.optimizer=sgd and train.momentum > 0 (e.g. 0.9)")
         return self
 
 

@@ -263,6 +263,9 @@ def train(
     val_ds = make_dataset(splits.x_val, y_val, batch, shuffle=False, seed=cfg.train.seed)
     callbacks, guard = standard_callbacks(run_dir, early_stopping_patience=cfg.train.early_stopping_patience)
     callbacks = [*callbacks, *model_callbacks(app, cfg, model, steps)]
+    grad_log = gradient_callback(cfg, splits, y_train, run_dir / "tensorboard" / "gradients")
+    if grad_log is not None:
+        callbacks.append(grad_log)
     keep_start = None
     if getattr(model, "start_is_candidate", False):  # set by a builder that starts from a fitted solution
         from tfdl.training.callbacks import KeepStartIfBetter
@@ -327,6 +330,8 @@ def train(
         "steps_per_epoch": steps,
         "optimizer_steps": len(history.epoch) * steps,
         "bn_momentum": bn,
+        "parameters": int(model.count_params()),
+        **({"gradient_norms": grad_log.summary()} if grad_log is not None else {}),
         "train_seconds": round(train_seconds, 2),
         "samples_per_second": round(samples / train_seconds, 1) if train_seconds > 0 else 0.0,
         "resumed": resumed,
@@ -347,6 +352,18 @@ def train(
     if cfg.tracking.uri and is_chief():
         track(cfg, metrics, run_dir, version, log)
     return RunResult(run_dir, metrics, files, model, splits)
+
+
+def gradient_callback(cfg: cfgmod.RunConfig, splits: Splits, y_train, log_dir: Path | None):
+    """``train.log_gradients=true``: per-layer gradient norms on one fixed training batch over the first
+    ``train.gradient_steps`` steps (:class:`tfdl.training.gradients.GradientNorms`), else None."""
+    if not cfg.train.log_gradients:
+        return None
+    from tfdl.data.splits import take
+    from tfdl.training.gradients import GradientNorms
+
+    idx = np.arange(min(cfg.train.batch_size, n_rows(splits.x_train)))
+    return GradientNorms(take(splits.x_train, idx), take(y_train, idx), cfg.train.gradient_steps, log_dir)
 
 
 def track(cfg: cfgmod.RunConfig, metrics: dict, run_dir: Path, version: Path | None, log=print) -> None:

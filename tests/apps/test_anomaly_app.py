@@ -83,6 +83,39 @@ def test_threshold_and_baseline_thresholds_never_touch_test(rows_csv, tmp_path):
     assert "Rows above the threshold (test, no labels)" in titles
 
 
+def test_score_is_chosen_on_validation_and_each_served_score_matches_its_numpy_form(rows_csv):
+    """The score with the best validation ROC-AUC is chosen (never looking at test); predict and the
+    exported score model give it; the neighbours and code-distance scores computed in Keras (what is
+    served) equal their NumPy forms."""
+    from sklearn.metrics import roc_auc_score
+
+    from apps import anomaly
+    from apps.anomaly import scoring as S
+
+    app, cfg, splits, net = _trained(rows_csv)
+    kw = app.fit_state(net, splits, cfg)
+    state = S.state_of(net)
+    aucs = state["val_roc_auc"]
+    assert set(aucs) == set(S.MODES) and aucs[state["mode"]] == max(aucs.values())
+    assert kw["preprocessing"]["score_mode"] == state["mode"] and "best validation ROC-AUC" in state["why"]
+    served = anomaly.serving_model(net, splits, {}).predict(splits.x_test, verbose=0)
+    np.testing.assert_allclose(served, anomaly.predict(net, splits.x_test), rtol=1e-6)
+    assert roc_auc_score(splits.y_test, served) > 0.9
+
+    x = S._scaled(splits, splits.x_test)
+    knn = S.score_model(net, {**state, "mode": "neighbours"}).predict(splits.x_test, verbose=0)
+    np.testing.assert_allclose(knn, S._neighbours(state["reference"], state["k"], x), rtol=1e-3, atol=1e-4)
+    code = S.parts_model(net).predict(splits.x_test, verbose=0)[1] - state["code_mean"]
+    latent = np.einsum("ij,jk,ik->i", code, state["precision"], code) * state["latent_weight"]
+    got = S.score_model(net, {**state, "mode": "latent"}).predict(splits.x_test, verbose=0)
+    np.testing.assert_allclose(got, latent, rtol=1e-3, atol=1e-5)
+
+    splits.x_test = np.random.default_rng(2).normal(size=splits.x_test.shape).astype(np.float32)
+    splits.y_test = 1 - splits.y_test
+    assert app.fit_state(net, splits, cfg)["threshold"] == kw["threshold"]
+    assert S.state_of(net)["val_roc_auc"] == aucs
+
+
 def test_vae_adds_kl_term_to_reconstruction_loss(rows_csv):
     import keras
 
@@ -121,6 +154,7 @@ def test_cli_train_export_serve_and_predict(rows_csv, workdir, capsys):
     assert json.loads((version / "assets" / "threshold.json").read_text())["threshold"] == test["threshold"]
     card = json.loads((version / "metadata.json").read_text())
     assert card["preprocessing"]["threshold"] == test["threshold"]
+    assert card["preprocessing"]["score_mode"] in ("reconstruction", "latent", "combined")
     x, _ = _rows(20, 0.5, 3)
     fn = tf.saved_model.load(str(version)).signatures["serving_default"]
     out = next(
@@ -204,3 +238,27 @@ def test_oneclass_conv_ae_report_has_latent_and_reconstructions(tmp_path, workdi
     report = (result.run_dir / "report.md").read_text()
     for png in ("latent_2d.png", "reconstructions.png", "reconstruction_error.png", "score_histogram.png"):
         assert f"plots/{png}" in report and (result.run_dir / "plots" / png).is_file()
+
+
+@pytest.mark.slow
+def test_unseen_credit_rows_match_isolation_forest(workdir, capsys):
+    """A real set no default was tuned on, through the user's path (a CSV and its label column): ISLR's
+    Default as rows (student, balance, income; 3.3% defaults = anomalies). The old score (reconstruction
+    error of a 4-wide code over 3 columns) reached ROC-AUC 0.71 +/- 0.06 here against IsolationForest's
+    0.86 (BENCHMARKS.md, generalization suite); the defaulters sit far out in the balance tail, which the
+    validation-chosen score sees."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import generalize_data as G
+
+    ds = next(d for d in G.DATASETS if d.name == "credit-default-rows")
+    meta = G.prepare(ds, workdir / "cache")
+    args = ["train", "anomaly", "--data", meta["path"], "--no-export", "--set", "data.label_column=label"]
+    assert main(args) == 0
+    run = next((workdir / "runs" / "anomaly").iterdir())
+    m = json.loads((run / "metrics.json").read_text())
+    auc, forest = m["test"]["roc_auc"], m["baselines"]["isolation_forest"]["roc_auc"]
+    # measured (one split, seed 42): 0.899 vs IsolationForest 0.886; the old score gave 0.797 here
+    assert auc >= 0.85 and auc >= forest - 0.02, (auc, forest)
+    assert "chosen by best validation ROC-AUC" in (run / "report.md").read_text()

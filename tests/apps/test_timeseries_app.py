@@ -214,3 +214,41 @@ def test_model_starts_at_ridge_and_keeps_the_start_when_training_does_not_beat_i
     res = train(APP, bad, export=False, log=lambda *a: None)
     assert res.metrics["kept_starting_weights"] is True
     np.testing.assert_allclose(res.model.predict(s.x_val, verbose=0), ridge, rtol=1e-3, atol=1e-2)
+
+
+def test_linear_start_is_chosen_on_validation_and_seasonal_naive_is_exact(tmp_path: Path):
+    """The linear skip's candidate starts: ridge and every seasonal naive forecast the window reaches. The
+    seasonal naive kernel reproduces ts.seasonal_naive_forecast on the validation windows exactly; the
+    chosen start has the lowest validation MAE. On a series whose jagged daily profile repeats, but
+    changes when validation begins (ridge learnt the old profile; "same time yesterday" follows the new
+    one), the start is the seasonal naive forecast and the untrained model forecasts like it. The old
+    start was always ridge."""
+    from apps import timeseries as T
+    from tfdl.data.timeseries import seasonal_naive_forecast
+    from tfdl.pipeline import build_model, resolve_config
+
+    rng = np.random.default_rng(3)
+    n = 1400
+    old, new = rng.normal(0, 10, 48), rng.normal(0, 10, 48)  # jagged daily shapes
+    y = 100 + np.tile(old, n // 48 + 1)[:n] + rng.normal(0, 0.05, n)
+    y[980:] = 100 + np.tile(new, n // 48 + 1)[980:n] + rng.normal(0, 0.05, n - 980)  # from validation on
+    frame = pd.DataFrame({"stamp": pd.date_range("2023-03-01", periods=n, freq="30min").strftime(
+        "%Y-%m-%d %H:%M"), "load": y.round(4)})  # fmt: skip
+    p = tmp_path / "profile.csv"
+    frame.to_csv(p, index=False)
+    cfg = resolve_config(T.APP, {"data": {"path": str(p)}}, [*BASE[1::2], "model.name=mlp"])
+    s = T.APP.load_data(cfg)
+    starts = T.linear_starts(s)
+    assert set(starts) == {"ridge", "seasonal_naive_day"}  # the week (336) is longer than the window
+    name, (kernel, bias), val_mae = T.best_start(s)
+    assert val_mae[name] == min(val_mae.values())
+    e, pre = s.info.extra, s.info.preprocessing
+    x = ((s.x_val - np.asarray(pre["feature_mean"])) / pre["feature_std"]).reshape(len(s.x_val), -1)
+    k, b = starts["seasonal_naive_day"]
+    sn = (x @ k + b) * e["target_std"] + e["target_mean"]
+    expected = seasonal_naive_forecast(e["series"], e["origins"]["val"], 12, 48)
+    np.testing.assert_allclose(sn, expected, rtol=1e-6, atol=1e-4)
+    assert name == "seasonal_naive_day", val_mae
+    model = build_model(T.APP, cfg, s)
+    assert model.start_name == name
+    np.testing.assert_allclose(model.predict(s.x_val, verbose=0), expected, rtol=1e-4, atol=1e-2)

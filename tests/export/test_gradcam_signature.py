@@ -65,6 +65,30 @@ def test_gradcam_signature_matches_the_model(make, tmp_path):
     np.testing.assert_array_equal(cls, scores.argmax(1))
 
 
+def test_chosen_class_calibrated_and_binary_models(tmp_path):
+    """``class`` picks the class explained; a calibration temperature after the softmax (as the
+    classification task serves it) and a one-column sigmoid output are explained too."""
+    from types import SimpleNamespace
+
+    from tfdl.tasks import get_task
+
+    x = np.random.default_rng(0).integers(0, 256, size=(3, 20, 20, 1), dtype=np.uint8)
+    calibrated = get_task("classification").serving_model(_cnn(), SimpleNamespace(temperature=1.7))
+    assert export_inference(calibrated, tmp_path / "c", gradcam=True) is None
+    fn = load_version(tmp_path / "c").gradcam
+    heat0, cls0, scores = call_gradcam(fn, x, [0, 0, 0])
+    heat2, cls2, _ = call_gradcam(fn, x, [2, 2, 2])
+    assert list(cls0) == [0, 0, 0] and list(cls2) == [2, 2, 2] and not np.allclose(heat0, heat2)
+    np.testing.assert_allclose(scores, calibrated.predict(x, verbose=0), atol=1e-5)
+    inp = keras.Input((20, 20, 1), dtype="uint8", name="image")
+    binary = build_cnn(None, 1, filters=(4,), dense_units=4, inputs=inp, preprocess=_rescale,
+                       output_activation="sigmoid")  # fmt: skip
+    assert export_inference(binary, tmp_path / "b", gradcam=True) is None
+    heat, cls, scores = call_gradcam(load_version(tmp_path / "b").gradcam, x)
+    assert heat.shape == (3, 20, 20) and scores.shape == (3, 1)
+    np.testing.assert_array_equal(cls, (scores[:, 0] >= 0.5).astype(int))
+
+
 def test_mlp_gets_no_gradcam_signature(tmp_path):
     inp = keras.Input((20, 20, 1), dtype="uint8", name="image")
     model = build_mlp(None, 3, units=(8,), inputs=inp, preprocess=_rescale)

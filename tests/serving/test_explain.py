@@ -31,9 +31,42 @@ def site(tmp_path_factory, fashion_version):
     root = tmp_path_factory.mktemp("saved_models")
     shutil.copytree(fashion_version, root / "fashion" / "1")
     export_vision(root)  # GlobalAveragePooling + Dense: no convolution, explained by occlusion
+    _export_binary(root)
     app = create_app(root, max_batch=16, batch_wait_ms=2, poll_seconds=60)
     with running(app) as base:
         yield base
+
+
+def _export_binary(root):
+    """An untrained one-column sigmoid CNN on 12x12 images, p(yes) pushed to about 0.1, whose card sets a
+    decision threshold of 0.01: :upload labels its images "yes" where the argmax would say "no"."""
+    import keras
+
+    from tfdl.export.savedmodel import export_inference, signature_in_words, write_version
+    from tfdl.models import build_cnn
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((12, 12, 1), dtype="uint8", name="image")
+    model = build_cnn(None, 1, filters=(4,), dense_units=4, inputs=inp, output_activation="sigmoid",
+                      preprocess=keras.layers.Rescaling(1 / 255))  # fmt: skip
+    model.get_layer("predictions").bias.assign([-2.0])  # p(yes) about 0.1: the argmax would say "no"
+    card = {"app": "vision", "model": "tiny", "task": "classification", "labels": ["no", "yes"],
+            "decision_threshold": 0.01, "signature": signature_in_words(model)}  # fmt: skip
+    write_version(root, "binary", lambda p: export_inference(model, p, gradcam=True), card)
+
+
+def test_explain_names_the_class_the_threshold_chose(site):
+    """A binary model with a decision threshold: the label (and the class Grad-CAM explains) is the one
+    :upload gives, not the argmax."""
+    img = _png(np.random.default_rng(0).integers(0, 256, (12, 12), dtype=np.uint8))
+    with httpx.Client(timeout=60) as c:
+        e = c.post(f"{site}/v1/models/binary:explain", files={"file": ("x.png", img, "image/png")})
+        u = c.post(f"{site}/v1/models/binary:upload", files={"file": ("x.png", img, "image/png")})
+    assert e.status_code == u.status_code == 200, (e.text, u.text)
+    e, u = e.json(), u.json()
+    assert e["method"] == "grad-cam" and np.array(e["heatmap"]).shape == (12, 12)
+    assert e["label"] == u["label"] == "yes" and e["confidence"] < 0.5  # the threshold decided, not argmax
+    assert e["confidence"] == pytest.approx(u["confidence"], abs=1e-4)
 
 
 def test_export_has_a_checked_gradcam_signature(fashion_version):
@@ -41,8 +74,9 @@ def test_export_has_a_checked_gradcam_signature(fashion_version):
 
     loaded = tf.saved_model.load(str(fashion_version))
     assert {"serving_default", "gradcam"} <= set(loaded.signatures)
-    (spec,) = loaded.signatures["gradcam"].structured_input_signature[1].values()
-    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, 28, 28, 1]
+    specs = loaded.signatures["gradcam"].structured_input_signature[1]
+    assert specs["image"].dtype == tf.uint8 and specs["image"].shape.as_list() == [None, 28, 28, 1]
+    assert specs["class_id"].dtype == tf.int32 and specs["class_id"].shape.as_list() == [None]
     assert not list(fashion_version.parent.glob(".tmp-*"))  # atomic: no half version left beside it
 
 

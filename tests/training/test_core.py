@@ -15,7 +15,7 @@ def test_auto_policy_records_reason(monkeypatch):
     assert precision.choose_policy("mixed_float16") == ("mixed_float16", "set explicitly in train.precision")
 
 
-@pytest.mark.parametrize("name", ["adamw", "adam", "sgd", "rmsprop", "lion", "adafactor"])
+@pytest.mark.parametrize("name", ["adamw", "adam", "sgd", "rmsprop", "adagrad", "lion", "adafactor"])
 def test_every_optimizer_trains(name):
     import keras
 

@@ -180,6 +180,7 @@ def write_report(
         ["precision policy", metrics.get("precision_policy")],
         ["why this precision", metrics.get("precision_reason")],
         ["epochs run", metrics.get("epochs_run")],
+        ["parameters", None if metrics.get("parameters") is None else f"{metrics['parameters']:,}"],
         ["train seconds", None if secs is None else f"{secs:,.1f}"],
         ["samples per second", None if sps is None else f"{sps:,.0f}"],
     ]

@@ -65,10 +65,13 @@ def check_savedmodel(version_dir: str, npz_path: str) -> dict:
 
 
 def _check_gradcam(fn, kwargs: dict, served: np.ndarray) -> dict:
-    """The gradcam signature on the same images: maps (N, H, W) finite in [0, 1], its scores equal to
-    serving_default's and its class their argmax."""
-    (name,), (x,) = list(fn.structured_input_signature[1]), list(kwargs.values())
-    out = fn(**{name: x})
+    """The gradcam signature on the same images, for the predicted classes (``class_id`` -1): maps (N, H, W)
+    finite in [0, 1], its scores equal to serving_default's, its class their argmax."""
+    import tensorflow as tf
+
+    (x,) = list(kwargs.values())
+    image = next(k for k in fn.structured_input_signature[1] if k != "class_id")
+    out = fn(**{image: x, "class_id": tf.fill(tf.shape(x)[:1], -1)})
     heat, cls, scores = (np.asarray(out[k]) for k in ("heatmap", "class", "scores"))
     want = tuple(x.shape[:3])
     if heat.shape != want:
@@ -78,7 +81,9 @@ def _check_gradcam(fn, kwargs: dict, served: np.ndarray) -> dict:
     diff = float(np.max(np.abs(scores.reshape(served.shape) - served))) if served.size else 0.0
     if not diff <= 1e-4 + 1e-4 * float(np.max(np.abs(served))):
         return {"ok": False, "why": f"gradcam scores differ from serving_default by {diff:.2e}"}
-    if not np.array_equal(cls, scores.argmax(-1)):
+    view = scores.reshape(len(scores), -1)
+    view = np.concatenate([1 - view, view], 1) if view.shape[1] == 1 else view
+    if not np.array_equal(cls, view.argmax(-1)):
         return {"ok": False, "why": "gradcam class is not the argmax of its scores"}
     return {"ok": True, "shape": list(heat.shape), "peak_mean": float(heat.max(axis=(1, 2)).mean())}
 

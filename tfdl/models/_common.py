@@ -102,6 +102,27 @@ def resolve_inputs(
     return inputs, x
 
 
-def output_head(x: Any, units: int, activation: str | None, name: str = "predictions") -> Any:
+def check_l2(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"`l2` must be a float >= 0. Received: l2={value!r}")
+
+
+def l2_regularizer(l2: float):
+    """``keras.regularizers.L2(l2)`` (adds ``l2 * sum(w**2)`` of the kernel to the training loss), or None.
+
+    An L2 penalty in the loss is not decoupled weight decay (``train.weight_decay``): with an adaptive
+    optimizer its gradient is rescaled per weight like the data loss's (Loshchilov & Hutter, 2019)."""
+    return keras.regularizers.L2(float(l2)) if l2 else None
+
+
+def output_head(
+    x: Any, units: int, activation: str | None, name: str = "predictions", *, l2: float = 0.0
+) -> Any:
     """Final Dense kept in float32 so softmax/sigmoid/regression outputs are exact under mixed precision."""
-    return keras.layers.Dense(units, activation=activation or "linear", dtype="float32", name=name)(x)
+    return keras.layers.Dense(
+        units,
+        activation=activation or "linear",
+        dtype="float32",
+        kernel_regularizer=l2_regularizer(l2),
+        name=name,
+    )(x)

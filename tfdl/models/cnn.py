@@ -30,6 +30,7 @@ def build_cnn(
     dense_units: int = 128,
     activation: str = "relu",
     kernel_initializer: str = "he_normal",
+    l2: float = 0.0,
     output_activation: str | None = "softmax",
     inputs: Any = None,
     preprocess: Callable[[Any], Any] | None = None,
@@ -62,6 +63,7 @@ def build_cnn(
         dense_units: width of the dense layer before the output, default 128; 0 skips it.
         activation: hidden activation, default ``"relu"``.
         kernel_initializer: initializer of the hidden layers, default ``"he_normal"``.
+        l2: L2 penalty on every kernel, added to the loss (``l2 * sum(w**2)``), default 0 (none).
         output_activation: ``"softmax"`` (default), ``"sigmoid"`` (multi-label) or ``None``.
         inputs: a KerasTensor or dict of KerasTensors to use instead of ``keras.Input(input_shape)``.
         preprocess: callable ``inputs -> x`` applied before the body (e.g. ``Rescaling(1/255)``).
@@ -77,6 +79,7 @@ def build_cnn(
     c.check_rate("dropout", dropout)
     c.check_choice("pooling", pooling, ("avg", "flatten"))
     c.check_positive_int("dense_units", dense_units, allow_zero=True)
+    c.check_l2(l2)
     c.check_output_activation(output_activation)
 
     inputs, x = c.resolve_inputs(input_shape, inputs, preprocess, min_rank=2)
@@ -85,17 +88,22 @@ def build_cnn(
     if len(x.shape) != 4:
         raise ValueError(f"build_cnn expects images (H, W[, C]). Received input shape: {x.shape[1:]}")
     for i, f in enumerate(filters, start=1):
-        x = _conv_block(x, f, i, kernel_size, convs_per_block, batch_norm, activation, kernel_initializer)
+        x = _conv_block(x, f, i, kernel_size, convs_per_block, batch_norm, activation, kernel_initializer, l2)
     if pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     else:
         x = keras.layers.Flatten(name="flatten")(x)
     if dense_units:
-        x = keras.layers.Dense(dense_units, kernel_initializer=kernel_initializer, name="fc")(x)
+        x = keras.layers.Dense(
+            dense_units,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=c.l2_regularizer(l2),
+            name="fc",
+        )(x)
         x = keras.layers.Activation(activation, name="fc_act")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    out = c.output_head(x, num_classes, output_activation)
+    out = c.output_head(x, num_classes, output_activation, l2=l2)
     return keras.Model(inputs, out, name=name)
 
 
@@ -107,7 +115,7 @@ def last_conv_layer_name(model: keras.Model) -> str:
     return convs[-1]
 
 
-def _conv_block(x, f, i, kernel_size, convs, batch_norm, activation, kernel_initializer):
+def _conv_block(x, f, i, kernel_size, convs, batch_norm, activation, kernel_initializer, l2=0.0):
     for j in range(1, convs + 1):
         x = keras.layers.Conv2D(
             f,
@@ -115,6 +123,7 @@ def _conv_block(x, f, i, kernel_size, convs, batch_norm, activation, kernel_init
             padding="same",
             use_bias=not batch_norm,  # BatchNorm's beta replaces the bias
             kernel_initializer=kernel_initializer,
+            kernel_regularizer=c.l2_regularizer(l2),
             name=f"block{i}_conv{j}",
         )(x)
         if batch_norm:

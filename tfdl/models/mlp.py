@@ -26,6 +26,8 @@ def build_mlp(
     batch_norm: bool = False,
     activation: str = "relu",
     kernel_initializer: str = "he_normal",
+    l2: float = 0.0,
+    layer_norm: bool = False,
     output_activation: str | None = "softmax",
     inputs: Any = None,
     preprocess: Callable[[Any], Any] | None = None,
@@ -48,6 +50,8 @@ def build_mlp(
         batch_norm: add BatchNormalization before each activation, default False.
         activation: hidden activation, default ``"relu"``.
         kernel_initializer: hidden-layer initializer, default ``"he_normal"``.
+        l2: L2 penalty on every kernel, added to the loss (``l2 * sum(w**2)``), default 0 (none).
+        layer_norm: add LayerNormalization before each activation (Ba et al., 2016), default False.
         output_activation: ``"softmax"`` (default), ``"sigmoid"``, or ``None``/``"linear"`` for regression.
         inputs: a KerasTensor or dict of KerasTensors to use instead of ``keras.Input(input_shape)``.
         preprocess: callable ``inputs -> x`` applied before the body (normalisation, lookups...).
@@ -59,24 +63,31 @@ def build_mlp(
     c.check_positive_int("outputs", outputs)
     units = c.check_int_tuple("units", units, allow_empty=True)
     c.check_rate("dropout", dropout)
+    c.check_l2(l2)
     c.check_output_activation(output_activation)
 
     inputs, x = c.resolve_inputs(input_shape, inputs, preprocess)
     if len(x.shape) > 2:
         x = keras.layers.Flatten(name="flatten")(x)
     for i, width in enumerate(units, start=1):
-        x = _dense_block(x, width, i, dropout, batch_norm, activation, kernel_initializer)
-    out = c.output_head(x, outputs, output_activation)
+        x = _dense_block(x, width, i, dropout, batch_norm, activation, kernel_initializer, l2, layer_norm)
+    out = c.output_head(x, outputs, output_activation, l2=l2)
     return keras.Model(inputs, out, name=name)
 
 
-def _dense_block(x, width, i, dropout, batch_norm, activation, kernel_initializer):
-    # The bias is redundant when BatchNorm's beta follows.
+def _dense_block(x, width, i, dropout, batch_norm, activation, kernel_initializer, l2=0.0, layer_norm=False):
+    # The bias is redundant when BatchNorm's (or LayerNorm's) beta follows.
     x = keras.layers.Dense(
-        width, use_bias=not batch_norm, kernel_initializer=kernel_initializer, name=f"dense{i}"
+        width,
+        use_bias=not (batch_norm or layer_norm),
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=c.l2_regularizer(l2),
+        name=f"dense{i}",
     )(x)
     if batch_norm:
         x = keras.layers.BatchNormalization(name=f"dense{i}_bn")(x)
+    if layer_norm:
+        x = keras.layers.LayerNormalization(name=f"dense{i}_ln")(x)
     x = keras.layers.Activation(activation, name=f"dense{i}_act")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name=f"dense{i}_dropout")(x)

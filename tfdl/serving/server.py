@@ -59,6 +59,7 @@ from tfdl.serving.tensors import (
     parse_examples,
     parse_predict,
 )
+from tfdl.tasks import get_task
 
 log = logging.getLogger("tfdl.serving")
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
@@ -334,22 +335,30 @@ def create_app(
         labels = list(sv.meta.get("labels") or [])
         answer = {"model": sv.name, "version": sv.version}
 
-        def named(k: int, p: float, method: str) -> dict:
+        def decide(row: np.ndarray) -> tuple[int, np.ndarray]:
+            """(class id as :upload labels it — the card's decision threshold for a binary model —,
+            class probabilities; a one-column sigmoid row becomes [1 - p, p])."""
+            p = np.asarray(row, dtype=np.float64).reshape(-1)
+            p = np.array([1.0 - p[0], p[0]]) if p.size == 1 else p
+            return get_task("classification").decide(p, sv.meta), p
+
+        def named(k: int, p: np.ndarray, method: str) -> dict:
             label = labels[k] if k < len(labels) else str(k)
-            return {**answer, "method": method, "label": label, "confidence": round(float(p), 6)}
+            return {**answer, "method": method, "label": label, "confidence": round(float(p[k]), 6)}
 
         if image and sv.loaded.gradcam is not None:
             from tfdl.explain.signature import call_gradcam
 
             loop = asyncio.get_running_loop()
-            heat, cls, scores = await loop.run_in_executor(
-                predict_pool, call_gradcam, sv.loaded.gradcam, first
-            )
-            k = int(cls[0])
+            fn = sv.loaded.gradcam
+            heat, cls, scores = await loop.run_in_executor(predict_pool, call_gradcam, fn, first)
+            k, p = decide(scores[0])
+            if k != int(cls[0]):  # a decision threshold chose another class than the argmax: explain it
+                heat, cls, scores = await loop.run_in_executor(predict_pool, call_gradcam, fn, first, [k])
             if start := request.scope.get("tfdl.start"):
                 registry.observe_model(sv.name, sv.version, "gradcam", "explain", "rest",
                                        time.perf_counter() - start)  # fmt: skip
-            return {**named(k, scores[0, k], "grad-cam"), "heatmap": heat[0].round(4).tolist()}
+            return {**named(k, p, "grad-cam"), "heatmap": heat[0].round(4).tolist()}
         key = next(iter(sv.spec))
         if image:
             batch, grid = occlusion_batch(first)
@@ -361,18 +370,18 @@ def create_app(
             variants = [" ".join(words)] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
             batch = np.array([v.encode() for v in variants], dtype=object).reshape((-1, *first.shape[1:]))
         probs = next(iter((await run(sv, {key: batch})).values()))
-        probs = probs.reshape(len(batch), -1)
-        k = int(np.argmax(probs[0]))
+        probs = np.stack([decide(row)[1] for row in probs.reshape(len(batch), -1)])
+        k = decide(probs[0])[0]
         observe(request, sv, "explain")
         drop = probs[0, k] - probs[1:, k]  # how much the answer falls without each region / word
         if image:
             heat = np.maximum(drop, 0).reshape(grid, grid)
             heat = heat / heat.max() if heat.max() > 0 else heat
-            return {**named(k, probs[0, k], "occlusion"), "heatmap": heat.round(4).tolist()}
+            return {**named(k, probs[0], "occlusion"), "heatmap": heat.round(4).tolist()}
         scale = float(np.abs(drop).max()) if len(drop) else 0.0
         weights = drop / scale if scale > 0 else drop
         return {
-            **named(k, probs[0, k], "occlusion"),
+            **named(k, probs[0], "occlusion"),
             "words": words,
             "weights": [round(float(w), 4) for w in weights],
         }

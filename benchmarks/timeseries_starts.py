@@ -1,0 +1,68 @@
+"""`tfdl bench timeseries_starts`: a finished time-series run's network against its linear starts, on the
+validation AND the test windows (MAE over the run's MASE scale).
+
+Why the pipeline kept (or dropped) the network: KeepStartIfBetter keeps the linear start only when training
+did not beat it on validation; this prints the validation numbers that decided it beside the test numbers
+that judge it, for the network, every linear start (ridge in the model's scaling, the seasonal naive
+forecasts the window reaches) and the plain mean of the network and the ridge start (a diagnostic, not an
+option of the app).
+
+    python benchmarks/timeseries_starts.py runs/timeseries/<run-id> [more run folders]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def starts_table(run: Path) -> dict[str, dict[str, float]]:
+    """{"val": {forecaster: MASE}, "test": {...}} for the run folder ``run`` (config.yaml + model.keras)."""
+    import keras
+    import yaml
+
+    from apps import timeseries as T
+    from tfdl.pipeline import resolve_config
+
+    cfg = resolve_config(T.APP, yaml.safe_load((run / "config.yaml").read_text()), [])
+    s = T.APP.load_data(cfg)
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    e, pre = s.info.extra, s.info.preprocessing
+    mean, std = np.asarray(pre["feature_mean"]), np.asarray(pre["feature_std"])
+    starts = T.linear_starts(s)
+
+    def linear(x, start):
+        kernel, bias = start
+        z = ((np.asarray(x, np.float64) - mean) / std).reshape(len(x), -1)
+        return (z @ kernel + bias) * e["target_std"] + e["target_mean"]
+
+    out = {}
+    for part, x, y in (("val", s.x_val, s.y_val), ("test", s.x_test, s.y_test)):
+        net = np.asarray(model.predict(x, verbose=0), np.float64)
+        preds = {"network": net, **{f"start {k}": linear(x, v) for k, v in starts.items()}}
+        preds["mean of network and ridge start"] = (net + preds["start ridge"]) / 2
+        out[part] = {k: round(float(np.mean(np.abs(p - y))) / s.info.mase_scale, 4) for k, p in preds.items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", help="finished tfdl train timeseries run folders")
+    args = ap.parse_args(argv)
+    for run in map(Path, args.runs):
+        metrics = json.loads((run / "metrics.json").read_text())
+        table = starts_table(run)
+        print(f"{run}: kept_starting_weights={metrics.get('kept_starting_weights')}")
+        for part, row in table.items():
+            print(f"  {part}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
