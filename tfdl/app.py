@@ -135,6 +135,9 @@ class App:
     # vectorizer's vocabulary and idf), so a run exported later ships them too
     assets: Callable[[Any, Splits], dict[str, str]] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)  # app's default overrides (dotted keys)
+    # name -> (model, splits) -> dict: measurements of a trained model that a `tfdl study` can ask for by
+    # name (anomaly: "representation", the autoencoder-vs-pca study); the library never imports an app.
+    analyses: Mapping[str, Callable[[Any, Splits], dict]] = field(default_factory=dict)
     # What one model does differently (its fit targets, loss, optimizer, callbacks, outputs, defaults) is
     # declared on its builder with @hooks(...), not here.
 

@@ -35,7 +35,7 @@ from apps.anomaly import scoring as S
 # The model's own scaling in NumPy (the reconstruction target), the threshold rule and the baselines
 # (baselines.py), the score and its choice on validation (scoring.py), the report (report.py).
 from apps.anomaly.baselines import isolation_forest, pca_reconstruction, pick_threshold, scale
-from apps.anomaly.report import report
+from apps.anomaly.report import report, representation_summary
 from tfdl.app import App, Codec, hooks
 from tfdl.config import DataConfig, RunConfig
 from tfdl.data.splits import Splits
@@ -282,6 +282,7 @@ APP = App(
     codec=Codec(read=_read, describe=_describe),
     fit_state=fit_state,
     report=report,
+    analyses={"representation": representation_summary},
     # float32: the scores are small differences of reconstructions (bf16 keeps ~3 digits); early stopping
     # off: val_loss includes the validation anomalies, which the model should NOT learn to reconstruct.
     defaults={

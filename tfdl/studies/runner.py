@@ -602,9 +602,10 @@ def run_study(
                 "threshold": threshold_analysis(app, c, splits, model, log)
             }  # noqa: E731
         if "representation" in study.figures:
-            from apps.anomaly.report import representation_summary  # the anomaly app's latent study
-
-            analyse = lambda model: {"representation": representation_summary(model, splits)}  # noqa: E731
+            measure = app.analyses.get("representation")
+            if measure is None:
+                raise TfdlError(f"the {app.name} app has no 'representation' analysis for study {study.name}")
+            analyse = lambda model, m=measure: {"representation": m(model, splits)}  # noqa: E731
         row = fit_variant(
             app, cfgs[v.name], splits, v, share, study_dir / "tensorboard" / slug(v.name), log=log,
             analyse=analyse,
