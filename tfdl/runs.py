@@ -39,15 +39,21 @@ def new_or_resumed_run(runs_dir: str | Path, app: str, resolved: dict) -> tuple[
                 and (d / "backup").is_dir()
             ):
                 return d, True
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    run = root / f"{stamp}-{h}"
-    n = 1
-    while run.exists():
-        n += 1
-        run = root / f"{stamp}-{h}-{n}"
+    run = new_folder(root, "{stamp}-" + h)
     run.mkdir(parents=True)
     (run / CONFIG_HASH_FILE).write_text(h + "\n")
     return run, False
+
+
+def new_folder(root: Path, pattern: str) -> Path:
+    """A path under ``root`` named ``pattern`` with ``{stamp}`` = the UTC time to the second, that does not
+    exist yet (``-2``, ``-3``... appended when two start in the same second). Not created."""
+    base = root / pattern.format(stamp=time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
+    d, n = base, 1
+    while d.exists():
+        n += 1
+        d = base.with_name(f"{base.name}-{n}")
+    return d
 
 
 def resolve_run(runs_dir: str | Path, app: str, run: str | None = "latest") -> Path:

@@ -77,7 +77,7 @@ def plan(name: str, app_name: str | None, data: str | None, budget: float | None
 
 def study_folder(runs_dir: str | Path, study: Study, key: dict) -> tuple[Path, bool]:
     """The newest unfinished folder of this study with the same key (resume), else a new one."""
-    from tfdl.runs import config_hash
+    from tfdl.runs import config_hash, new_folder
 
     root = Path(runs_dir) / "studies"
     h = config_hash(key)
@@ -86,13 +86,7 @@ def study_folder(runs_dir: str | Path, study: Study, key: dict) -> tuple[Path, b
             meta = _read_json(d / "study.json")
             if meta.get("key") == h and not meta.get("finished"):
                 return d, True
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    d = root / f"{study.name}-{stamp}"
-    n = 1
-    while d.exists():
-        n += 1
-        d = root / f"{study.name}-{stamp}-{n}"
-    return d, False
+    return new_folder(root, study.name + "-{stamp}"), False
 
 
 def _read_json(path: Path) -> dict:
