@@ -88,7 +88,7 @@ def build_resnet(
     Returns:
         An uncompiled ``keras.Model``; the output layer is ``"predictions"`` (float32).
     """
-    from tfdl.models.layers import FlipViews, MeanOfViews
+    from tfdl.models.layers import FlipViews, FusedBatchNormalization, MeanOfViews
 
     c.check_positive_int("num_classes", num_classes)
     filters = c.check_int_tuple("filters", filters)
@@ -112,7 +112,7 @@ def build_resnet(
     x = keras.layers.Conv2D(filters[0], 3, strides=stem_stride, name="stem_conv", **conv)(x)
     if stem_pool:
         x = keras.layers.MaxPooling2D(2, name="stem_pool")(x)
-    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = FusedBatchNormalization(name="stem_bn")(x)
     x = keras.layers.Activation(activation, name="stem_act")(x)
     for i, f in enumerate(filters, start=1):
         if i > 1:
@@ -123,7 +123,7 @@ def build_resnet(
             x = keras.layers.Conv2D(f, 3, strides=stride, name=f"stage{i}_conv", **conv)(x)
             if halve and downsample == "conv_pool":
                 x = keras.layers.MaxPooling2D(2, name=f"stage{i}_pool")(x)
-            x = keras.layers.BatchNormalization(name=f"stage{i}_bn")(x)
+            x = FusedBatchNormalization(name=f"stage{i}_bn")(x)
             x = keras.layers.Activation(activation, name=f"stage{i}_act")(x)
         for j in range(1, blocks_per_stage + 1):
             x = _residual_block(x, f, f"stage{i}_block{j}", activation, conv)
@@ -142,10 +142,12 @@ def build_resnet(
 
 
 def _residual_block(x, f, prefix, activation, conv):
+    from tfdl.models.layers import FusedBatchNormalization
+
     y = keras.layers.Conv2D(f, 3, name=f"{prefix}_conv1", **conv)(x)
-    y = keras.layers.BatchNormalization(name=f"{prefix}_bn1")(y)
+    y = FusedBatchNormalization(name=f"{prefix}_bn1")(y)
     y = keras.layers.Activation(activation, name=f"{prefix}_act1")(y)
     y = keras.layers.Conv2D(f, 3, name=f"{prefix}_conv2", **conv)(y)
-    y = keras.layers.BatchNormalization(name=f"{prefix}_bn2")(y)
+    y = FusedBatchNormalization(name=f"{prefix}_bn2")(y)
     y = keras.layers.Add(name=f"{prefix}_add")([x, y])
     return keras.layers.Activation(activation, name=f"{prefix}_out")(y)
