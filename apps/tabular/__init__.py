@@ -8,11 +8,11 @@ Data: modeldata ``credit_data`` (classification of Status good/bad, default) or 
 Models: ``mlp+gbdt`` (default: a convex blend of the MLP, HistGradientBoosting trees walked inside the Keras
 graph and the linear baseline's model, the weights chosen on validation), ``mlp`` (batch norm; dropout for
 classification, piecewise-linear encoding of numbers for regression) and ``ft_transformer`` (column
-embeddings as tokens through the shared transformer encoder). Regression targets are learnt standardised (after log1p with
-``--set data.target_transform=log1p``); the inverse is the model's last layer, so it answers in the CSV's
-units. Preprocessing lives inside the model (Normalization, StringLookup/IntegerLookup with an OOV bucket,
-missing indicators + imputation, embeddings for high-cardinality categoricals), so the exported SavedModel
-takes ``{column: (batch,) values}``.
+embeddings as tokens through the shared transformer encoder). Regression targets are learnt standardised
+(after log1p with ``--set data.target_transform=log1p``); the inverse is the model's last layer, so it
+answers in the CSV's units. Preprocessing lives inside the model (Normalization, StringLookup/IntegerLookup
+with an OOV bucket, missing indicators + imputation, embeddings for high-cardinality categoricals), so the
+exported SavedModel takes ``{column: (batch,) values}``.
 Baselines on the same split, tuned on the same validation split as the model
 (``tfdl/evaluation/tabular_baselines.py``): logistic/ridge regression and HistGradientBoosting.
 
