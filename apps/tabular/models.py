@@ -255,11 +255,14 @@ def _linear_features(splits: Splits, inputs):
                 vocabulary=vocab, num_oov_indices=1, oov_token=oov, name=f"{n}_linear_lookup"
             )
         onehot = keras.layers.CategoryEncoding(
-            lookup.vocabulary_size(), output_mode="one_hot", name=f"{n}_linear_onehot"
+            lookup.vocabulary_size(), output_mode="one_hot", name=f"{n}_linear_onehot", dtype="float32"
         )
         categories.append(onehot(lookup(t)))
     parts = numbers + indicators + categories
-    return keras.layers.Concatenate(name="blend_linear_features")(parts) if len(parts) > 1 else parts[0]
+    # float32 throughout (a mixed-precision policy would round the standardised values to bfloat16)
+    if len(parts) == 1:
+        return parts[0]
+    return keras.layers.Concatenate(name="blend_linear_features", dtype="float32")(parts)
 
 
 def _linear_member(splits: Splits, inputs, y_train, y_val, classify: bool, k: int):
