@@ -467,9 +467,7 @@ def test_near_linear_csv_blend_is_within_noise_of_linear_and_served_the_same(wor
         model.get_layer("blend").blend_weights.numpy(), list(b["weights"].values()), atol=1e-4
     )
     df = _diabetes().drop(columns=["progression"]).head(20)
-    x = {
-        c: (np.asarray(df[c], object) if c == "sex" else np.asarray(df[c], np.float32)) for c in df.columns
-    }
+    x = {c: (np.asarray(df[c], object) if c == "sex" else np.asarray(df[c], np.float32)) for c in df.columns}
     keras_pred = np.asarray(model.predict(x, verbose=0)).ravel()
     served = tf.saved_model.load(str(sorted((tmp_path / "sm" / "tabular").iterdir())[-1]))
     out = served.signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
