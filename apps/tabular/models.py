@@ -298,6 +298,7 @@ def build_mlp_gbdt(
     cfg: RunConfig,
     *,
     blend_weight=0.5,
+    blend_rule="min",
     linear=True,
     embed_min_categories=16,
     ple_bins=None,
@@ -310,12 +311,15 @@ def build_mlp_gbdt(
     Dense layer. The output is a convex blend ``w_mlp * MLP + w_trees * trees + w_linear * linear``
     (standardised target, or class probabilities). The MLP trains alone; the weights are chosen on the
     validation split after training (:func:`choose_blend`; ``blend_weight`` is the MLP's weight, the rest on
-    the trees, only while training stops early). The export takes raw columns."""
+    the trees, only while training stops early; ``blend_rule``: :func:`pick_weights`). The export takes raw
+    columns."""
     import keras
 
     from tfdl.evaluation.tabular_baselines import fit_hgb_matrix
     from tfdl.models.tabular_layers import Blend, TargetInverse, TreeEnsemble, tree_ensemble_weights
 
+    if blend_rule not in RULES:
+        raise TfdlError(f"model.blend_rule must be one of {', '.join(RULES)}; got {blend_rule!r}")
     mlp = build_mlp(splits, cfg, embed_min_categories=embed_min_categories, ple_bins=ple_bins, **kw)
     inputs = mlp.input
     if cfg.task == "regression":
@@ -346,7 +350,7 @@ def build_mlp_gbdt(
     members = [net, raw]
     if linear:
         members.append(_linear_member(splits, inputs, y_train, y_val, classify, k))
-    out = Blend(kind, blend_weight, members=len(members), name="blend")(members)
+    out = Blend(kind, blend_weight, members=len(members), rule=blend_rule, name="blend")(members)
     if cfg.task == "regression":
         out = TargetInverse(mean, std, transform, name="target_scale")(out)
     return keras.Model(inputs, out, name="tabular_mlp_gbdt")
@@ -354,6 +358,7 @@ def build_mlp_gbdt(
 
 MEMBERS = ("mlp", "trees", "linear")
 GRID_STEPS = 10  # weights in steps of 0.1
+RULES = ("min", "1se")
 
 
 def simplex_grid(members: int, steps: int = GRID_STEPS) -> list[tuple[float, ...]]:
@@ -369,8 +374,8 @@ def simplex_grid(members: int, steps: int = GRID_STEPS) -> list[tuple[float, ...
     ]
 
 
-def _member_predictions(model, splits: Splits) -> tuple[list[np.ndarray], np.ndarray, str]:
-    """(each member's validation output in the blended space, the validation target in that space, the
+def member_predictions(model, splits: Splits, part: str = "val") -> tuple[list[np.ndarray], np.ndarray, str]:
+    """(each member's output on the ``part`` split in the blended space, the target in that space, the
     loss's name): class probabilities and labels, or the standardised target."""
     import keras
 
@@ -378,19 +383,44 @@ def _member_predictions(model, splits: Splits) -> tuple[list[np.ndarray], np.nda
 
     blend = model.get_layer("blend")
     inner = keras.Model(model.input, blend.input)
-    outs = inner.predict(splits.x_val, batch_size=2048, verbose=0)
+    x, y = (splits.x_val, splits.y_val) if part == "val" else (splits.x_test, splits.y_test)
+    outs = inner.predict(x, batch_size=2048, verbose=0)
     preds = [np.asarray(p, np.float64) for p in blend.outputs_of(outs)]
-    y = np.asarray(splits.y_val)
+    y = np.asarray(y)
     if splits.info.task == "regression":
         mean, std, transform = target_stats(splits)
         return preds, np.asarray(forward(y.reshape(-1, 1), mean, std, transform), np.float64), "squared error"
     return preds, y.astype(int).ravel(), "log loss"
 
 
-def _loss_of(pred: np.ndarray, y: np.ndarray, name: str) -> float:
+def row_losses(pred: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
+    """Per-row loss: squared error (standardised target) or the negative log probability of the label."""
     if name == "squared error":
-        return float(np.mean((pred - y) ** 2))
-    return float(-np.mean(np.log(np.clip(pred[np.arange(len(y)), y], 1e-7, 1.0))))
+        return np.mean((pred - y) ** 2, axis=-1)
+    return -np.log(np.clip(pred[np.arange(len(y)), y], 1e-7, 1.0))
+
+
+def pick_weights(preds: list[np.ndarray], y: np.ndarray, loss: str, rule: str = "min"):
+    """(chosen weights, {weights: mean validation loss}) over :func:`simplex_grid`.
+
+    ``min``: the lowest validation loss. ``1se``: the one-standard-error rule (Breiman et al. 1984; Hastie,
+    Tibshirani & Friedman, ESL 7.10) toward the simplest member: among the weights whose validation loss is
+    within one standard error (of the per-row difference) of the lowest, the most weight on the last member
+    (the linear model), then the lowest loss."""
+    if rule not in RULES:
+        raise ValueError(f"blend rule must be one of {RULES}; got {rule!r}")
+    grid = simplex_grid(len(preds))
+    rows = {w: row_losses(sum(wi * p for wi, p in zip(w, preds, strict=True)), y, loss) for w in grid}
+    means = {w: float(r.mean()) for w, r in rows.items()}
+    best = min(means, key=means.get)  # on equal losses the first wins: the last member alone
+    if rule == "min" or len(y) < 2:
+        return best, means
+
+    def within(w):
+        d = rows[w] - rows[best]
+        return d.mean() <= d.std(ddof=1) / np.sqrt(len(d))
+
+    return max((w for w in grid if within(w)), key=lambda w: (w[-1], -means[w])), means
 
 
 def blend_record(model, splits: Splits) -> dict:
@@ -400,46 +430,57 @@ def blend_record(model, splits: Splits) -> dict:
         blend = model.get_layer("blend")
     except ValueError:
         return {}
-    preds, y, loss = _member_predictions(model, splits)
+    preds, y, loss = member_predictions(model, splits)
     names = MEMBERS[: len(preds)]
     w = [round(float(v), 4) for v in np.asarray(blend.blend_weights.numpy())]
     mixed = sum(wi * p for wi, p in zip(w, preds, strict=True))
+    rule = (
+        "the lowest validation loss"
+        if blend.rule == "min"
+        else (
+            "the one-standard-error rule toward the linear model (the most linear weight within one standard "
+            "error of the lowest validation loss)"
+        )
+    )
     return {
         "members": list(names),
         "weights": dict(zip(names, w, strict=True)),
-        "rule": f"convex weights in steps of {1 / GRID_STEPS:g} with the lowest validation loss",
+        "rule": f"convex weights in steps of {1 / GRID_STEPS:g}: {rule}",
         "validation_loss": {
             "metric": loss + (" (standardised target)" if loss == "squared error" else ""),
             "n_val": int(len(y)),
-            **{n: round(_loss_of(p, y, loss), 6) for n, p in zip(names, preds, strict=True)},
-            "blend": round(_loss_of(mixed, y, loss), 6),
+            **{n: round(float(row_losses(p, y, loss).mean()), 6) for n, p in zip(names, preds, strict=True)},
+            "blend": round(float(row_losses(mixed, y, loss).mean()), 6),
         },
     }
 
 
 def choose_blend(model, splits: Splits, cfg: RunConfig) -> dict:
-    """mlp+gbdt: the convex weights over its members (MLP, trees, linear; :func:`simplex_grid`) with the
-    lowest validation loss (the training loss: standardised squared error, or log loss), set on the model;
-    returns the report section saying so. Other models: nothing to do."""
+    """mlp+gbdt: the convex weights over its members (MLP, trees, linear; :func:`simplex_grid`) chosen on
+    the validation loss (the training loss: standardised squared error, or log loss) by the blend's rule
+    (:func:`pick_weights`), set on the model; returns the report section saying so. Other models: nothing
+    to do."""
     try:
         blend = model.get_layer("blend")
     except ValueError:
         return {}
-    preds, y, loss = _member_predictions(model, splits)
-    losses = {}
-    for w in simplex_grid(len(preds)):  # on equal losses the first wins: the last member alone
-        losses[w] = _loss_of(sum(wi * p for wi, p in zip(w, preds, strict=True)), y, loss)
-    best = min(losses, key=losses.get)
+    preds, y, loss = member_predictions(model, splits)
+    best, losses = pick_weights(preds, y, loss, blend.rule)
     blend.blend_weights.assign(np.asarray(best, np.float32))
     names = MEMBERS[: len(preds)]
     alone = {n: losses[tuple(float(i == j) for j in range(len(preds)))] for i, n in enumerate(names)}
     weights = ", ".join(f"{n} {v:.1f}" for n, v in zip(names, best, strict=True))
+    how = (
+        "lowest validation"
+        if blend.rule == "min"
+        else ("most linear weight within one standard error of the lowest validation")
+    )
     section = (
         "Blend",
-        f"mlp+gbdt: weights {weights} (the convex combination in steps of 0.1 with the lowest validation "
-        f"{loss}, over {len(y)} validation rows; "
+        f"mlp+gbdt: weights {weights} (the convex combination in steps of 0.1 with the {how} {loss}, over "
+        f"{len(y)} validation rows; lowest {min(losses.values()):.4f}; "
         + ", ".join(f"{n} alone {v:.4f}" for n, v in alone.items())
-        + f", blend {losses[best]:.4f}).",
+        + f"; chosen {losses[best]:.4f}).",
     )
     return {"report_sections": [section]}
 

@@ -473,3 +473,27 @@ def test_near_linear_csv_blend_is_within_noise_of_linear_and_served_the_same(wor
     out = served.signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
     np.testing.assert_allclose(np.asarray(next(iter(out.values()))).ravel(), keras_pred, rtol=1e-4)
     assert keras_pred.min() > 20 and keras_pred.max() < 400  # the target's units (25..346), not z-scores
+
+
+def test_pick_weights_lowest_loss_or_one_standard_error_toward_linear():
+    from apps.tabular.models import pick_weights
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(200, 1))
+    common = rng.normal(0, 0.5, y.shape)  # what neither the MLP nor the linear model can explain
+    mlp, trees = y + common + rng.normal(0, 0.2, y.shape), y + rng.normal(0, 2.0, y.shape)
+    near = y + common + rng.normal(0, 0.22, y.shape)  # a linear member nearly as good as the MLP
+    w_min, losses = pick_weights([mlp, trees, near], y, "squared error", "min")
+    assert losses[w_min] == min(losses.values()) and len(losses) == 66
+    assert 0 < w_min[2] < 1  # two partly independent errors: their mean beats either
+    w_1se, _ = pick_weights([mlp, trees, near], y, "squared error", "1se")
+    assert w_1se[2] > w_min[2] and losses[w_1se] > losses[w_min]  # more linear weight, a little more loss
+    far = y + common + rng.normal(0, 1.0, y.shape)  # a clearly worse linear member is not forced in
+    w_far, far_losses = pick_weights([mlp, trees, far], y, "squared error", "1se")
+    assert w_far[2] <= 0.2 and far_losses[w_far] < far_losses[(0.0, 0.0, 1.0)]
+    labels = np.array([0, 1, 1, 0])
+    probs = [np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])] * 3
+    w, cls_losses = pick_weights(probs, labels, "log loss", "min")
+    assert cls_losses[w] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.7, 0.6])))
+    with pytest.raises(ValueError, match="blend rule"):
+        pick_weights(probs, labels, "log loss", "best")

@@ -236,17 +236,19 @@ class Blend(keras.layers.Layer):
     the standardised target space), ``binary`` (network class probabilities, trees one logit) or
     ``multiclass`` (network probabilities, trees logits); members after the trees (the linear model) give
     class probabilities or the standardised target as they are. The weights are a non-trainable variable
-    (starting at ``[weight, 1 - weight, 0, ...]``), chosen on validation after training (``apps.tabular``).
+    (starting at ``[weight, 1 - weight, 0, ...]``), chosen on validation after training by ``rule`` (``min``:
+    the lowest validation loss; ``1se``: the one-standard-error rule toward the last member; see
+    ``apps.tabular``).
     """
 
-    def __init__(self, kind="regression", weight=0.5, members=2, **kwargs):
+    def __init__(self, kind="regression", weight=0.5, members=2, rule="min", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if kind not in ("regression", "binary", "multiclass"):
             raise ValueError(f"kind must be regression, binary or multiclass; got {kind!r}")
         if int(members) < 2:
             raise ValueError(f"a blend needs at least 2 members (network, trees); got {members!r}")
-        self.kind, self.members = kind, int(members)
+        self.kind, self.members, self.rule = kind, int(members), str(rule)
         start = [float(weight), 1.0 - float(weight)] + [0.0] * (self.members - 2)
         self.blend_weights = self.add_weight(
             name="weights",
@@ -287,4 +289,4 @@ class Blend(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind, "members": self.members}
+        return {**super().get_config(), "kind": self.kind, "members": self.members, "rule": self.rule}
