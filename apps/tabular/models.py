@@ -298,7 +298,7 @@ def build_mlp_gbdt(
     cfg: RunConfig,
     *,
     blend_weight=0.5,
-    blend_rule="min",
+    blend_rule="1se",
     linear=True,
     embed_min_categories=16,
     ple_bins=None,
@@ -311,8 +311,8 @@ def build_mlp_gbdt(
     Dense layer. The output is a convex blend ``w_mlp * MLP + w_trees * trees + w_linear * linear``
     (standardised target, or class probabilities). The MLP trains alone; the weights are chosen on the
     validation split after training (:func:`choose_blend`; ``blend_weight`` is the MLP's weight, the rest on
-    the trees, only while training stops early; ``blend_rule``: :func:`pick_weights`). The export takes raw
-    columns."""
+    the trees, only while training stops early; ``blend_rule``: :func:`pick_weights`, ``1se`` by default,
+    chosen on development sets, BENCHMARKS.md). The export takes raw columns."""
     import keras
 
     from tfdl.evaluation.tabular_baselines import fit_hgb_matrix
@@ -424,8 +424,9 @@ def pick_weights(preds: list[np.ndarray], y: np.ndarray, loss: str, rule: str = 
 
 
 def blend_record(model, splits: Splits) -> dict:
-    """The blend's weights per member and the validation losses they were chosen on (each member alone
-    and the blend), as recorded in metrics.json (``blend``); {} for a model without a blend."""
+    """The blend's weights per member and the validation losses they were chosen on (each member alone,
+    the blend as set, and the lowest over the grid with its weights and the standard error of the per-row
+    difference from it), as recorded in metrics.json (``blend``); {} for a model without a blend."""
     try:
         blend = model.get_layer("blend")
     except ValueError:
@@ -433,7 +434,9 @@ def blend_record(model, splits: Splits) -> dict:
     preds, y, loss = member_predictions(model, splits)
     names = MEMBERS[: len(preds)]
     w = [round(float(v), 4) for v in np.asarray(blend.blend_weights.numpy())]
-    mixed = sum(wi * p for wi, p in zip(w, preds, strict=True))
+    rows = row_losses(sum(wi * p for wi, p in zip(w, preds, strict=True)), y, loss)
+    lowest, means = pick_weights(preds, y, loss, "min")
+    diff = rows - row_losses(sum(wi * p for wi, p in zip(lowest, preds, strict=True)), y, loss)
     rule = (
         "the lowest validation loss"
         if blend.rule == "min"
@@ -450,7 +453,12 @@ def blend_record(model, splits: Splits) -> dict:
             "metric": loss + (" (standardised target)" if loss == "squared error" else ""),
             "n_val": int(len(y)),
             **{n: round(float(row_losses(p, y, loss).mean()), 6) for n, p in zip(names, preds, strict=True)},
-            "blend": round(float(row_losses(mixed, y, loss).mean()), 6),
+            "blend": round(float(rows.mean()), 6),
+            "lowest": round(means[lowest], 6),
+            "lowest_weights": dict(zip(names, lowest, strict=True)),
+            "blend_minus_lowest_se": round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 6)
+            if len(diff) > 1
+            else None,
         },
     }
 

@@ -436,9 +436,10 @@ def test_simplex_grid_is_every_convex_weight_in_tenths():
 
 
 def test_near_linear_csv_blend_is_within_noise_of_linear_and_served_the_same(workdir: Path, tmp_path: Path):
-    """Near-linear data (diabetes): the default's weights are chosen on validation and recorded, its test R2
-    stays within 0.03 of the linear baseline's on the same split (it was 0.04 below on average over 5 folds
-    before the linear member), and the served SavedModel answers what model.keras answers."""
+    """Near-linear data (diabetes): the default's weights are chosen on validation (one-standard-error rule)
+    and recorded, its test R2 stays within 0.03 of the linear baseline's on the same split (measured 0.543 vs
+    0.551; the lowest-loss weights, 0.7 on the trees, gave 0.457), and the served SavedModel answers what
+    model.keras answers."""
     import keras
     import tensorflow as tf
 
@@ -458,7 +459,10 @@ def test_near_linear_csv_blend_is_within_noise_of_linear_and_served_the_same(wor
     assert b["weights"]["linear"] > 0  # a 3-epoch MLP and 300 rows of trees do not beat ridge here
     val = b["validation_loss"]
     assert val["n_val"] == m["dataset"]["n_val"] and "squared error" in val["metric"]
-    assert val["blend"] <= min(val[k] for k in b["members"]) + 1e-6  # each member alone is a candidate
+    assert val["lowest"] <= min(val[k] for k in b["members"]) + 1e-6  # each member alone is a candidate
+    # the one-standard-error rule: no more than one standard error above the lowest, with more linear weight
+    assert val["lowest"] <= val["blend"] <= val["lowest"] + val["blend_minus_lowest_se"] + 1e-6
+    assert b["weights"]["linear"] >= val["lowest_weights"]["linear"] and "one-standard-error" in b["rule"]
     assert "Blend" in (run / "report.md").read_text() and "linear alone" in (run / "report.md").read_text()
     assert m["test"]["r2"] >= m["baselines"]["linear"]["r2"] - 0.03
 
