@@ -8,7 +8,8 @@ loss), ``1se`` (the one-standard-error rule toward the linear model), ``mlp+tree
 before the linear member, lowest validation loss) and each member alone. Per data set: the mean test
 metric per rule, the paired difference against the best baseline of the run (mean +/- standard error over
 folds, folds won) and the verdict in the words of ``tfdl cv`` (within noise = within two standard errors).
-The row ``as run`` recomputes the run's own model from its members: it must equal ``tfdl cv``'s number.
+The row ``as run`` recomputes the run's own model from its members: it must equal ``tfdl cv``'s number
+(metrics are rounded to 4 decimals, as metrics.json rounds them).
 
     python benchmarks/blend_rules.py CV_FOLDER_OR_CV_JSON [...]
 """
@@ -71,7 +72,7 @@ def fold_table(run: Path, metric: str) -> dict[str, float]:
         if regression:
             p = p * std + mean
             p = np.expm1(p) if transform == "log1p" else p
-        return float(_metric(metric, splits.info.task, p, y_test))
+        return round(float(_metric(metric, splits.info.task, p, y_test)), 4)  # as metrics.json rounds
 
     n = len(pv)
     out = {"as run": score(np.asarray(blend.blend_weights.numpy(), np.float64))}
