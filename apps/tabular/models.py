@@ -1,7 +1,8 @@
 """Tabular models: raw columns in, preprocessing inside (imputation, normalisation, lookups, embeddings).
 
-``mlp`` (an MLP over the preprocessed columns), ``mlp+gbdt`` (the MLP blended with HistGradientBoosting
-trees walked inside the Keras graph; the blend weight chosen on validation by :func:`choose_blend`) and
+``mlp`` (an MLP over the preprocessed columns), ``mlp+gbdt`` (a convex blend of the MLP, HistGradientBoosting
+trees walked inside the Keras graph and the linear baseline's model; the weights chosen on validation by
+:func:`choose_blend`) and
 ``ft_transformer`` (columns as tokens). Regression learns the standardised target; the inverse is the last
 layer, so every model answers in the CSV's units.
 """
@@ -216,21 +217,109 @@ def _ordinal_codes(splits: Splits, inputs, y_train: np.ndarray | None = None):
     return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
 
+def _linear_features(splits: Splits, inputs):
+    """Raw columns -> the ``linear`` baseline's features, computed in the graph with statistics of the
+    training split: each number mean-imputed (0 when it has no value), a missing indicator for numbers
+    that miss values in training, all of them standardised (scikit-learn's SimpleImputer(add_indicator) +
+    StandardScaler); each category one-hot over its training values (an unseen value: no column set, as
+    OneHotEncoder(handle_unknown="ignore"); the lookup's OOV column never fires in training)."""
+    import keras
+    from keras import ops
+
+    def scaled(t, values):
+        mu, sd = float(np.mean(values)), float(np.std(values))
+        return (t - mu) / (sd if sd > 1e-12 else 1.0)
+
+    numbers, indicators, categories = [], [], []
+    for c in splits.info.columns:
+        n, x = c.input_name, splits.x_train[c.input_name]
+        t = inputs[n]
+        if c.dtype == "float32":
+            v = np.asarray(x, np.float64)
+            miss = np.isnan(v)
+            fill = float(v[~miss].mean()) if (~miss).any() else 0.0
+            t = ops.expand_dims(ops.cast(t, "float32"), -1)
+            numbers.append(scaled(ops.nan_to_num(t, nan=fill), np.where(miss, fill, v)))
+            if miss.any():
+                indicators.append(scaled(ops.cast(ops.isnan(t), "float32"), miss.astype(np.float64)))
+            continue
+        if c.dtype == "int64":
+            vocab = sorted({int(v) for v in x})
+            lookup = keras.layers.IntegerLookup(
+                vocabulary=vocab, oov_token=min(vocab) - 1, name=f"{n}_linear_lookup"
+            )
+        else:
+            vocab = sorted({str(v) for v in x})
+            oov = "[UNK]" if "[UNK]" not in vocab else "[UNSEEN]"
+            lookup = keras.layers.StringLookup(
+                vocabulary=vocab, num_oov_indices=1, oov_token=oov, name=f"{n}_linear_lookup"
+            )
+        onehot = keras.layers.CategoryEncoding(
+            lookup.vocabulary_size(), output_mode="one_hot", name=f"{n}_linear_onehot", dtype="float32"
+        )
+        categories.append(onehot(lookup(t)))
+    parts = numbers + indicators + categories
+    # float32 throughout (a mixed-precision policy would round the standardised values to bfloat16)
+    if len(parts) == 1:
+        return parts[0]
+    return keras.layers.Concatenate(name="blend_linear_features", dtype="float32")(parts)
+
+
+def _linear_member(splits: Splits, inputs, y_train, y_val, classify: bool, k: int):
+    """The ``linear`` baseline's model (logistic regression over C, or ridge over alpha, chosen on the
+    validation split) fitted on :func:`_linear_features` and set as a frozen Dense layer: class
+    probabilities, or the standardised target."""
+    import keras
+
+    from tfdl.evaluation.tabular_baselines import fit_linear_matrix
+
+    feats = _linear_features(splits, inputs)
+    features = keras.Model(inputs, feats, name="blend_linear_features_model")
+    x_train = np.asarray(features.predict(splits.x_train, batch_size=4096, verbose=0), np.float64)
+    x_val = np.asarray(features.predict(splits.x_val, batch_size=4096, verbose=0), np.float64)
+    fitted = fit_linear_matrix(x_train, y_train, x_val, y_val, classify, k)
+    coef = np.asarray(fitted.coef_, np.float32).reshape(-1, x_train.shape[1])  # (outputs, features)
+    intercept = np.asarray(fitted.intercept_, np.float32).reshape(-1)
+    if classify and k == 2:  # one logit -> two classes: softmax([0, z]) = [1 - sigmoid(z), sigmoid(z)]
+        coef = np.concatenate([np.zeros_like(coef), coef])
+        intercept = np.concatenate([np.zeros(1, np.float32), intercept])
+    head = keras.layers.Dense(len(intercept), name="blend_linear", trainable=False, dtype="float32")
+    out = head(feats)
+    head.set_weights([coef.T, intercept])
+    if classify:
+        out = keras.layers.Softmax(name="blend_linear_proba", dtype="float32")(out)
+    return out
+
+
 @hooks(loss=_loss)
 @forwards("tfdl.models:build_mlp", "output_activation", "inputs", "preprocess", "name")
 def build_mlp_gbdt(
-    splits: Splits, cfg: RunConfig, *, blend_weight=0.5, embed_min_categories=16, ple_bins=None, **kw
+    splits: Splits,
+    cfg: RunConfig,
+    *,
+    blend_weight=0.5,
+    blend_rule="1se",
+    linear=True,
+    embed_min_categories=16,
+    ple_bins=None,
+    **kw,
 ):
-    """The MLP and gradient-boosted trees in one Keras model: HistGradientBoosting (tuned on the validation
-    split like the baseline, categories as ordinal codes) is fitted here and walked inside the graph by a
-    ``TreeEnsemble`` layer; the output is ``w * MLP + (1 - w) * trees`` (standardised target, or class
-    probabilities). The MLP trains alone; ``w`` is chosen on the validation split after training
-    (``blend_weight`` is only the value used while training stops early). The export takes raw columns."""
+    """The MLP, gradient-boosted trees and the linear baseline's model in one Keras model:
+    HistGradientBoosting (tuned on the validation split like the baseline, categories as ordinal codes) is
+    fitted here and walked inside the graph by a ``TreeEnsemble`` layer; with ``linear`` (default) the
+    ``linear`` baseline's regularised model (same features, same validation-chosen C or alpha) is a frozen
+    Dense layer. The output is a convex blend ``w_mlp * MLP + w_trees * trees + w_linear * linear``
+    (standardised target, or class probabilities). The MLP trains alone; the weights are chosen on the
+    validation split after training (:func:`choose_blend`; ``blend_weight`` is the MLP's weight, the rest on
+    the trees, only while training stops early; ``blend_rule``: :func:`pick_weights`, ``1se`` by default,
+    chosen on development sets, BENCHMARKS.md). The export takes raw columns."""
     import keras
 
     from tfdl.evaluation.tabular_baselines import fit_hgb_matrix
     from tfdl.models.tabular_layers import Blend, TargetInverse, TreeEnsemble, tree_ensemble_weights
 
+    if blend_rule not in RULES:
+        raise TfdlError(f"model.blend_rule must be one of {', '.join(RULES)}; got {blend_rule!r}")
     mlp = build_mlp(splits, cfg, embed_min_categories=embed_min_categories, ple_bins=ple_bins, **kw)
     inputs = mlp.input
     if cfg.task == "regression":
@@ -258,45 +347,148 @@ def build_mlp_gbdt(
     ensemble = TreeEnsemble(**config, name="trees")
     raw = ensemble(codes.output)
     ensemble.set_weights(weights)
-    out = Blend(kind, blend_weight, name="blend")([net, raw])
+    members = [net, raw]
+    if linear:
+        members.append(_linear_member(splits, inputs, y_train, y_val, classify, k))
+    out = Blend(kind, blend_weight, members=len(members), rule=blend_rule, name="blend")(members)
     if cfg.task == "regression":
         out = TargetInverse(mean, std, transform, name="target_scale")(out)
     return keras.Model(inputs, out, name="tabular_mlp_gbdt")
 
 
-def choose_blend(model, splits: Splits, cfg: RunConfig) -> dict:
-    """mlp+gbdt: the blend weight (0, 0.1, ..., 1) with the lowest validation loss (the training loss:
-    standardised squared error, or log loss), set on the model; returns the report section saying so.
-    Other models: nothing to do."""
+MEMBERS = ("mlp", "trees", "linear")
+GRID_STEPS = 10  # weights in steps of 0.1
+RULES = ("min", "1se")
+
+
+def simplex_grid(members: int, steps: int = GRID_STEPS) -> list[tuple[float, ...]]:
+    """Every weight vector of ``members`` non-negative multiples of ``1 / steps`` that sum to 1 (66 for
+    three members at 0.1): an exhaustive version of Caruana et al.'s (2004) ensemble selection with
+    replacement over ``steps`` rounds, the rule AutoGluon's weighted ensemble uses."""
+    import itertools
+
+    return [
+        tuple(c / steps for c in combo)
+        for combo in itertools.product(range(steps + 1), repeat=members)
+        if sum(combo) == steps
+    ]
+
+
+def member_predictions(model, splits: Splits, part: str = "val") -> tuple[list[np.ndarray], np.ndarray, str]:
+    """(each member's output on the ``part`` split in the blended space, the target in that space, the
+    loss's name): class probabilities and labels, or the standardised target."""
+    import keras
+
     from tfdl.models.tabular_layers import forward
 
+    blend = model.get_layer("blend")
+    inner = keras.Model(model.input, blend.input)
+    x, y = (splits.x_val, splits.y_val) if part == "val" else (splits.x_test, splits.y_test)
+    outs = inner.predict(x, batch_size=2048, verbose=0)
+    preds = [np.asarray(p, np.float64) for p in blend.outputs_of(outs)]
+    y = np.asarray(y)
+    if splits.info.task == "regression":
+        mean, std, transform = target_stats(splits)
+        return preds, np.asarray(forward(y.reshape(-1, 1), mean, std, transform), np.float64), "squared error"
+    return preds, y.astype(int).ravel(), "log loss"
+
+
+def row_losses(pred: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
+    """Per-row loss: squared error (standardised target) or the negative log probability of the label."""
+    if name == "squared error":
+        return np.mean((pred - y) ** 2, axis=-1)
+    return -np.log(np.clip(pred[np.arange(len(y)), y], 1e-7, 1.0))
+
+
+def pick_weights(preds: list[np.ndarray], y: np.ndarray, loss: str, rule: str = "min"):
+    """(chosen weights, {weights: mean validation loss}) over :func:`simplex_grid`.
+
+    ``min``: the lowest validation loss. ``1se``: the one-standard-error rule (Breiman et al. 1984; Hastie,
+    Tibshirani & Friedman, ESL 7.10) toward the simplest member: among the weights whose validation loss is
+    within one standard error (of the per-row difference) of the lowest, the most weight on the last member
+    (the linear model), then the lowest loss."""
+    if rule not in RULES:
+        raise ValueError(f"blend rule must be one of {RULES}; got {rule!r}")
+    grid = simplex_grid(len(preds))
+    rows = {w: row_losses(sum(wi * p for wi, p in zip(w, preds, strict=True)), y, loss) for w in grid}
+    means = {w: float(r.mean()) for w, r in rows.items()}
+    best = min(means, key=means.get)  # on equal losses the first wins: the last member alone
+    if rule == "min" or len(y) < 2:
+        return best, means
+
+    def within(w):
+        d = rows[w] - rows[best]
+        return d.mean() <= d.std(ddof=1) / np.sqrt(len(d))
+
+    return max((w for w in grid if within(w)), key=lambda w: (w[-1], -means[w])), means
+
+
+def blend_record(model, splits: Splits) -> dict:
+    """The blend's weights per member and the validation losses they were chosen on (each member alone,
+    the blend as set, and the lowest over the grid with its weights and the standard error of the per-row
+    difference from it), as recorded in metrics.json (``blend``); {} for a model without a blend."""
     try:
         blend = model.get_layer("blend")
     except ValueError:
         return {}
-    preds = []
-    for w in (1.0, 0.0):  # the network alone, the trees alone
-        blend.weight.assign(w)
-        preds.append(np.asarray(model.predict(splits.x_val, batch_size=2048, verbose=0), np.float64))
-    y = np.asarray(splits.y_val)
-    if cfg.task == "regression":
-        mean, std, transform = target_stats(splits)
-        net, trees = (np.asarray(forward(p, mean, std, transform)) for p in preds)
-        zy = np.asarray(forward(y.reshape(-1, 1), mean, std, transform))
-        losses = {w: float(np.mean((w * net + (1 - w) * trees - zy) ** 2)) for w in np.linspace(0, 1, 11)}
-    else:
-        idx = y.astype(int).ravel()
+    preds, y, loss = member_predictions(model, splits)
+    names = MEMBERS[: len(preds)]
+    w = [round(float(v), 4) for v in np.asarray(blend.blend_weights.numpy())]
+    rows = row_losses(sum(wi * p for wi, p in zip(w, preds, strict=True)), y, loss)
+    lowest, means = pick_weights(preds, y, loss, "min")
+    diff = rows - row_losses(sum(wi * p for wi, p in zip(lowest, preds, strict=True)), y, loss)
+    rule = (
+        "the lowest validation loss"
+        if blend.rule == "min"
+        else (
+            "the one-standard-error rule toward the linear model (the most linear weight within one standard "
+            "error of the lowest validation loss)"
+        )
+    )
+    return {
+        "members": list(names),
+        "weights": dict(zip(names, w, strict=True)),
+        "rule": f"convex weights in steps of {1 / GRID_STEPS:g}: {rule}",
+        "validation_loss": {
+            "metric": loss + (" (standardised target)" if loss == "squared error" else ""),
+            "n_val": int(len(y)),
+            **{n: round(float(row_losses(p, y, loss).mean()), 6) for n, p in zip(names, preds, strict=True)},
+            "blend": round(float(rows.mean()), 6),
+            "lowest": round(means[lowest], 6),
+            "lowest_weights": dict(zip(names, lowest, strict=True)),
+            "blend_minus_lowest_se": round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 6)
+            if len(diff) > 1
+            else None,
+        },
+    }
 
-        def nll(p):
-            return float(-np.mean(np.log(np.clip(p[np.arange(len(idx)), idx], 1e-7, 1.0))))
 
-        losses = {w: nll(w * preds[0] + (1 - w) * preds[1]) for w in np.linspace(0, 1, 11)}
-    best = min(losses, key=losses.get)
-    blend.weight.assign(float(best))
+def choose_blend(model, splits: Splits, cfg: RunConfig) -> dict:
+    """mlp+gbdt: the convex weights over its members (MLP, trees, linear; :func:`simplex_grid`) chosen on
+    the validation loss (the training loss: standardised squared error, or log loss) by the blend's rule
+    (:func:`pick_weights`), set on the model; returns the report section saying so. Other models: nothing
+    to do."""
+    try:
+        blend = model.get_layer("blend")
+    except ValueError:
+        return {}
+    preds, y, loss = member_predictions(model, splits)
+    best, losses = pick_weights(preds, y, loss, blend.rule)
+    blend.blend_weights.assign(np.asarray(best, np.float32))
+    names = MEMBERS[: len(preds)]
+    alone = {n: losses[tuple(float(i == j) for j in range(len(preds)))] for i, n in enumerate(names)}
+    weights = ", ".join(f"{n} {v:.1f}" for n, v in zip(names, best, strict=True))
+    how = (
+        "lowest validation"
+        if blend.rule == "min"
+        else ("most linear weight within one standard error of the lowest validation")
+    )
     section = (
         "Blend",
-        f"mlp+gbdt: weight {best:.1f} on the MLP, {1 - best:.1f} on the trees (lowest validation loss; "
-        f"MLP alone {losses[1.0]:.4f}, trees alone {losses[0.0]:.4f}, blend {losses[best]:.4f}).",
+        f"mlp+gbdt: weights {weights} (the convex combination in steps of 0.1 with the {how} {loss}, over "
+        f"{len(y)} validation rows; lowest {min(losses.values()):.4f}; "
+        + ", ".join(f"{n} alone {v:.4f}" for n, v in alone.items())
+        + f"; chosen {losses[best]:.4f}).",
     )
     return {"report_sections": [section]}
 

@@ -382,3 +382,122 @@ def test_count_target_csv_is_within_005_r2_of_gradient_boosting(workdir: Path, t
     m = json.loads((_run(workdir) / "metrics.json").read_text())
     assert m["task"] == "regression" and m["target_transform"] == "log1p"
     assert m["test"]["r2"] >= m["baselines"]["hist_gradient_boosting"]["r2"] - 0.05
+
+
+def _diabetes() -> pd.DataFrame:
+    """scikit-learn's diabetes progression (442 rows, near-linear: ridge is hard to beat), with ``sex`` as a
+    category and gaps in ``bmi`` so every path of the linear member's features runs."""
+    from sklearn.datasets import load_diabetes
+
+    df = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    df["sex"] = np.where(df["sex"] > 0, "male", "female")
+    df.loc[df.index % 17 == 3, "bmi"] = np.nan
+    return df
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_the_blends_linear_member_is_the_linear_baseline(tmp_path: Path, task):
+    """mlp+gbdt holds the ``linear`` baseline's model (same features, same validation-chosen C / alpha):
+    with all the weight on it, the Keras model predicts what the baseline predicts on the same split."""
+    from apps.tabular import APP
+    from apps.tabular.models import build_mlp_gbdt
+    from tfdl.evaluation.tabular_baselines import linear
+    from tfdl.pipeline import load_splits, resolve_config
+
+    p = tmp_path / "data.csv"
+    (customers() if task == "classification" else _diabetes()).to_csv(p, index=False)
+    target = "churn" if task == "classification" else "progression"
+    cfg = resolve_config(APP, {}, [f"data.path={p}", f"data.target={target}"])
+    splits = load_splits(APP, cfg)
+    assert cfg.task == task
+    model = build_mlp_gbdt(splits, cfg)
+    blend = model.get_layer("blend")
+    assert blend.members == 3 and not model.get_layer("blend_linear").trainable
+    blend.blend_weights.assign([0.0, 0.0, 1.0])
+    got = np.asarray(model.predict(splits.x_test, verbose=0))
+    want = linear(splits)
+    assert got.shape == want.shape
+    if task == "classification":
+        np.testing.assert_allclose(got, want, atol=2e-3)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-3)
+    blend.blend_weights.assign([1.0, 0.0, 0.0])  # and the member is not what the blend answers alone
+    assert not np.allclose(np.asarray(model.predict(splits.x_test, verbose=0)), want, atol=2e-3)
+
+
+def test_simplex_grid_is_every_convex_weight_in_tenths():
+    from apps.tabular.models import simplex_grid
+
+    grid = simplex_grid(3)
+    assert len(grid) == 66 and len(set(grid)) == 66
+    assert all(abs(sum(w) - 1) < 1e-9 and min(w) >= 0 for w in grid)
+    assert {(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (0.3, 0.3, 0.4)} <= set(grid)
+    assert len(simplex_grid(2)) == 11
+
+
+def test_near_linear_csv_blend_is_within_noise_of_linear_and_served_the_same(workdir: Path, tmp_path: Path):
+    """Near-linear data (diabetes): the default's weights are chosen on validation (one-standard-error rule)
+    and recorded, its test R2 stays within 0.03 of the linear baseline's on the same split (measured 0.543 vs
+    0.551; the lowest-loss weights, 0.7 on the trees, gave 0.457), and the served SavedModel answers what
+    model.keras answers."""
+    import keras
+    import tensorflow as tf
+
+    import tfdl.models  # noqa: F401  (registers the custom layers)
+
+    p = tmp_path / "diabetes.csv"
+    _diabetes().to_csv(p, index=False)
+    sets = ["data.target=progression", "export.model_root=" + str(tmp_path / "sm"), "eval.resamples=0"]
+    args = ["train", "tabular", "--data", str(p), "--epochs", "3"] + [a for s in sets for a in ("--set", s)]
+    assert main(args) == 0
+    run = _run(workdir)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["model"] == "mlp+gbdt" and m["task"] == "regression"
+    b = m["blend"]
+    assert b["members"] == ["mlp", "trees", "linear"] and set(b["weights"]) == set(b["members"])
+    assert abs(sum(b["weights"].values()) - 1) < 1e-3 and min(b["weights"].values()) >= 0
+    assert b["weights"]["linear"] > 0  # a 3-epoch MLP and 300 rows of trees do not beat ridge here
+    val = b["validation_loss"]
+    assert val["n_val"] == m["dataset"]["n_val"] and "squared error" in val["metric"]
+    assert val["lowest"] <= min(val[k] for k in b["members"]) + 1e-6  # each member alone is a candidate
+    # the one-standard-error rule: no more than one standard error above the lowest, with more linear weight
+    assert val["lowest"] <= val["blend"] <= val["lowest"] + val["blend_minus_lowest_se"] + 1e-6
+    assert b["weights"]["linear"] >= val["lowest_weights"]["linear"] and "one-standard-error" in b["rule"]
+    assert "Blend" in (run / "report.md").read_text() and "linear alone" in (run / "report.md").read_text()
+    assert m["test"]["r2"] >= m["baselines"]["linear"]["r2"] - 0.03
+
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(
+        model.get_layer("blend").blend_weights.numpy(), list(b["weights"].values()), atol=1e-4
+    )
+    df = _diabetes().drop(columns=["progression"]).head(20)
+    x = {c: (np.asarray(df[c], object) if c == "sex" else np.asarray(df[c], np.float32)) for c in df.columns}
+    keras_pred = np.asarray(model.predict(x, verbose=0)).ravel()
+    served = tf.saved_model.load(str(sorted((tmp_path / "sm" / "tabular").iterdir())[-1]))
+    out = served.signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
+    np.testing.assert_allclose(np.asarray(next(iter(out.values()))).ravel(), keras_pred, rtol=1e-4)
+    assert keras_pred.min() > 20 and keras_pred.max() < 400  # the target's units (25..346), not z-scores
+
+
+def test_pick_weights_lowest_loss_or_one_standard_error_toward_linear():
+    from apps.tabular.models import pick_weights
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(200, 1))
+    common = rng.normal(0, 0.5, y.shape)  # what neither the MLP nor the linear model can explain
+    mlp, trees = y + common + rng.normal(0, 0.2, y.shape), y + rng.normal(0, 2.0, y.shape)
+    near = y + common + rng.normal(0, 0.22, y.shape)  # a linear member nearly as good as the MLP
+    w_min, losses = pick_weights([mlp, trees, near], y, "squared error", "min")
+    assert losses[w_min] == min(losses.values()) and len(losses) == 66
+    assert 0 < w_min[2] < 1  # two partly independent errors: their mean beats either
+    w_1se, _ = pick_weights([mlp, trees, near], y, "squared error", "1se")
+    assert w_1se[2] > w_min[2] and losses[w_1se] > losses[w_min]  # more linear weight, a little more loss
+    far = y + common + rng.normal(0, 1.0, y.shape)  # a clearly worse linear member is not forced in
+    w_far, far_losses = pick_weights([mlp, trees, far], y, "squared error", "1se")
+    assert w_far[2] <= 0.2 and far_losses[w_far] < far_losses[(0.0, 0.0, 1.0)]
+    labels = np.array([0, 1, 1, 0])
+    probs = [np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])] * 3
+    w, cls_losses = pick_weights(probs, labels, "log loss", "min")
+    assert cls_losses[w] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.7, 0.6])))
+    with pytest.raises(ValueError, match="blend rule"):
+        pick_weights(probs, labels, "log loss", "best")

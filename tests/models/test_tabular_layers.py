@@ -1,4 +1,5 @@
-"""Tabular layers: the in-graph tree walk equals scikit-learn, the target inverse round-trips."""
+"""Tabular layers: the in-graph tree walk equals scikit-learn, the target inverse round-trips, the blend is
+the convex combination of its members."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from tfdl.models.tabular_layers import (
+    Blend,
     PiecewiseLinearEncoding,
     TargetInverse,
     TreeEnsemble,
@@ -50,3 +52,24 @@ def test_piecewise_linear_encoding_is_a_ramp_per_bin():
     np.testing.assert_allclose(
         out, [[-1.0, 0.0, 0.0], [0.5, 0.0, 0.0], [1.0, 1.0, 0.5], [1.0, 1.0, 2.0]], atol=1e-6
     )
+
+
+def test_blend_is_the_weighted_sum_of_its_members_and_the_network_alone_in_training():
+    net = np.array([[0.8, 0.2], [0.1, 0.9]], np.float32)  # class probabilities
+    trees = np.array([[0.0], [2.0]], np.float32)  # one logit (binary)
+    lin = np.array([[0.6, 0.4], [0.3, 0.7]], np.float32)
+    blend = Blend("binary", members=3)
+    np.testing.assert_allclose(blend.blend_weights.numpy(), [0.5, 0.5, 0.0])  # the start: as before
+    blend.blend_weights.assign([0.2, 0.5, 0.3])
+    p_trees = 1 / (1 + np.exp(-trees))
+    want = 0.2 * net + 0.5 * np.concatenate([1 - p_trees, p_trees], axis=1) + 0.3 * lin
+    np.testing.assert_allclose(np.asarray(blend([net, trees, lin])), want, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(blend([net, trees, lin], training=True)), net)
+
+
+def test_blend_reads_the_single_weight_a_two_member_model_saved():
+    blend = Blend("regression", members=2)
+    blend.load_own_variables({"0": np.array(0.3, np.float32)})  # the network's weight, saved before #14
+    np.testing.assert_allclose(blend.blend_weights.numpy(), [0.3, 0.7], atol=1e-7)
+    blend.load_own_variables({"0": np.array([0.9, 0.1], np.float32)})
+    np.testing.assert_allclose(blend.blend_weights.numpy(), [0.9, 0.1], atol=1e-7)

@@ -109,7 +109,6 @@ def _pick(candidates, score):
 def _fit_linear(splits: Splits, columns, frames, y_train, y_val, classify: bool):
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -119,13 +118,9 @@ def _fit_linear(splits: Splits, columns, frames, y_train, y_val, classify: bool)
     x_train = prep.fit_transform(frames[0], y_train)
     x_val = prep.transform(frames[1])
     k = splits.info.num_classes
-    loss = _val_loss(classify, k)
+    best = fit_linear_matrix(x_train, y_train, x_val, y_val, classify, k)
     if classify:
-        models = [LogisticRegression(C=c, max_iter=3000).fit(x_train, y_train) for c in LINEAR_C]
-        best = _pick(models, lambda m: loss(y_val, _proba(m, x_val, k)))
         return lambda frame: _proba(best, prep.transform(frame), k)
-    models = [Ridge(alpha=a).fit(x_train, y_train) for a in RIDGE_ALPHA]
-    best = _pick(models, lambda m: loss(y_val, m.predict(x_val)))
     return lambda frame: best.predict(prep.transform(frame))
 
 
@@ -186,4 +181,22 @@ def fit_hgb_matrix(x_train, y_train, x_val, y_val, classify: bool, num_classes: 
         ]
         if classify:
             return _pick(models, lambda m: loss(y_val, _proba(m, x_val, num_classes)))
+        return _pick(models, lambda m: loss(y_val, m.predict(x_val)))
+
+
+def fit_linear_matrix(x_train, y_train, x_val, y_val, classify: bool, num_classes: int):
+    """Logistic regression over ``LINEAR_C`` or ridge over ``RIDGE_ALPHA`` on a feature matrix, the setting
+    with the lowest validation loss: the ``linear`` baseline's model, and the linear member of ``mlp+gbdt``
+    (fitted on the same features computed inside the Keras graph). Regression targets are used as given
+    (a standardised target gives the same ridge, scaled: the intercept is not penalised)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from threadpoolctl import threadpool_limits
+
+    y_train, y_val = _target(y_train, classify), _target(y_val, classify)
+    loss = _val_loss(classify, num_classes)
+    with threadpool_limits(limits=1):
+        if classify:
+            models = [LogisticRegression(C=c, max_iter=3000).fit(x_train, y_train) for c in LINEAR_C]
+            return _pick(models, lambda m: loss(y_val, _proba(m, x_val, num_classes)))
+        models = [Ridge(alpha=a).fit(x_train, y_train) for a in RIDGE_ALPHA]
         return _pick(models, lambda m: loss(y_val, m.predict(x_val)))

@@ -228,22 +228,33 @@ def tree_ensemble_weights(model) -> tuple[dict, list]:
 
 @keras.saving.register_keras_serializable(package="tfdl")
 class Blend(keras.layers.Layer):
-    """``weight * network + (1 - weight) * trees`` at inference; the network alone in training (so it
-    learns the target, not the trees' residuals on data they have memorised).
+    """A convex blend of the members' outputs at inference, ``sum_i weight_i * member_i``; the network
+    alone in training (so it learns the target, not the other members' residuals on data they have
+    memorised).
 
-    ``kind``: ``regression`` (both in the standardised target space), ``binary`` (network class
-    probabilities, trees one logit) or ``multiclass`` (network probabilities, trees logits). The weight is
-    a non-trainable variable, chosen on validation after training (``apps.tabular``).
+    Inputs: ``[network, trees, *others]`` (``members`` of them). ``kind``: ``regression`` (every member in
+    the standardised target space), ``binary`` (network class probabilities, trees one logit) or
+    ``multiclass`` (network probabilities, trees logits); members after the trees (the linear model) give
+    class probabilities or the standardised target as they are. The weights are a non-trainable variable
+    (starting at ``[weight, 1 - weight, 0, ...]``), chosen on validation after training by ``rule`` (``min``:
+    the lowest validation loss; ``1se``: the one-standard-error rule toward the last member; see
+    ``apps.tabular``).
     """
 
-    def __init__(self, kind="regression", weight=0.5, **kwargs):
+    def __init__(self, kind="regression", weight=0.5, members=2, rule="min", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if kind not in ("regression", "binary", "multiclass"):
             raise ValueError(f"kind must be regression, binary or multiclass; got {kind!r}")
-        self.kind = kind
-        self.weight = self.add_weight(
-            name="weight", shape=(), initializer=keras.initializers.Constant(float(weight)), trainable=False
+        if int(members) < 2:
+            raise ValueError(f"a blend needs at least 2 members (network, trees); got {members!r}")
+        self.kind, self.members, self.rule = kind, int(members), str(rule)
+        start = [float(weight), 1.0 - float(weight)] + [0.0] * (self.members - 2)
+        self.blend_weights = self.add_weight(
+            name="weights",
+            shape=(self.members,),
+            initializer=keras.initializers.Constant(start),
+            trainable=False,
         )
 
     def tree_output(self, trees):
@@ -254,14 +265,28 @@ class Blend(keras.layers.Layer):
             return ops.softmax(trees, axis=-1)
         return trees
 
+    def outputs_of(self, inputs) -> list:
+        """Every member's output in the blended space (class probabilities, or the standardised target)."""
+        net, trees, *others = (ops.cast(t, "float32") for t in inputs)
+        return [net, self.tree_output(trees), *others]
+
     def call(self, inputs, training=None):
-        net, trees = ops.cast(inputs[0], "float32"), ops.cast(inputs[1], "float32")
         if training:
-            return net
-        return self.weight * net + (1.0 - self.weight) * self.tree_output(trees)
+            return ops.cast(inputs[0], "float32")
+        parts = self.outputs_of(inputs)
+        return sum(self.blend_weights[i] * p for i, p in enumerate(parts))
+
+    def load_own_variables(self, store):
+        # A model saved before the blend had a linear member holds one scalar weight (the network's).
+        old = len(store) == 1 and getattr(store["0"], "ndim", 1) == 0
+        if old:
+            w = float(store["0"][()])
+            self.blend_weights.assign([w, 1.0 - w] + [0.0] * (self.members - 2))
+            return
+        super().load_own_variables(store)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind}
+        return {**super().get_config(), "kind": self.kind, "members": self.members, "rule": self.rule}
