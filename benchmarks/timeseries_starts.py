@@ -1,11 +1,11 @@
 """`tfdl bench timeseries_starts`: a finished time-series run's network against its linear starts, on the
 validation AND the test windows (MAE over the run's MASE scale).
 
-Why the pipeline kept (or dropped) the network: KeepStartIfBetter keeps the linear start only when training
-did not beat it on validation; this prints the validation numbers that decided it beside the test numbers
-that judge it, for the network, every linear start (ridge in the model's scaling, the seasonal naive
-forecasts the window reaches) and the plain mean of the network and the ridge start (a diagnostic, not an
-option of the app).
+The run serves the forecaster chosen on its held-out validation windows (``forecaster_choice`` in
+metrics.json: the network, its linear start or their mean); this prints, beside the test numbers that judge
+it, the (early-stopping) validation numbers of the network, every linear start (ridge in the model's
+scaling, the seasonal naive forecasts the window reaches) and the plain mean of the network and the ridge
+start.
 
     python benchmarks/timeseries_starts.py runs/timeseries/<run-id> [more run folders]
 """
@@ -43,6 +43,10 @@ def starts_table(run: Path) -> dict[str, dict[str, float]]:
         return (z @ kernel + bias) * e["target_std"] + e["target_mean"]
 
     out = {}
+    try:
+        model.get_layer("forecaster_mix").weight.assign(1.0)  # the network alone, whatever was chosen
+    except ValueError:
+        pass  # a run from before the forecaster choice: the model is the network
     for part, x, y in (("val", s.x_val, s.y_val), ("test", s.x_test, s.y_test)):
         net = np.asarray(model.predict(x, verbose=0), np.float64)
         preds = {"network": net, **{f"start {k}": linear(x, v) for k, v in starts.items()}}
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     for run in map(Path, args.runs):
         metrics = json.loads((run / "metrics.json").read_text())
         table = starts_table(run)
-        print(f"{run}: kept_starting_weights={metrics.get('kept_starting_weights')}")
+        chosen = (metrics.get("forecaster_choice") or {}).get("chosen")
+        print(f"{run}: served forecaster={chosen}")
         for part, row in table.items():
             print(f"  {part}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
     return 0
