@@ -8,6 +8,12 @@ scaling, the seasonal naive forecasts the window reaches) and the plain mean of 
 start.
 
     python benchmarks/timeseries_starts.py runs/timeseries/<run-id> [more run folders]
+    python benchmarks/timeseries_starts.py --cv runs/timeseries/cv-<time>-<hash> [more cv folders]
+
+``--cv``: over the folds of a ``tfdl cv timeseries``, the test MASE of each candidate (the network alone,
+the ridge start, their mean, and the forecaster each fold served), each one's paired difference against
+the best baseline (mean +/- standard error over the folds, as ``tfdl cv``), and which candidate the folds
+chose on their held-out validation windows (with those windows' MASE).
 """
 
 from __future__ import annotations
@@ -55,10 +61,58 @@ def starts_table(run: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+def cv_table(folder: Path) -> dict:
+    """Per candidate over the folds of one ``tfdl cv timeseries`` summary folder (cv.json): test MASE mean
+    and the paired difference against the best baseline; the choices and their held-out MASE."""
+    import statistics
+
+    from tfdl.cv import CvResult
+
+    cv = json.loads((folder / "cv.json").read_text())
+    r = CvResult(cv["app"], cv["model"], cv["metric"], cv["higher_is_better"], cv["folds"], cv["per_fold"])
+    best = min(r.baseline_names, key=lambda b: r.stats(b)["mean"])
+    cand: dict[str, list[float]] = {"network": [], "ridge start": [], "mean": [], "served": []}
+    chosen, held = [], {"network": [], "start": [], "mean": []}
+    for f in cv["per_fold"]:
+        run = Path(f["run_dir"])
+        test = starts_table(run)["test"]
+        cand["network"].append(test["network"])
+        cand["ridge start"].append(test["start ridge"])
+        cand["mean"].append(test["mean of network and ridge start"])
+        cand["served"].append(f["model"])
+        choice = json.loads((run / "metrics.json").read_text()).get("forecaster_choice") or {}
+        chosen.append(choice.get("chosen"))
+        for k in held:
+            held[k].append((choice.get("mase") or {}).get(k))
+    base = r.values(best)
+    out = {"best_baseline": best, "baseline_mean": statistics.fmean(base), "chosen": chosen, "held_out": held}
+    for name, vals in cand.items():
+        d = [v - b for v, b in zip(vals, base)]
+        se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+        out[name] = {"mean": statistics.fmean(vals), "diff": statistics.fmean(d), "se": se,
+                     "wins": sum(x < 0 for x in d), "folds": len(d)}  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("runs", nargs="+", help="finished tfdl train timeseries run folders")
+    ap.add_argument(
+        "runs", nargs="+", help="finished tfdl train timeseries run folders (with --cv: cv folders)"
+    )
+    ap.add_argument("--cv", action="store_true", help="the folders are tfdl cv timeseries summaries")
     args = ap.parse_args(argv)
+    if args.cv:
+        for folder in map(Path, args.runs):
+            t = cv_table(folder)
+            print(
+                f"{folder}: best baseline {t['best_baseline']} {t['baseline_mean']:.3f}; chosen {t['chosen']}"
+            )
+            for name in ("network", "ridge start", "mean", "served"):
+                c = t[name]
+                paired = f"{c['diff']:+.3f} +/- {c['se']:.3f}, {c['wins']}/{c['folds']}"
+                print(f"  {name}: {c['mean']:.3f} ({paired})")
+            print("  held-out MASE per fold: " + "; ".join(f"{k} {v}" for k, v in t["held_out"].items()))
+        return 0
     for run in map(Path, args.runs):
         metrics = json.loads((run / "metrics.json").read_text())
         table = starts_table(run)
