@@ -295,10 +295,10 @@ def test_forecaster_is_chosen_on_held_out_validation_windows_and_is_what_the_mod
     assert rec["chosen"] != "network"  # a constant shift of 0.3 std only hurts on a clean sine
 
 
+@pytest.mark.slow
 def test_cv_tests_rolling_origins_against_every_baseline(workdir: Path, capsys):
     """`tfdl cv timeseries --folds 3`: three expanding-window folds, every baseline on each fold's split,
-    the test blocks chronological and together every forecast origin of the last 15 % once; a series too
-    short for the folds exits 2 in one line and leaves no run."""
+    the test blocks chronological and together every forecast origin of the last 15 % once."""
     sine_frame(700).to_csv(workdir / "load.csv", index=False)
     args = ["cv", "timeseries", "--data", "load.csv", "--folds", "3", "--model", "mlp", "--metric", "mase",
             *BASE[:4], "--set", "data.horizon=6", "--set", "train.epochs=1",
@@ -322,6 +322,8 @@ def test_cv_tests_rolling_origins_against_every_baseline(workdir: Path, capsys):
     assert origins == 700 - 6 + 1 - round(700 * 0.85)  # every origin of the last 15 % tested once
     assert summary["verdict"] in capsys.readouterr().out
 
+
+def test_cv_on_a_series_too_short_for_the_folds_exits_2_and_leaves_no_run(workdir: Path, capsys):
     sine_frame(300).to_csv(workdir / "short.csv", index=False)
     assert main(["cv", "timeseries", "--data", "short.csv", "--folds", "5", *BASE, "--set", "data.horizon=12",
                  "--runs-dir", "short_runs"]) == 2  # fmt: skip
