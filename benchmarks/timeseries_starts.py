@@ -33,6 +33,7 @@ def starts_table(run: Path) -> dict[str, dict[str, float]]:
     import keras
     import yaml
 
+    import tfdl.models  # noqa: F401  (registers the custom layers before loading)
     from apps import timeseries as T
     from tfdl.pipeline import resolve_config
 
