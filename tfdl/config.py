@@ -185,7 +185,7 @@ class RunConfig(_Section):
 
     app: str = ""
     task: str | None = None  # a registered tfdl.tasks name; None = the app's task (tabular may infer it)
-    augment: Literal["none", "flip", "light", "strong"] = "none"
+    augment: Literal["none", "flip", "shift", "light", "strong"] = "none"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize("level", ["flip", "light"])
+@pytest.mark.parametrize("level", ["flip", "shift", "light"])
 def test_exported_model_with_augmentation_is_deterministic(tmp_path, level):
     import keras
     import tensorflow as tf

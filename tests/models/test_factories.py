@@ -167,6 +167,7 @@ def test_parameter_counts():
         (lambda: build_resnet((8, 8), 3, filters=()), "filters=()"),
         (lambda: build_resnet((8, 8), 3, pooling="max"), "pooling='max'"),
         (lambda: build_resnet((8, 8), 3, flip_tta="yes"), "flip_tta='yes'"),
+        (lambda: build_resnet((8, 8), 3, downsample="avg"), "downsample='avg'"),
         (lambda: build_rnn((6, 2), 2, cell="transformer"), "cell='transformer'"),
         (lambda: build_rnn((None, 2), 2, unroll=True), "timesteps=None"),
         (lambda: build_rnn((6, 2), 2, vocab_size=20), "token ids"),
@@ -331,3 +332,15 @@ def test_attention_model_scores():
 
 def test_factories_dict():
     assert set(FACTORIES) == {"mlp", "cnn", "resnet", "rnn", "autoencoder", "transformer"}
+
+
+@pytest.mark.parametrize("downsample", ["conv_pool", "pool_conv", "stride"])
+def test_resnet_downsample_halves_stage_two_and_keeps_the_weights(downsample):
+    """Each way of halving the resolution gives stage 2 a 7x7 map on 28x28 inputs and the same weights;
+    pooling or striding before the convolution runs it on a quarter of the positions."""
+    model = build_resnet((28, 28), 10, filters=(8, 16), downsample=downsample, pooling="flatten")
+    conv = model.get_layer("stage2_conv")
+    assert tuple(model.get_layer("stage2_block1_add").output.shape[1:]) == (7, 7, 16)
+    assert tuple(conv.output.shape[1:3]) == ((14, 14) if downsample == "conv_pool" else (7, 7))
+    assert model.count_params() == build_resnet((28, 28), 10, filters=(8, 16), pooling="flatten").count_params()
+    assert model(RNG.random((2, 28, 28)).astype("float32")).shape == (2, 10)

@@ -151,12 +151,18 @@ def weighted_auc(w: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.n
     each row counted ``w`` times (exactly ``roc_auc_score`` on the resampled rows)."""
     order, starts = _score_groups(score)
     pos = positive[order].astype(bool)
-    ws = w[:, order]
-    wp = np.add.reduceat(ws * pos, starts, axis=1)
-    wn = np.add.reduceat(ws * ~pos, starts, axis=1)
-    neg_below = np.cumsum(wn, axis=1) - wn
-    num = (wp * (neg_below + 0.5 * wn)).sum(axis=1)
-    return _safe_div(num, wp.sum(axis=1) * wn.sum(axis=1))
+    at_pos, at_neg = np.flatnonzero(pos), np.flatnonzero(~pos)  # sorted positions of each class
+    # cumulative weight of the negatives in score order, with a leading 0: cum[:, k] = first k negatives
+    cum = np.zeros((w.shape[0], at_neg.size + 1))
+    np.cumsum(w[:, order[at_neg]], axis=1, out=cum[:, 1:])
+    # for each positive, its tie group [start, end): negatives strictly below it, and tied with it
+    group = np.searchsorted(starts, at_pos, side="right") - 1
+    ends = np.r_[starts[1:], pos.size]
+    below = cum[:, np.searchsorted(at_neg, starts[group])]
+    upto = cum[:, np.searchsorted(at_neg, ends[group])]
+    wp = w[:, order[at_pos]]
+    num = (wp * (below + 0.5 * (upto - below))).sum(axis=1)
+    return _safe_div(num, wp.sum(axis=1) * cum[:, -1])
 
 
 def weighted_average_precision(w: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.ndarray:

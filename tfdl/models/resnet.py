@@ -26,6 +26,7 @@ def build_resnet(
     blocks_per_stage: int = 1,
     stem_stride: int = 2,
     stem_pool: bool = False,
+    downsample: str = "conv_pool",
     pooling: str = "avg",
     dropout: float = 0.0,
     flip_tta: bool = False,
@@ -66,6 +67,10 @@ def build_resnet(
         stem_pool: 2x2 max-pool after the stem convolution, before its BatchNorm, default False. With
             ``stem_stride=1`` the stem sees every pixel and the body still starts at half resolution
             (airbench's conv -> pool -> BN order: the normalisation runs on a quarter of the positions).
+        downsample: how stage 2 halves the resolution: ``"conv_pool"`` (default: its 3x3 convolution at the
+            full resolution, then a 2x2 max-pool), ``"pool_conv"`` (pool first, so the convolution runs on a
+            quarter of the positions: a quarter of its FLOPs) or ``"stride"`` (a stride-2 convolution, ResNet's
+            own transition; same FLOPs as ``"pool_conv"``).
         pooling: head: ``"avg"`` (default: GlobalAveragePooling2D, any input size) or ``"flatten"`` (one
             weight per position and channel: learns faster in a short budget, fixed input size).
         dropout: dropout rate before the output layer, default 0.0.
@@ -83,7 +88,7 @@ def build_resnet(
     Returns:
         An uncompiled ``keras.Model``; the output layer is ``"predictions"`` (float32).
     """
-    from tfdl.models.layers import FlipViews, MeanOfViews
+    from tfdl.models.layers import FlipViews, FusedBatchNormalization, MeanOfViews
 
     c.check_positive_int("num_classes", num_classes)
     filters = c.check_int_tuple("filters", filters)
@@ -92,6 +97,7 @@ def build_resnet(
     c.check_choice("stem_pool", stem_pool, (False, True))
     c.check_choice("flip_tta", flip_tta, (False, True))
     c.check_choice("pooling", pooling, ("avg", "flatten"))
+    c.check_choice("downsample", downsample, ("conv_pool", "pool_conv", "stride"))
     c.check_rate("dropout", dropout)
     c.check_output_activation(output_activation)
 
@@ -106,14 +112,18 @@ def build_resnet(
     x = keras.layers.Conv2D(filters[0], 3, strides=stem_stride, name="stem_conv", **conv)(x)
     if stem_pool:
         x = keras.layers.MaxPooling2D(2, name="stem_pool")(x)
-    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = FusedBatchNormalization(name="stem_bn")(x)
     x = keras.layers.Activation(activation, name="stem_act")(x)
     for i, f in enumerate(filters, start=1):
         if i > 1:
-            x = keras.layers.Conv2D(f, 3, name=f"stage{i}_conv", **conv)(x)
-            if i == 2 and min(d for d in x.shape[1:3] if d is not None) >= 4:
+            halve = i == 2 and min((d for d in x.shape[1:3] if d is not None), default=4) >= 4
+            if halve and downsample == "pool_conv":
                 x = keras.layers.MaxPooling2D(2, name=f"stage{i}_pool")(x)
-            x = keras.layers.BatchNormalization(name=f"stage{i}_bn")(x)
+            stride = 2 if halve and downsample == "stride" else 1
+            x = keras.layers.Conv2D(f, 3, strides=stride, name=f"stage{i}_conv", **conv)(x)
+            if halve and downsample == "conv_pool":
+                x = keras.layers.MaxPooling2D(2, name=f"stage{i}_pool")(x)
+            x = FusedBatchNormalization(name=f"stage{i}_bn")(x)
             x = keras.layers.Activation(activation, name=f"stage{i}_act")(x)
         for j in range(1, blocks_per_stage + 1):
             x = _residual_block(x, f, f"stage{i}_block{j}", activation, conv)
@@ -132,10 +142,12 @@ def build_resnet(
 
 
 def _residual_block(x, f, prefix, activation, conv):
+    from tfdl.models.layers import FusedBatchNormalization
+
     y = keras.layers.Conv2D(f, 3, name=f"{prefix}_conv1", **conv)(x)
-    y = keras.layers.BatchNormalization(name=f"{prefix}_bn1")(y)
+    y = FusedBatchNormalization(name=f"{prefix}_bn1")(y)
     y = keras.layers.Activation(activation, name=f"{prefix}_act1")(y)
     y = keras.layers.Conv2D(f, 3, name=f"{prefix}_conv2", **conv)(y)
-    y = keras.layers.BatchNormalization(name=f"{prefix}_bn2")(y)
+    y = FusedBatchNormalization(name=f"{prefix}_bn2")(y)
     y = keras.layers.Add(name=f"{prefix}_add")([x, y])
     return keras.layers.Activation(activation, name=f"{prefix}_out")(y)
