@@ -4,11 +4,12 @@ For every app, the data sets of :mod:`generalize_data` are written as a user bri
 folder of class sub-folders of PNG files) and the ordinary command line runs on each, in a subprocess,
 with nothing but ``--data`` and the columns a user must name:
 
-- ``tfdl cv APP --data PATH --folds 5 --metric M --set ...`` where the app splits one pool of examples:
-  the model and every baseline on the same 5 folds, and the paired verdict of ``tfdl cv`` (the model
-  against the best baseline: wins / loses / within two standard errors);
-- ``tfdl train timeseries --data PATH --no-export --set ...`` for time series, whose test split is
-  chronological (``tfdl cv`` refuses folds there): one split, no standard error.
+- ``tfdl cv APP --data PATH --folds 5 --metric M --set ...``: the model and every baseline on the same
+  5 folds, and the paired verdict of ``tfdl cv`` (the model against the best baseline: wins / loses /
+  within two standard errors). Time series are folded by rolling forecast origin (5 test blocks at the
+  end of the series, each fold trained on everything before its validation block);
+- ``tfdl train APP --data PATH --no-export --set ...`` for a set marked ``folds=False`` (none now): one
+  split, no standard error.
 
 One table (data set, rows, app, model, metric, the model's value, every baseline, verdict, train seconds)
 goes to BENCHMARKS.md; ``runs/generalize-<time>/results.json`` keeps every number, and each data set's
@@ -272,8 +273,8 @@ def run(
             "",
             f"Each row is the user's command on a data set no default was tuned on (sources and licences: "
             f"README, Generalization suite): `tfdl cv APP --data PATH --folds {FOLDS} --metric M` with the "
-            "columns named by `--set`, or `tfdl train` for time series (chronological split: one test "
-            "split, no standard error). Verdict: the model against the best baseline by mean, paired "
+            "columns named by `--set` (time series: rolling forecast origins, expanding window). "
+            "Verdict: the model against the best baseline by mean, paired "
             "difference +/- its standard error over the folds; within two standard errors = within noise. "
             f"train s = the model's training seconds summed over the folds. Every number: `{path}`.",
         ]

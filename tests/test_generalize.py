@@ -101,10 +101,13 @@ def test_timeseries_sets_have_a_regular_time_column(prepared, ds):
     # monthly data steps by 28..31 days; the others by a multiple of one step (a user's gaps are kept)
     base = steps.min()
     assert steps.dt.days.between(28, 31).all() or ((steps % base) == pd.Timedelta(0)).all()
-    assert df[s["data.target"]].notna().all() and not ds.folds
-    # the chronological val and test parts (15% each by default) must each hold one whole window
-    window = int(s.get("data.lookback", 48)) + int(s.get("data.horizon", 48))
-    assert int(len(df) * 0.15) >= window
+    assert df[s["data.target"]].notna().all() and ds.folds  # tfdl cv: rolling forecast origins
+    # the last 15% (data.test_fraction) must hold folds x horizon forecast origins (each test block at least
+    # one horizon), and the first fold's training part one whole window
+    n, horizon, lookback = len(df), int(s.get("data.horizon", 48)), int(s.get("data.lookback", 48))
+    origins = n - horizon + 1 - round(n * 0.85)
+    assert origins >= R.QUICK_FOLDS * horizon
+    assert round(n * 0.85) - round(n * 0.15) >= lookback + horizon
 
 
 @pytest.mark.parametrize("ds", [d for d in G.DATASETS if d.app == "anomaly"], ids=lambda d: d.name)

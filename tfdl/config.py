@@ -40,7 +40,8 @@ class DataConfig(_Section):
     limit: int | None = Field(None, gt=0)  # cap on training examples (quick runs, studies)
     seed: int = 42
     # k-fold cross-validation (``tfdl cv``): with ``folds`` >= 2 the test part is fold ``fold`` (0-based)
-    # of ``folds`` stratified folds of the pooled data and ``test_fraction`` is not used.
+    # of ``folds`` stratified folds of the pooled data and ``test_fraction`` is not used; a time series
+    # instead tests rolling forecast origin ``fold`` of ``folds`` in its last ``test_fraction``.
     folds: int = Field(0, ge=0)
     fold: int = Field(0, ge=0)
 

@@ -3,7 +3,9 @@
 One test split of a few thousand rows has a standard error of about a point of accuracy or AUC, so a
 model-vs-baseline verdict on it is often noise. Cross-validation trains the same config ``K`` times
 (``data.folds=K``, ``data.fold=0..K-1``: every example is tested exactly once, the validation part is
-carved from the other folds) and fits every baseline on each fold's identical split. The summary gives
+carved from the other folds; a time series tests ``K`` rolling forecast origins instead, each fold
+training on everything before its validation block, see :func:`tfdl.data.timeseries.rolling_windows`)
+and fits every baseline on each fold's identical split. The summary gives
 each one's mean and standard deviation over the folds and the *paired* difference model - baseline
 (mean and its standard error), which is what decides "who wins" honestly.
 

@@ -266,12 +266,6 @@ def train(
     grad_log = gradient_callback(cfg, splits, y_train, run_dir / "tensorboard" / "gradients")
     if grad_log is not None:
         callbacks.append(grad_log)
-    keep_start = None
-    if getattr(model, "start_is_candidate", False):  # set by a builder that starts from a fitted solution
-        from tfdl.training.callbacks import KeepStartIfBetter
-
-        keep_start = KeepStartIfBetter(val_ds, log=log)
-        callbacks.append(keep_start)
     if resumed:
         _trim_history(run_dir / "history.csv", run_dir / "backup")
 
@@ -316,7 +310,6 @@ def train(
         "app": app.name,
         "model": cfg.model.name,
         "task": cfg.task,
-        **({"kept_starting_weights": keep_start.kept_start} if keep_start is not None else {}),
         "dataset": {
             "name": splits.info.name,
             "source": splits.info.source,
@@ -387,8 +380,8 @@ def load_splits(app: App, cfg: cfgmod.RunConfig) -> Splits:
         cfg.task = splits.info.task
     if cfg.data.folds and splits.info.cv is None:
         raise TfdlError(
-            f"data.folds is not available for {app.name} on {splits.info.name}: it has a fixed test split "
-            "(official or chronological); remove data.folds or use a data set the app splits itself"
+            f"data.folds is not available for {app.name} on {splits.info.name}: it has a fixed (official) "
+            "test split; remove data.folds or use a data set the app splits itself"
         )
     return splits
 

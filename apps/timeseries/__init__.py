@@ -15,7 +15,8 @@ Scaling is inside the model (training-part statistics), so the exported model ta
 Baselines on the same test windows: ridge on the same window, seasonal naive (same time yesterday, last
 week, last year: those the time step has) and naive (last value).
 
-Sections: ``models.py`` (the five builders, the linear skip and its start chosen on validation),
+Sections: ``models.py`` (the five builders, the linear skip and its start chosen on validation, the
+forecaster choice: network, linear start or their mean, on held-out validation windows),
 ``report.py`` (forecast plots, error by horizon, the linear start), ``codec.py`` (a window CSV in, a
 time-stamped forecast out); the config, data, baselines and the App are here.
 """
@@ -38,6 +39,7 @@ from apps.timeseries.models import (  # noqa: F401 (best_start, linear_starts: t
     build_rnn_cell,
     build_tcn,
     build_transformer,
+    choose_forecaster,
     linear_starts,
 )
 from apps.timeseries.report import forecast_days, report  # noqa: F401
@@ -140,15 +142,34 @@ def auto_lookback(lags: dict[str, int], n: int, d: TimeseriesData) -> int:
     return wide if wide + d.horizon <= n_hold else lag
 
 
+CHOICE_BLOCKS = 3  # horizon-sized blocks of validation origins held out for the forecaster choice
+
+
 def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: str) -> Splits:
-    """Chronological windows + the facts the models (scaling), baselines and codec need."""
+    """Chronological windows + the facts the models (scaling), baselines and codec need.
+
+    One split (``data.folds=0``): train / val / test in time order, no window crosses a boundary. With
+    ``data.folds=K`` (``tfdl cv timeseries``): rolling forecast origin ``data.fold`` of ``K``
+    (:func:`ts.rolling_windows`: expanding window, the test blocks are the last ``data.test_fraction`` of
+    the series). Either way the last :data:`CHOICE_BLOCKS` horizon-sized blocks of validation origins are
+    held out of training and early stopping: the forecaster (network, linear start or their mean) is
+    chosen on them (:func:`apps.timeseries.models.choose_forecaster`).
+    """
     from tfdl.evaluation.metrics import seasonal_naive_scale
 
     if d.lookback == "auto":
         d = d.model_copy(update={"lookback": auto_lookback(seasons(series.step), len(series.times), d)})
-    w = ts.split_windows(series.values, d.lookback, d.horizon, val_fraction=d.val_fraction,
-                         test_fraction=d.test_fraction, stride=d.stride)  # fmt: skip
+    split = dict(val_fraction=d.val_fraction, test_fraction=d.test_fraction, stride=d.stride)
+    if d.folds:
+        w = ts.rolling_windows(series.values, d.lookback, d.horizon, folds=d.folds, fold=d.fold, **split)
+    else:
+        w = ts.split_windows(series.values, d.lookback, d.horizon, **split)
     train_end, val_end = w.bounds
+    test_end = int(w.origins["test"][-1]) + d.horizon
+    held = ts.hold_out_last(w.origins["val"], d.horizon, CHOICE_BLOCKS)
+    keep = len(w.origins["val"]) - held
+    choice = {"x": w.x["val"][keep:], "y": w.y["val"][keep:], "origins": w.origins["val"][keep:]}
+    w.x["val"], w.y["val"], w.origins["val"] = w.x["val"][:keep], w.y["val"][:keep], w.origins["val"][:keep]
     mean, std = ts.train_statistics(series.values, train_end)
     lags = seasons(series.step)
     train_target = series.target[:train_end]
@@ -176,17 +197,34 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
         series=series.target.astype(np.float64),
         times=t,
         origins=w.origins,
+        bounds=(train_end, val_end),  # train = [0, train_end), val = [train_end, val_end), test after
+        choice=choice,
         seasons=lags,
         target_mean=float(mean[0]),
         target_std=float(std[0]),
     )
+    if d.folds:
+        info.cv = {"folds": d.folds, "fold": d.fold}
+        last = test_end - d.horizon + 1
+        how = (f"Rolling forecast origin, fold {d.fold + 1} of {d.folds} (expanding window): train"
+               f" {span(0, train_end)}, val {span(train_end, val_end)}, test origins {span(val_end, last)}"
+               " (the test windows' targets run to"
+               f" {t[min(test_end, len(t)) - 1]}). Validation and test windows may read inputs from before"
+               " their part (known at their forecast origin); no training or validation target reaches the"
+               " test block.")  # fmt: skip
+    else:
+        how = (f"train {span(0, train_end)}, val {span(train_end, val_end)}, test {span(val_end, len(t))}."
+               " No window crosses a boundary.")  # fmt: skip
+    if held:
+        how += (f" The last {held} validation windows (origins {t[choice['origins'][0]]} .. "
+                f"{t[choice['origins'][-1]]}) are held out of training and early stopping: the forecaster"
+                " is chosen on them.")  # fmt: skip
     info.update(dict(
         assets={"example_window.csv": _window_csv(series, int(w.origins["test"][-1]), d.lookback, pre)},
         report_sections=[("Chronological split", (
-            f"Time step {ts.step_str(series.step)}; {len(t)} steps. train {span(0, train_end)},"
-            f" val {span(train_end, val_end)}, test {span(val_end, len(t))}."
-            f" Windows: lookback {d.lookback}, horizon {d.horizon}; none crosses a"
-            f" boundary. Scaling statistics from the training part only (target mean {mean[0]:.4g}, std"
+            f"Time step {ts.step_str(series.step)}; {len(t)} steps. {how}"
+            f" Windows: lookback {d.lookback}, horizon {d.horizon}. Scaling statistics from the training"
+            f" part only (target mean {mean[0]:.4g}, std"
             f" {std[0]:.4g}). MASE scale: seasonal naive (lag {season}) MAE on the training part"
             f" = {scale}."))],
     ))  # fmt: skip
@@ -284,5 +322,6 @@ APP = App(
     config_class=TimeseriesConfig,
     codec=Codec(read=_read, describe=_describe),
     report=report,
+    fit_state=choose_forecaster,  # the served forecaster, chosen on held-out validation windows
     defaults={"train.epochs": 20, "train.batch_size": 128, "train.learning_rate": 0.001},
 )

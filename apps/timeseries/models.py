@@ -43,10 +43,13 @@ def _wrap(body, norm, denorm, name: str, linear_skip: bool, splits: Splits | Non
     learn what a linear model on the same window (the ridge baseline) misses. With ``splits`` the skip
     starts at the best linear forecaster on the VALIDATION windows among ridge on the training windows and
     the seasonal naive forecasts the window reaches (:func:`linear_starts`), and the body's output layer
-    at zero, so training starts from that forecast and early stopping (best validation epoch) keeps the
-    network's correction only where it helps.
+    at zero, so training starts from that forecast. A frozen copy of that start sits beside the network
+    (``linear_start``), mixed in by ``forecaster_mix`` (:class:`tfdl.models.layers.InferenceMix`: the
+    network alone in training and until :func:`choose_forecaster` sets the weight after training).
     """
     import keras
+
+    from tfdl.models.layers import InferenceMix
 
     out = body.outputs[0]
     start = None
@@ -60,12 +63,80 @@ def _wrap(body, norm, denorm, name: str, linear_skip: bool, splits: Splits | Non
             skip_layer.set_weights([kernel, bias])
             head = next(lay for lay in reversed(body.layers) if getattr(lay, "kernel", None) is not None)
             head.set_weights([np.zeros(w.shape, w.dtype) for w in head.get_weights()])
+            frozen = keras.layers.Dense(out.shape[-1], dtype="float32", trainable=False, name="linear_start")
+            fixed = frozen(flat)
+            frozen.set_weights([kernel, bias])
+            out = InferenceMix(name="forecaster_mix")([out, fixed])
     model = keras.Model(body.inputs, denorm(out), name=name)
-    # The start is a candidate of its own: the pipeline keeps it when training does not beat it on
-    # validation (tfdl.training.callbacks.KeepStartIfBetter).
-    model.start_is_candidate = linear_skip and splits is not None
     model.start_name = start
     return model
+
+
+CANDIDATES = {"network": 1.0, "mean": 0.5, "start": 0.0}  # the mix weight on the network
+PREFERENCE = ("start", "mean", "network")  # ties go to the simpler forecaster
+
+
+def choose_forecaster(model, splits: Splits, cfg: RunConfig | None = None) -> dict:
+    """The app's ``fit_state``: the forecaster the run serves, chosen after training on the held-out
+    validation windows (the last blocks of validation origins that training and early stopping never saw;
+    ``info.extra["choice"]``), never on test.
+
+    Candidates: the trained network, its linear start (frozen) and their mean. The one with the lowest
+    MAE over the held-out windows (the mean of its MAE over their horizon-sized blocks of origins) is set
+    as the model's mix weight, so the saved, evaluated and exported model is that forecaster; ties go to
+    the start, then the mean. Deterministic for a trained model (``tfdl export`` runs it again). Returns
+    the model card's record (``preprocessing["forecaster"]``) and the report section; models without a
+    linear start return nothing.
+    """
+    try:
+        mix = model.get_layer("forecaster_mix")
+    except ValueError:
+        return {}
+    choice = splits.info.extra.get("choice") or {}
+    x, y = choice.get("x"), choice.get("y")
+    where = "held-out validation windows"
+    if x is None or len(x) == 0:  # too few validation windows to hold any out: the validation windows
+        x, y, where = splits.x_val, splits.y_val, "validation windows (none could be held out)"
+    horizon = _horizon(splits)
+    preds = {}
+    for name in ("network", "start"):
+        mix.weight.assign(CANDIDATES[name])
+        preds[name] = np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float64)
+    preds["mean"] = (preds["network"] + preds["start"]) / 2
+    err = {k: np.mean(np.abs(p - np.asarray(y, np.float64)), axis=1) for k, p in preds.items()}
+    blocks = [b for b in np.array_split(np.arange(len(x)), max(1, -(-len(x) // horizon))) if len(b)]
+    block_mae = {k: [float(np.mean(e[b])) for b in blocks] for k, e in err.items()}
+    mae = {k: float(np.mean(v)) for k, v in block_mae.items()}
+    chosen = min(PREFERENCE, key=lambda k: (round(mae[k], 10), PREFERENCE.index(k)))
+    mix.weight.assign(CANDIDATES[chosen])
+    scale = splits.info.mase_scale
+    record = {
+        "chosen": chosen,
+        "weight_on_network": CANDIDATES[chosen],
+        "start": model.start_name if getattr(model, "start_name", None) else _start_name(splits),
+        "rule": f"lowest mean MAE over {len(blocks)} horizon-sized blocks of {where} ({len(x)} windows); "
+        "ties: start, then mean",
+        "windows": int(len(x)),
+        "mae": {k: round(v, 6) for k, v in mae.items()},
+        "block_mae": {k: [round(v, 6) for v in vals] for k, vals in block_mae.items()},
+        **({"mase": {k: round(v / scale, 4) for k, v in mae.items()}} if scale else {}),
+    }
+    words = {"network": "the trained network", "start": f"its linear start ({record['start']})",
+             "mean": "the mean of the network and its linear start"}  # fmt: skip
+    text = (
+        f"Served forecaster: **{words[chosen]}**, the lowest MAE on the {where} ({len(x)} windows in "
+        f"{len(blocks)} blocks of {horizon} origins, after the windows early stopping used): "
+        + ", ".join(f"{k} {v:.4g}" for k, v in mae.items())
+        + ". Per block: "
+        + "; ".join(f"{k} " + ", ".join(f"{v:.4g}" for v in vals) for k, vals in block_mae.items())
+        + ". The test part plays no role in this choice."
+    )
+    pre = dict(splits.info.preprocessing or {})
+    return {"preprocessing": {**pre, "forecaster": record}, "report_sections": [("Forecaster choice", text)]}
+
+
+def _start_name(splits: Splits) -> str:
+    return best_start(splits)[0]
 
 
 def linear_starts(splits: Splits) -> dict[str, tuple[np.ndarray, np.ndarray]]:

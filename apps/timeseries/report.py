@@ -29,16 +29,14 @@ def report(model, splits: Splits, metrics: dict, preds: dict, run_dir: Path) -> 
     text = ("Standardized = divided by the training-part std of the target "
             f"({std:.4g}).\n\n" + "\n".join(table))  # fmt: skip
     sections = [("MAE in target units and standardized", text)]
-    if getattr(model, "start_is_candidate", False):
+    if splits.info.preprocessing and splits.info.preprocessing.get("forecaster"):
         name, _, val_mae = best_start(splits)
         metrics["linear_start"] = {"chosen": name, "val_mae": {k: round(v, 6) for k, v in val_mae.items()}}
-        kept = metrics.get("kept_starting_weights")
+        metrics["forecaster_choice"] = splits.info.preprocessing["forecaster"]
         sections.append(("Linear start (chosen on validation)", (
             f"The linear skip started at **{name}**, the linear forecaster with the lowest validation MAE ("
-            + ", ".join(f"{k} {v:.4g}" for k, v in val_mae.items()) + "). "
-            + ("Training did not beat it on validation, so the model **is that start** (the network's "
-               "correction was dropped)." if kept else
-               "Training beat it on validation; the trained network is kept.")
+            + ", ".join(f"{k} {v:.4g}" for k, v in val_mae.items()) + "). A frozen copy of it is one of "
+            "the candidates of the forecaster choice (section \"Forecaster choice\")."
         )))  # fmt: skip
     return plots, sections
 

@@ -189,10 +189,10 @@ def test_monthly_csv_gets_yearly_seasonal_naive_and_month_stamped_forecasts(
     assert all(s in out for s in nxt) and '"step": "MS"' in out.replace("'", '"')
 
 
-def test_model_starts_at_ridge_and_keeps_the_start_when_training_does_not_beat_it(load_csv: Path):
+def test_model_starts_at_ridge_and_serves_the_start_when_training_does_not_beat_it(load_csv: Path):
     """The linear skip starts at ridge on the training windows (the body's head at zero), so the untrained
-    model already forecasts like ridge; a run whose training only hurts (a huge learning rate) ends with
-    the starting weights, chosen on validation."""
+    model already forecasts like ridge; a run whose training only hurts (a huge learning rate) serves its
+    frozen linear start, chosen on the held-out validation windows."""
     from sklearn.linear_model import Ridge
 
     from apps.timeseries import APP
@@ -212,7 +212,9 @@ def test_model_starts_at_ridge_and_keeps_the_start_when_training_does_not_beat_i
         [*BASE[1::2], "model.name=mlp", "train.epochs=2", "train.learning_rate=5.0", "train.optimizer=adam"],
     )  # fmt: skip
     res = train(APP, bad, export=False, log=lambda *a: None)
-    assert res.metrics["kept_starting_weights"] is True
+    choice = res.metrics["forecaster_choice"]
+    assert choice["chosen"] == "start" and choice["start"] == "ridge", choice
+    assert choice["mae"]["start"] < choice["mae"]["network"] and choice["windows"] == 36  # 3 blocks of 12
     np.testing.assert_allclose(res.model.predict(s.x_val, verbose=0), ridge, rtol=1e-3, atol=1e-2)
 
 
@@ -252,3 +254,79 @@ def test_linear_start_is_chosen_on_validation_and_seasonal_naive_is_exact(tmp_pa
     model = build_model(T.APP, cfg, s)
     assert model.start_name == name
     np.testing.assert_allclose(model.predict(s.x_val, verbose=0), expected, rtol=1e-4, atol=1e-2)
+
+
+def test_forecaster_is_chosen_on_held_out_validation_windows_and_is_what_the_model_serves(load_csv: Path):
+    """The last 3 horizon-sized blocks of validation origins are held out of training and early stopping
+    (between the validation and the test windows); the network, its linear start and their mean are
+    compared there, the lowest MAE wins, and the model's output is that forecaster from then on."""
+    import keras
+
+    from apps import timeseries as T
+    from tfdl.pipeline import build_model, resolve_config
+
+    keras.mixed_precision.set_global_policy("float32")
+    cfg = resolve_config(T.APP, {"data": {"path": str(load_csv)}}, [*BASE[1::2], "model.name=mlp"])
+    s = T.APP.load_data(cfg)
+    o, held = s.info.extra["origins"], s.info.extra["choice"]
+    assert len(held["origins"]) == 36 and len(s.x_val) == len(o["val"])
+    assert o["val"].max() < held["origins"].min() and held["origins"].max() + 12 <= o["test"].min()
+    assert np.all(np.diff(held["origins"]) == 1) and held["origins"].min() == o["val"].max() + 1
+    model = build_model(T.APP, cfg, s)
+    skip = model.get_layer("linear_skip")
+    kernel, bias = skip.get_weights()
+    skip.set_weights([kernel, bias + 0.3])  # a "trained" network: the start shifted by 0.3 std
+    out = T.choose_forecaster(model, s, cfg)
+    rec = out["preprocessing"]["forecaster"]
+    assert rec["chosen"] == min(rec["mae"], key=rec["mae"].get) and rec["windows"] == 36
+    assert len(rec["block_mae"]["network"]) == 3 and "Forecaster choice" in out["report_sections"][0][0]
+    mix = model.get_layer("forecaster_mix")
+    preds = {}
+    for name, w in (("network", 1.0), ("start", 0.0)):
+        mix.weight.assign(w)
+        preds[name] = model.predict(held["x"], verbose=0)
+    preds["mean"] = (preds["network"] + preds["start"]) / 2
+    for name, p in preds.items():
+        assert np.mean(np.abs(p - held["y"])) == pytest.approx(rec["mae"][name], rel=1e-4)
+    mix.weight.assign(rec["weight_on_network"])
+    np.testing.assert_allclose(
+        model.predict(held["x"], verbose=0), preds[rec["chosen"]], rtol=1e-5, atol=1e-4
+    )
+    assert rec["chosen"] != "network"  # a constant shift of 0.3 std only hurts on a clean sine
+
+
+@pytest.mark.slow
+def test_cv_tests_rolling_origins_against_every_baseline(workdir: Path, capsys):
+    """`tfdl cv timeseries --folds 3`: three expanding-window folds, every baseline on each fold's split,
+    the test blocks chronological and together every forecast origin of the last 15 % once."""
+    sine_frame(700).to_csv(workdir / "load.csv", index=False)
+    args = ["cv", "timeseries", "--data", "load.csv", "--folds", "3", "--model", "mlp", "--metric", "mase",
+            *BASE[:4], "--set", "data.horizon=6", "--set", "train.epochs=1",
+            "--set", "eval.resamples=0"]  # fmt: skip
+    assert main(args) == 0
+    summary = json.loads(next((workdir / "runs" / "timeseries").glob("cv-*/cv.json")).read_text())
+    assert summary["folds"] == 3 and summary["metric"] == "mase" and len(summary["per_fold"]) == 3
+    assert {"ridge", "seasonal_naive_day", "naive", "hgb_lags"} <= set(summary["baselines"])
+    origins, previous_end = 0, None
+    for k, fold in enumerate(summary["per_fold"]):
+        m = json.loads((Path(fold["run_dir"]) / "metrics.json").read_text())
+        assert m["dataset"]["cv"] == {"folds": 3, "fold": k} and m["test"]["mase"] == fold["model"]
+        assert m["forecaster_choice"]["chosen"] in ("network", "start", "mean")
+        assert m["baselines"]["seasonal_naive_day"]["mase"] < m["baselines"]["naive"]["mase"]
+        origins += m["dataset"]["n_test"]
+        report = (Path(fold["run_dir"]) / "report.md").read_text()
+        assert f"Rolling forecast origin, fold {k + 1} of 3" in report
+        if previous_end is not None:  # this fold trains on more than the one before
+            assert m["dataset"]["n_train"] > previous_end
+        previous_end = m["dataset"]["n_train"]
+    assert origins == 700 - 6 + 1 - round(700 * 0.85)  # every origin of the last 15 % tested once
+    assert summary["verdict"] in capsys.readouterr().out
+
+
+def test_cv_on_a_series_too_short_for_the_folds_exits_2_and_leaves_no_run(workdir: Path, capsys):
+    sine_frame(300).to_csv(workdir / "short.csv", index=False)
+    assert main(["cv", "timeseries", "--data", "short.csv", "--folds", "5", *BASE, "--set", "data.horizon=12",
+                 "--runs-dir", "short_runs"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "too short for 5 rolling folds" in err and "fewer --folds" in err and err.count("\n") == 1
+    assert not (workdir / "short_runs").exists()

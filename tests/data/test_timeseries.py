@@ -64,6 +64,49 @@ def test_too_short_series_is_a_clear_error():
         ts.split_windows(np.zeros((300, 1)), 48, 48, val_fraction=0.15, test_fraction=0.15)
 
 
+@pytest.mark.parametrize("folds, stride", [(3, 1), (5, 2)])
+def test_rolling_origin_folds_are_chronological_disjoint_and_test_every_origin_once(folds, stride):
+    """tfdl cv timeseries: fold k trains on everything before its validation block, which ends where its
+    test block begins; the test blocks are contiguous, disjoint, at least one horizon long, in time order,
+    and together test every forecast origin of the last test_fraction exactly once. Windows hold the
+    values at their indices (value = index), so no training or validation target reaches the test block."""
+    n, lookback, horizon = 600, 24, 12
+    values = np.stack([np.arange(n, dtype=np.float32), np.arange(n, dtype=np.float32) * 2], axis=1)
+    first = round(n * 0.85)
+    tested, last_test = [], -1
+    for k in range(folds):
+        w = ts.rolling_windows(values, lookback, horizon, folds=folds, fold=k, val_fraction=0.15,
+                               test_fraction=0.15, stride=stride)  # fmt: skip
+        train_end, val_end = w.bounds
+        o = w.origins
+        assert train_end == val_end - round(n * 0.15) and val_end == o["test"][0] > last_test
+        assert len(o["test"]) >= horizon and np.all(np.diff(o["test"]) == 1)
+        # training targets end before validation starts; validation targets end before the test block
+        assert o["train"].max() + horizon <= train_end and o["train"].min() - lookback >= 0
+        assert o["val"].min() == train_end and o["val"].max() + horizon <= val_end
+        assert np.all(np.diff(o["train"]) == stride)
+        for part in ("train", "val", "test"):
+            np.testing.assert_array_equal(w.y[part][:, 0], o[part])  # the target at the origin
+            np.testing.assert_array_equal(w.x[part][:, -1, 0], o[part] - 1)  # input up to the origin
+            np.testing.assert_array_equal(w.x[part][:, 0, 1], (o[part] - lookback) * 2)
+        assert w.y["train"].max() < train_end and w.y["val"].max() < val_end
+        tested.extend(o["test"].tolist())
+        last_test = o["test"][-1]
+    assert sorted(tested) == tested == list(range(first, n - horizon + 1))  # each origin tested once
+
+
+def test_rolling_origin_too_short_series_names_the_fix():
+    values = np.arange(300, dtype=np.float32)
+    # the last 45 steps hold 34 origins: fewer than 5 folds x 12
+    with pytest.raises(
+        TfdlError, match=r"too short for 5 rolling folds.*fewer than folds x horizon = 60.*fewer --folds"
+    ):
+        ts.rolling_windows(values, 24, 12, folds=5, fold=0, val_fraction=0.15, test_fraction=0.15)
+    # room for the test blocks, none for the first fold's training part
+    with pytest.raises(TfdlError, match=r"too short for 2 rolling folds: the first fold would train on"):
+        ts.rolling_windows(values, 200, 12, folds=2, fold=1, val_fraction=0.15, test_fraction=0.15)
+
+
 def test_seasonal_naive_is_exact_on_a_periodic_series_and_never_looks_ahead():
     t = np.arange(2000)
     sine = np.sin(2 * np.pi * t / 48)

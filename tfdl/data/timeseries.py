@@ -306,6 +306,68 @@ def split_windows(
     return Windows(xs, ys, origins, (train_end, val_end))
 
 
+def rolling_windows(
+    values: np.ndarray,
+    lookback: int,
+    horizon: int,
+    *,
+    folds: int,
+    fold: int,
+    val_fraction: float,
+    test_fraction: float,
+    stride: int = 1,
+) -> Windows:
+    """Fold ``fold`` of ``folds`` rolling forecast origins (expanding window; Hyndman's tsCV, statsforecast's
+    ``cross_validation``).
+
+    The forecast origins of the last ``test_fraction`` of the series (those whose horizon ends inside it)
+    are cut into ``folds`` contiguous blocks of (nearly) equal size, each at least one horizon long: fold
+    ``k`` tests block ``k``, so every origin there is tested exactly once over the folds. Its validation
+    part is the ``val_fraction`` of the series just before the block's first origin, and it trains on
+    everything before that (train, then val, then test in time order; no training or validation target
+    reaches the test block). Unlike the single split, a validation or test window's input may reach back
+    into the earlier parts: those values are known at its forecast origin.
+    """
+    n = len(values)
+    first = int(round(n * (1 - test_fraction)))
+    origins = np.arange(first, n - horizon + 1, dtype=np.int64)
+    fix = f"use fewer --folds, a smaller data.horizon or a larger data.test_fraction (now {test_fraction})"
+    if len(origins) < folds * horizon:
+        raise TfdlError(
+            f"the series is too short for {folds} rolling folds: its last {n - first} of {n} steps hold "
+            f"{max(len(origins), 0)} forecast origins, fewer than folds x horizon = {folds * horizon}; {fix}"
+        )
+    blocks = np.array_split(origins, folds)
+    n_val = int(round(n * val_fraction))
+    earliest_train_end = int(blocks[0][0]) - n_val
+    if n_val < horizon + 1 or earliest_train_end < lookback + horizon:
+        raise TfdlError(
+            f"the series is too short for {folds} rolling folds: the first fold would train on "
+            f"{max(earliest_train_end, 0)} steps and validate on {n_val}, and needs at least lookback + "
+            f"horizon = {lookback + horizon} and horizon + 1 = {horizon + 1}; {fix}, or a smaller "
+            "data.lookback"
+        )
+    test = blocks[fold]
+    val_end = int(test[0])
+    train_end = val_end - n_val
+    parts = {
+        "train": window_origins(0, train_end, lookback, horizon, stride),
+        "val": np.arange(train_end, val_end - horizon + 1, dtype=np.int64),
+        "test": np.asarray(test, dtype=np.int64),
+    }
+    xs, ys = {}, {}
+    for k, o in parts.items():
+        xs[k], ys[k] = make_windows(values, o, lookback, horizon)
+    return Windows(xs, ys, parts, (train_end, val_end))
+
+
+def hold_out_last(origins: np.ndarray, horizon: int, blocks: int) -> int:
+    """How many of the last validation origins are held out for the forecaster choice: ``blocks``
+    horizon-sized blocks, at most half of them (0 when fewer than 4 origins)."""
+    n = len(origins)
+    return 0 if n < 4 else min(blocks * horizon, n // 2)
+
+
 def train_statistics(values: np.ndarray, train_end: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and std of the training part only; a constant feature gets std 1."""
     part = np.asarray(values[:train_end], dtype=np.float64)

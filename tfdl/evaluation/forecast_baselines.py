@@ -31,7 +31,9 @@ def _parts(splits: Any) -> tuple[np.ndarray, dict, int, int, int]:
     e = splits.info.extra
     lookback = int(np.asarray(splits.x_train).shape[1])
     horizon = int(np.asarray(splits.y_train).reshape(len(splits.y_train), -1).shape[1])
-    train_end = int(np.min(e["origins"]["val"])) - lookback  # val windows start inside the val part
+    # The loader's part boundaries (a rolling-origin fold's validation windows read inputs from before
+    # their part, so they cannot be told from the origins); older callers: val windows start inside val.
+    train_end = int(e["bounds"][0]) if "bounds" in e else int(np.min(e["origins"]["val"])) - lookback
     return np.asarray(e["series"], dtype=np.float64), e, lookback, horizon, train_end
 
 
@@ -86,7 +88,8 @@ def mstl_ets(splits: Any) -> np.ndarray | None:
     y_val = _windows(series, val_o, horizon)
     scores = {a: float(np.mean(np.abs(forecast(val_o, seasonal, a) - y_val))) for a in ALPHAS}
     best = min(scores, key=scores.get)
-    val_end = int(np.min(test_o)) - int(np.asarray(splits.x_test).shape[1])
+    lookback = int(np.asarray(splits.x_test).shape[1])
+    val_end = int(e["bounds"][1]) if "bounds" in e else int(np.min(test_o)) - lookback
     return forecast(test_o, mstl_seasonal(series, val_end, periods), best)
 
 

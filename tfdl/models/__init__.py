@@ -2,8 +2,9 @@
 
 Importing this package registers the custom layers (``tfdl>Sampling``, ``tfdl>PositionalEmbedding``,
 ``tfdl>ClassToken``, ``tfdl>TransformerBlock``, ``tfdl>NaiveBayesScores``, ``tfdl>InferenceAverage``,
-``tfdl>FlipViews``, ``tfdl>MeanOfViews``, the ``tfdl>SparseSmoothedCrossentropy`` loss,
-the ``tfdl>lower_and_split_punctuation`` standardizer) so ``keras.models.load_model`` reads ``.keras`` files.
+``tfdl>InferenceMix``, ``tfdl>FlipViews``, ``tfdl>MeanOfViews``, the ``tfdl>SparseSmoothedCrossentropy``
+loss, the ``tfdl>lower_and_split_punctuation`` standardizer) so ``keras.models.load_model`` reads ``.keras``
+files.
 """
 
 from tfdl.models import autoencoder, cnn, mlp, resnet, rnn, transformer
@@ -13,6 +14,7 @@ from tfdl.models.layers import (
     ClassToken,
     FlipViews,
     InferenceAverage,
+    InferenceMix,
     MeanOfViews,
     NaiveBayesScores,
     PositionalEmbedding,
@@ -52,6 +54,7 @@ __all__ = [
     "ClassToken",
     "FlipViews",
     "InferenceAverage",
+    "InferenceMix",
     "MeanOfViews",
     "NaiveBayesScores",
     "PositionalEmbedding",

@@ -295,6 +295,31 @@ class InferenceAverage(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfdl")
+class InferenceMix(keras.layers.Layer):
+    """Inputs ``[learned, fixed]`` (same shape): ``weight * learned + (1 - weight) * fixed`` at inference,
+    ``learned`` alone in training. ``weight`` is a non-trainable scalar (1 = the learned member alone)
+    that the app sets after training, on data training did not see (the time-series forecaster choice:
+    the network, its linear start or their mean), so the saved and exported model serve that choice.
+    """
+
+    def __init__(self, weight=1.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.weight = self.add_weight(
+            name="weight", shape=(), initializer=keras.initializers.Constant(float(weight)), trainable=False
+        )
+
+    def call(self, inputs, training=None):
+        learned, fixed = ops.cast(inputs[0], "float32"), ops.cast(inputs[1], "float32")
+        if training:
+            return learned
+        return self.weight * learned + (1.0 - self.weight) * fixed
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
 class FusedBatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` whose training step runs TensorFlow's fused kernel.
 

@@ -26,37 +26,6 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class KeepStartIfBetter(keras.callbacks.Callback):
-    """For a model that starts from a fitted solution (the time-series linear skip starts at ridge): the
-    starting weights are a candidate like every epoch. Their validation loss is measured before the first
-    step; if the weights training ends with (the best epoch, after early stopping) are worse on validation,
-    the starting weights come back. Runs after EarlyStopping in the list."""
-
-    def __init__(self, val_ds, log=print) -> None:
-        super().__init__()
-        self.val_ds, self.log = val_ds, log
-        self.start_loss: float | None = None
-        self.kept_start = False
-
-    def _val_loss(self) -> float:
-        out = self.model.evaluate(self.val_ds, verbose=0, return_dict=True)
-        return float(out["loss"])
-
-    def on_train_begin(self, logs=None):
-        self.start_loss = self._val_loss()
-        self._start = self.model.get_weights()
-
-    def on_train_end(self, logs=None):
-        end = self._val_loss()
-        if self.start_loss is not None and np.isfinite(self.start_loss) and not end <= self.start_loss:
-            self.model.set_weights(self._start)
-            self.kept_start = True
-            self.log(
-                f"training did not beat the starting point on validation (val loss {end:.4g} vs "
-                f"{self.start_loss:.4g} at the start): keeping the starting weights"
-            )
-
-
 def standard_callbacks(
     run_dir: Path,
     *,
