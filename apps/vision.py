@@ -119,6 +119,8 @@ def _smoothed_loss(cfg: RunConfig, splits: Splits):
 
 
 RESNET_LABEL_SMOOTHING = 0.1
+
+
 # The fast default (issue 15), chosen on the validation split (BENCHMARKS.md, "Vision default recipe" and
 # "Vision default, session 6"): weight decay and dropout tied the best validation accuracy with a smaller
 # train-validation gap; pooling before stage 2's convolution (a quarter of its FLOPs) plus the fused

@@ -1,7 +1,8 @@
 """`tfdl bench vision-speed`: the old vision default (`cnn`) vs the new one (`resnet`), same data, one run.
 
 Per model and precision: samples/s (training steps only), seconds from the start of fit to the first epoch
-end whose validation accuracy reaches 0.90 / 0.92 / 0.93 / 0.94 (so the resolution is one epoch), test accuracy on
+end whose validation accuracy reaches 0.90 / 0.92 / 0.93 / 0.94 (so the resolution is one epoch), test
+accuracy on
 the official 10k test split, and the achieved GFLOP/s as a percentage of the machine's peak. FLOPs per
 training sample = 3 x the forward FLOPs (backward ~ 2x forward), forward FLOPs counted per Conv2D/Dense
 layer (2 x multiply-adds; BatchNorm, activations and pooling are not counted); the peak is the best of a

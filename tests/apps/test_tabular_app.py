@@ -215,10 +215,16 @@ def test_credit_data_groups_by_marital_status_and_age(workdir: Path):
         ("a,y\n1,0\n2,1\n3,0,9\n4,1\n", ["data.target=y"], "line 4 has 3 fields"),
         ("a,e,y\n1,,0\n2,,1\n3,,0\n4,,1\n", ["data.target=y"], "column 'e' has no values"),
         ("a,y\n1,0\n2,0\n3,0\n", ["data.target=y", "task=classification"], "single class"),
-        ("a,b,y\n" + "".join(f"{i % 7},{i % 5 * 1.5},{i % 2}\n" for i in range(60)),
-         ["data.target=y", "eval.groups=zone"], "eval.groups: no column zone"),
-        ("a,b,y\n" + "".join(f"{i % 7},{i % 5 * 1.5},{i * 0.37}\n" for i in range(60)),
-         ["data.target=y", "eval.threshold=f1"], "binary classification"),
+        (
+            "a,b,y\n" + "".join(f"{i % 7},{i % 5 * 1.5},{i % 2}\n" for i in range(60)),
+            ["data.target=y", "eval.groups=zone"],
+            "eval.groups: no column zone",
+        ),
+        (
+            "a,b,y\n" + "".join(f"{i % 7},{i % 5 * 1.5},{i * 0.37}\n" for i in range(60)),
+            ["data.target=y", "eval.threshold=f1"],
+            "binary classification",
+        ),
     ],
 )
 def test_bad_csv_is_a_one_line_user_error(workdir: Path, capsys, content, sets, message):

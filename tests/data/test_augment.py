@@ -1,4 +1,4 @@
-"""The `shift` augmentation: flips and moves images by at most 2 pixels of 28 in training, never at inference."""
+"""`augment=shift`: flips and moves images by at most 2 pixels of 28 in training, never at inference."""
 
 from __future__ import annotations
 

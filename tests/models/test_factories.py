@@ -342,5 +342,7 @@ def test_resnet_downsample_halves_stage_two_and_keeps_the_weights(downsample):
     conv = model.get_layer("stage2_conv")
     assert tuple(model.get_layer("stage2_block1_add").output.shape[1:]) == (7, 7, 16)
     assert tuple(conv.output.shape[1:3]) == ((14, 14) if downsample == "conv_pool" else (7, 7))
-    assert model.count_params() == build_resnet((28, 28), 10, filters=(8, 16), pooling="flatten").count_params()
+    assert (
+        model.count_params() == build_resnet((28, 28), 10, filters=(8, 16), pooling="flatten").count_params()
+    )
     assert model(RNG.random((2, 28, 28)).astype("float32")).shape == (2, 10)

@@ -1,4 +1,4 @@
-"""FusedBatchNormalization computes what keras.layers.BatchNormalization computes, through TF's fused kernel."""
+"""FusedBatchNormalization computes what keras.layers.BatchNormalization does, with TF's fused kernel."""
 
 from __future__ import annotations
 

@@ -112,9 +112,7 @@ def classification_metrics(
     return {k: _num(v) for k, v in out.items()}
 
 
-def per_class_table(
-    y_true: Any, proba: Any, labels: list[str], threshold: float | None = None
-) -> list[dict]:
+def per_class_table(y_true: Any, proba: Any, labels: list[str], threshold: float | None = None) -> list[dict]:
     """One row per label: ``{label, precision, recall, f1, support}`` (support = count in ``y_true``)."""
     y, pred, _ = _class_inputs(y_true, proba, labels, threshold)
     prec, rec, f1, sup = _quiet(

@@ -69,8 +69,8 @@ def build_resnet(
             (airbench's conv -> pool -> BN order: the normalisation runs on a quarter of the positions).
         downsample: how stage 2 halves the resolution: ``"conv_pool"`` (default: its 3x3 convolution at the
             full resolution, then a 2x2 max-pool), ``"pool_conv"`` (pool first, so the convolution runs on a
-            quarter of the positions: a quarter of its FLOPs) or ``"stride"`` (a stride-2 convolution, ResNet's
-            own transition; same FLOPs as ``"pool_conv"``).
+            quarter of the positions: a quarter of its FLOPs) or ``"stride"`` (a stride-2 convolution,
+            ResNet's own transition; same FLOPs as ``"pool_conv"``).
         pooling: head: ``"avg"`` (default: GlobalAveragePooling2D, any input size) or ``"flatten"`` (one
             weight per position and channel: learns faster in a short budget, fixed input size).
         dropout: dropout rate before the output layer, default 0.0.
