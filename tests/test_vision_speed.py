@@ -55,3 +55,13 @@ def test_quick_run_prints_both_models_with_an_override_and_writes_nothing(tmp_pa
     assert any(r.startswith("| cnn (old default, 1 epochs) | float32 |") for r in rows), out.stdout
     assert "Peak (best 2048x2048 `tf.matmul`" in out.stdout and "GFLOP/s" in out.stdout
     assert (bench.read_text() if bench.exists() else None) == before  # --quick records nothing
+
+
+def test_profile_groups_ops_by_layer_kind_and_direction():
+    import vision_profile as P
+
+    call = "while/body/StatefulPartitionedCall"
+    assert P._kind(f"{call}/gradient_tape/resnet_1/stage1_block1_bn2_1/FusedBatchNormGradV3") == "grad:bn"
+    assert P._kind(f"{call}/resnet_1/stage2_conv_1/convolution") == "fwd:conv"
+    assert P._kind(f"{call}/resnet_1/tta_views_1/ReverseV2") == "fwd:flip"
+    assert P._kind(f"{call}/adam_w/Sqrt") == "fwd:optimizer"
