@@ -5,7 +5,8 @@ Data: Pang & Lee's Rotten Tomatoes snippets (12,808, fresh/rotten, ~18 words eac
 sub-folders of ``.txt`` files, or TFDS ``imdb_reviews`` (``--set data.source=imdb_reviews``).
 
 Models: ``nbsvm`` (default: Naive Bayes log-count ratios of binarized 1-2-grams, computed on the training
-split only, averaged with a TF-IDF dense net on the same features; Wang & Manning 2012), ``bow`` (that
+split only, mixed with a TF-IDF dense net on the same features, the weight chosen on validation after
+training; Wang & Manning 2012), ``bow`` (that
 TF-IDF net alone), ``bilstm``, ``gru`` and ``transformer`` (encoder + average pooling). The
 ``TextVectorization`` layer lives INSIDE every model (adapted on the training split only), so the
 SavedModel and the server take raw strings ``(batch,)``.
