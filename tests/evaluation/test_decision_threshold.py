@@ -93,3 +93,23 @@ def test_served_classify_applies_the_card_threshold(tmp_path):
     assert got["lenient"]["decisions"] == ["yes", "yes"]
     # TF Serving's own part of the answer is unchanged: the class scores.
     assert got["strict"]["results"] == got["plain"]["results"]
+
+
+def test_one_decision_rule_for_metrics_bootstrap_and_serving():
+    """class_ids is the rule everywhere: sigmoid column, two columns with / without a threshold, k classes;
+    the served decide() of one row gives the same ids."""
+    from tfdl.evaluation.metrics import class_ids
+    from tfdl.tasks import get_task
+
+    sig = np.array([0.2, 0.5, 0.7])
+    assert class_ids(sig).tolist() == [0, 1, 1]
+    assert class_ids(sig[:, None], 0.6).tolist() == [0, 0, 1]
+    two = np.stack([1 - sig, sig], axis=1)
+    assert class_ids(two).tolist() == [0, 0, 1]  # argmax: a 0.5 tie goes to the first class
+    assert class_ids(two, 0.5).tolist() == [0, 1, 1]  # a threshold is "reaches it"
+    three = np.array([[0.1, 0.3, 0.6], [0.5, 0.4, 0.1]])
+    assert class_ids(three, 0.2).tolist() == [2, 0]  # no threshold for more than two classes
+    task = get_task("classification")
+    for p, thr in ((two, 0.5), (two, None), (three, None), (sig[:, None], 0.6)):
+        served = [task.decide(row, {"decision_threshold": thr}) for row in p]
+        assert served == class_ids(p, thr).tolist()

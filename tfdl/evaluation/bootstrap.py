@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tfdl.evaluation.metrics import higher_is_better
+from tfdl.evaluation.metrics import class_ids, higher_is_better
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -187,14 +187,8 @@ def classification_stats(w: np.ndarray, y: np.ndarray, proba: np.ndarray, k: int
     p = np.asarray(proba, dtype=np.float64)
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
-    if p.ndim == 1:
-        pos_score = p
-        pred = (p >= (0.5 if threshold is None else threshold)).astype(int)
-    else:
-        pos_score = p[:, 1] if k == 2 else None
-        pred = p.argmax(axis=1)
-        if k == 2 and threshold is not None:
-            pred = (p[:, 1] >= threshold).astype(int)
+    pos_score = p if p.ndim == 1 else (p[:, 1] if k == 2 else None)
+    pred = class_ids(p, threshold)
     out = _from_confusion(_confusion(w, y, pred, k))
     if pos_score is not None:
         out["roc_auc"] = weighted_auc(w, y == 1, pos_score)

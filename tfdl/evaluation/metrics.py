@@ -44,6 +44,21 @@ def _quiet(fn, *args, **kwargs):
 # --------------------------------------------------------------------------- classification
 
 
+def class_ids(proba: Any, threshold: float | None = None) -> np.ndarray:
+    """The decided class id per row of class probabilities, the one rule everywhere (metrics, bootstrap,
+    plots, the served ``decisions``): a sigmoid column ``(n,)`` or ``(n, 1)`` is class 1 when it reaches
+    ``threshold`` (0.5 unset); two columns give class 1 when ``p[:, 1]`` reaches ``threshold`` if one is
+    set (``eval.threshold``, chosen on validation), else the argmax; more columns the argmax."""
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if p.ndim == 1:
+        return (p >= (0.5 if threshold is None else threshold)).astype(int)
+    if p.shape[1] == 2 and threshold is not None:
+        return (p[:, 1] >= threshold).astype(int)
+    return p.argmax(axis=1)
+
+
 def _class_inputs(
     y_true: Any, proba: Any, labels: list[str], threshold: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -64,13 +79,10 @@ def _class_inputs(
     if p.ndim == 1:
         if k != 2:
             raise ValueError(f"a 1-D (sigmoid) proba needs exactly 2 labels; received {k} labels")
-        return y, (p >= (0.5 if threshold is None else threshold)).astype(int), p
+        return y, class_ids(p, threshold), p
     if p.ndim != 2 or p.shape[1] != k:
         raise ValueError(f"proba must be (n, {k}) for {k} labels; received shape {p.shape}")
-    pred = p.argmax(axis=1)
-    if k == 2 and threshold is not None:
-        pred = (p[:, 1] >= threshold).astype(int)
-    return y, pred, (p[:, 1] if k == 2 else None)
+    return y, class_ids(p, threshold), (p[:, 1] if k == 2 else None)
 
 
 def _ovr_macro_auc(y: np.ndarray, p: np.ndarray) -> float | None:

@@ -74,18 +74,16 @@ class Classification(Task):
         return {"per_class": per_class_table(y_true, pred, info.labels, thr)}
 
     def plots(self, y_true, pred, info, out_dir: Path, **kw) -> list[Path]:
+        from tfdl.evaluation.metrics import class_ids
         from tfdl.evaluation.plots import confusion_matrix, roc_curves
 
         p = np.asarray(pred, dtype=np.float64)
         labels = list(getattr(info, "labels", None) or [])
         thr = getattr(info, "decision_threshold", None)
+        pred_ids = class_ids(p, thr)
         if p.ndim == 2 and p.shape[1] > 1:
-            pred_ids = p.argmax(axis=1)
-            if p.shape[1] == 2 and thr is not None:
-                pred_ids = (p[:, 1] >= thr).astype(int)
             labels = labels or [str(i) for i in range(p.shape[1])]
         else:
-            pred_ids = (p.reshape(-1) >= (0.5 if thr is None else thr)).astype(int)
             labels = labels or ["0", "1"]
         return [
             confusion_matrix(y_true, pred_ids, labels, out_dir / "confusion_matrix.png"),
@@ -123,13 +121,10 @@ class Classification(Task):
     def decide(self, row: np.ndarray, meta: dict) -> int:
         """The predicted class id of one row of served probabilities: the positive class (1) of a binary
         model when its probability reaches the card's ``decision_threshold``, else the argmax."""
-        p = np.asarray(row, dtype=np.float64).reshape(-1)
-        thr = meta.get("decision_threshold")
-        if p.size == 1:
-            return int(p[0] >= (0.5 if thr is None else thr))
-        if p.size == 2 and thr is not None:
-            return int(p[1] >= thr)
-        return int(np.argmax(p))
+        from tfdl.evaluation.metrics import class_ids
+
+        p = np.asarray(row, dtype=np.float64).reshape(1, -1)
+        return int(class_ids(p, meta.get("decision_threshold"))[0])
 
     def describe(self, row: np.ndarray, meta: dict) -> dict:
         """One row of class probabilities -> {label, confidence, scores} (labels from the model card);
