@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 import generalize_data as G  # noqa: E402
 
-FOLDS, KS = 5, (1, 5, 10, 20)
+FOLDS, KS, REPEATS = 5, (1, 5, 10, 20), 10  # REPEATS: random half-splits of each validation split
 
 
 def _z(s: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -105,6 +105,21 @@ def _auc(y, s) -> float:
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
 
 
+def guarded(y: np.ndarray, scores: dict, default: str, rng: np.random.Generator, n_boot: int = 200) -> str:
+    """``default`` unless another candidate's validation ROC-AUC beats it by more than two bootstrap
+    standard errors of the paired difference (rows resampled within each class)."""
+    aucs = {c: _auc(y, s) for c, s in scores.items()}
+    best = max(aucs, key=lambda c: aucs[c])
+    if best == default:
+        return default
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    d = []
+    for _ in range(n_boot):
+        i = np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]
+        d.append(_auc(y[i], scores[best][i]) - _auc(y[i], scores[default][i]))
+    return best if aucs[best] - aucs[default] > 2 * float(np.std(d)) else default
+
+
 def analyse(out: Path) -> None:
     rows = {}
     for npz in sorted(out.glob("*.json")):
@@ -137,13 +152,14 @@ def analyse(out: Path) -> None:
             cells.append(f"{np.mean(t):.3f} ({np.mean(d):+.3f}+/-{se:.3f} {tag})")
         print(f"| {n} | " + " | ".join(cells) + " |")
     print("\nsplit-half on validation: choose among (reconstruction, latent, combined, knn_mean10) on one")
-    print("stratified half, score on the other, vs the fixed candidates on the same half (mean over halves)")
+    print("stratified half, score on the other, vs the fixed candidates on the same half (mean over halves,\n"
+          f"{REPEATS} random half-splits per fold); guarded = knn_mean10 unless beaten by > 2 bootstrap s.e.")
     rng = np.random.default_rng(0)
     cands = ("reconstruction", "latent", "combined", "knn_mean10")
     fixed = ("ens_rec_lat_knn10", "knn_mean10", "combined")
     for set_name, folds in rows.items():
-        res = {"choose": [], **{x: [] for x in fixed}}
-        for f in folds:
+        res = {"choose": [], "guarded": [], **{x: [] for x in fixed}}
+        for f in [f for f in folds for _ in range(REPEATS)]:
             y = f["y_val"]
             pos, neg = rng.permutation(np.flatnonzero(y == 1)), rng.permutation(np.flatnonzero(y == 0))
             if len(pos) < 4:
@@ -154,6 +170,8 @@ def analyse(out: Path) -> None:
                 aucs = {c: _auc(y[sel], f[f"val:{c}"][sel]) for c in cands}
                 pick = max(cands, key=lambda c: aucs[c])
                 res["choose"].append(_auc(y[ev], f[f"val:{pick}"][ev]))
+                g = guarded(y[sel], {c: f[f"val:{c}"][sel] for c in cands}, "knn_mean10", rng)
+                res["guarded"].append(_auc(y[ev], f[f"val:{g}"][ev]))
                 for x in fixed:
                     res[x].append(_auc(y[ev], f[f"val:{x}"][ev]))
         if res["choose"]:

