@@ -52,7 +52,10 @@ def fold_scores(app, meta: dict, k: int, runs_dir: Path, extra: list[str] = ()) 
     model, splits = run.model, run.splits
     state = S.state_of(model)
     parts = S.parts_model(model)
-    out: dict = {"y_val": np.asarray(splits.y_val).astype(int), "y_test": np.asarray(splits.y_test).astype(int)}
+    out: dict = {
+        "y_val": np.asarray(splits.y_val).astype(int),
+        "y_test": np.asarray(splits.y_test).astype(int),
+    }
     out["served_test_auc"] = float(run.metrics["test"]["roc_auc"])
     out["served_mode"] = state["mode"]
     ref = S._reference(splits).astype(np.float64)
@@ -96,7 +99,9 @@ def add_ensembles(f: dict) -> None:
     }
     for name, parts in members.items():
         for part in ("val", "test"):
-            f[f"{part}:{name}"] = np.mean([_z(f[f"{part}:{m}"], f[f"val:{m}"][normal]) for m in parts], axis=0)
+            f[f"{part}:{name}"] = np.mean(
+                [_z(f[f"{part}:{m}"], f[f"val:{m}"][normal]) for m in parts], axis=0
+            )
 
 
 def _auc(y, s) -> float:
@@ -137,8 +142,11 @@ def analyse(out: Path) -> None:
             v = [_auc(f["y_val"], f[f"val:{n}"]) for f in folds]
             vals.append(np.nanmean(v))
         print(f"| {n} | " + " | ".join(f"{v:.3f}" for v in vals) + f" | {np.mean(vals):.3f} |")
-    print("| val anomalies per fold | " + " | ".join(
-        ",".join(str(int(f["y_val"].sum())) for f in folds) for folds in rows.values()) + " | |")
+    print(
+        "| val anomalies per fold | "
+        + " | ".join(",".join(str(int(f["y_val"].sum())) for f in folds) for folds in rows.values())
+        + " | |"
+    )
     print("\nTEST ROC-AUC per candidate (mean over folds), paired diff vs best baseline (mean +/- se)")
     for n in names:
         cells = []
@@ -152,8 +160,10 @@ def analyse(out: Path) -> None:
             cells.append(f"{np.mean(t):.3f} ({np.mean(d):+.3f}+/-{se:.3f} {tag})")
         print(f"| {n} | " + " | ".join(cells) + " |")
     print("\nsplit-half on validation: choose among (reconstruction, latent, combined, knn_mean10) on one")
-    print("stratified half, score on the other, vs the fixed candidates on the same half (mean over halves,\n"
-          f"{REPEATS} random half-splits per fold); guarded = knn_mean10 unless beaten by > 2 bootstrap s.e.")
+    print(
+        "stratified half, score on the other, vs the fixed candidates on the same half (mean over halves,\n"
+        f"{REPEATS} random half-splits per fold); guarded = knn_mean10 unless beaten by > 2 bootstrap s.e."
+    )
     rng = np.random.default_rng(0)
     cands = ("reconstruction", "latent", "combined", "knn_mean10")
     fixed = ("ens_rec_lat_knn10", "knn_mean10", "combined")

@@ -18,8 +18,8 @@ A fourth score, ``neighbours``, is the mean distance of the scaled row to its k 
 (it uses the autoencoder's scaling only, and the report says so). It is the DEFAULT: k-nearest-neighbour
 distances are among the strongest unsupervised detectors on tabular benchmarks (Campos et al. 2016;
 ADBench, Han et al. 2022), and over the validation splits of the generalization suite's 7 anomaly sets
-it had the best mean ROC-AUC of every fixed score (0.928 with k = 10, as with k = 5; against 0.872 for the reconstruction error and
-0.905-0.922 for standardised ensembles of the scores; BENCHMARKS.md, session 6).
+it had the best mean ROC-AUC of every fixed score (0.928 with k = 10, as with k = 5; 0.872 for the
+reconstruction error, 0.905-0.922 for standardised ensembles of the scores; BENCHMARKS.md, session 6).
 
 Another score replaces it only on evidence from the VALIDATION split (never test): when validation holds
 at least :data:`MIN_VAL_ANOMALIES` labelled anomalies and the candidate with the best validation ROC-AUC
@@ -191,10 +191,8 @@ def choose_mode(y_val, candidates: dict) -> tuple[str, str, dict]:
     validation rows, within each class)."""
     n_anom = 0 if y_val is None else int(np.sum(y_val))
     if n_anom < MIN_VAL_ANOMALIES or n_anom >= len(y_val):
-        return DEFAULT_MODE, (
-            f"{n_anom} labelled anomalies on validation (< {MIN_VAL_ANOMALIES}): no evidence to choose on, "
-            f"the default ({DEFAULT_MODE})"
-        ), {}
+        why = f"{n_anom} labelled anomalies on validation (< {MIN_VAL_ANOMALIES}): no evidence to choose on"
+        return DEFAULT_MODE, f"{why}, the default ({DEFAULT_MODE})", {}
     y = np.asarray(y_val).reshape(-1).astype(int)
     aucs = {m: round(_auc(y, s), 4) for m, s in candidates.items()}
     listed = ", ".join(f"{m} {v:.3f}" for m, v in aucs.items())
