@@ -432,7 +432,7 @@ def test_the_blends_linear_member_is_the_linear_baseline(tmp_path: Path, task):
 
 
 def test_simplex_grid_is_every_convex_weight_in_tenths():
-    from apps.tabular.models import simplex_grid
+    from tfdl.training.ensemble import simplex_grid
 
     grid = simplex_grid(3)
     assert len(grid) == 66 and len(set(grid)) == 66
@@ -486,7 +486,7 @@ def test_near_linear_csv_blend_is_within_noise_of_linear_and_served_the_same(wor
 
 
 def test_pick_weights_lowest_loss_or_one_standard_error_toward_linear():
-    from apps.tabular.models import pick_weights
+    from tfdl.training.ensemble import pick_weights
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=(200, 1))

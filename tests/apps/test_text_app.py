@@ -276,7 +276,7 @@ def test_bag_body_converts_to_builtin_tflite(tiny_splits, name):
     assert np.allclose(out, model.predict(x, verbose=0), atol=1e-4)
 
 
-# --- nbsvm: Naive Bayes log-count ratios (train split only) averaged with the TF-IDF net -------------------
+# --- nbsvm: Naive Bayes log-count ratios (train split only) mixed with the TF-IDF net ----------------------
 
 
 def _nb_layer(model):
@@ -348,10 +348,12 @@ def test_nbsvm_multiclass_shapes(tmp_path):
     assert ratios[vocab.index("average"), splits.info.labels.index("meh")] > 1.0
 
 
-def test_nbsvm_trains_and_round_trips_through_keras_file(tiny_splits, tmp_path):
+def test_nbsvm_trains_mixes_on_validation_and_round_trips_through_keras_file(tiny_splits, tmp_path):
     import keras
 
     import tfdl.models  # noqa: F401  (registers the custom layers)
+    from apps.text import choose_mix
+    from tfdl.training.ensemble import row_losses
 
     app, cfg, splits = tiny_splits
     model = app.models["nbsvm"](splits, cfg)
@@ -362,10 +364,27 @@ def test_nbsvm_trains_and_round_trips_through_keras_file(tiny_splits, tmp_path):
     model.fit(x, y, epochs=5, batch_size=32, verbose=0)
     after = model.compute_loss(y=y, y_pred=model(x, training=True)).numpy()
     assert after < before - 0.05
-    # Inference averages it with Naive Bayes.
-    p_nb = keras.Model(model.inputs, model.get_layer("naive_bayes").output).predict(x[:4], verbose=0)
-    p_tf = keras.Model(model.inputs, model.get_layer("tfidf").output).predict(x[:4], verbose=0)
-    assert np.allclose(model.predict(x[:4], verbose=0), (p_nb + p_tf) / 2, atol=1e-5)
+    members = keras.Model(
+        model.inputs, [model.get_layer("tfidf").output, model.get_layer("naive_bayes").output]
+    )
+    # Until the mix is chosen, inference is the net alone (early stopping watches the net's own loss).
+    p_tf, p_nb = members.predict(x[:4], verbose=0)
+    assert np.allclose(model.predict(x[:4], verbose=0), p_tf, atol=1e-5)
+    # choose_mix: the convex pair in tenths with the lowest validation log loss, served by the model.
+    state = choose_mix(model, splits, cfg)
+    rec = state["preprocessing"]["ensemble"]
+    w_tf, w_nb = rec["weights"]["tfidf"], rec["weights"]["naive_bayes"]
+    assert w_tf + w_nb == pytest.approx(1.0) and round(w_tf * 10) == pytest.approx(w_tf * 10)
+    v_tf, v_nb = (np.asarray(p, np.float64) for p in members.predict(splits.x_val, verbose=0))
+    losses = {
+        w: row_losses(w * v_tf + (1 - w) * v_nb, splits.y_val, "log loss").mean() for w in np.arange(11) / 10
+    }
+    assert losses[round(w_tf, 1)] == pytest.approx(min(losses.values()), abs=1e-6)
+    assert np.allclose(model.predict(x[:4], verbose=0), w_tf * p_tf + w_nb * p_nb, atol=1e-5)
+    assert (
+        state["report_sections"][0][0] == "Ensemble weights"
+        and "validation" in state["report_sections"][0][1]
+    )
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
     xs = np.asarray(["a great witty film", "dull bland plot"], dtype=object)
@@ -373,11 +392,26 @@ def test_nbsvm_trains_and_round_trips_through_keras_file(tiny_splits, tmp_path):
     assert np.array_equal(_nb_layer(loaded)[0], _nb_layer(model)[0])
 
 
+def test_nbsvm_fixed_nb_weight_is_kept_and_a_bad_one_exits_2(tiny_splits, reviews_csv, workdir, capsys):
+    from apps.text import choose_mix
+
+    app, cfg, splits = tiny_splits
+    model = app.models["nbsvm"](splits, cfg, nb_weight=0.5)
+    state = choose_mix(model, splits, cfg)
+    assert state["preprocessing"]["ensemble"]["weights"] == {"tfidf": 0.5, "naive_bayes": 0.5}
+    assert "fixed" in state["preprocessing"]["ensemble"]["rule"]
+    assert float(model.get_layer("predictions").weight.numpy()) == pytest.approx(0.5)
+    args = ["train", "text", "--data", str(reviews_csv), "--set", "data.text_column=review", "--set",
+            "data.label_column=sentiment", "--set", "model.nb_weight=1.5", "--no-export"]  # fmt: skip
+    assert main(args) == 2
+    assert "model.nb_weight must be in [0, 1]" in _err_line(capsys)
+
+
 def test_occlusion_explains_nbsvm(tiny_splits, tmp_path):
     from tfdl.explain.text import occlusion_scores
 
     app, cfg, splits = tiny_splits
-    model = app.models["nbsvm"](splits, cfg)
+    model = app.models["nbsvm"](splits, cfg, nb_weight=1.0)  # untrained: Naive Bayes alone carries it
     res = occlusion_scores(model, "the plot was awful")
     assert res["tokens"] == ["the", "plot", "was", "awful"]
     assert int(np.argmax(res["scores"])) == 3  # the sentiment word carries the prediction

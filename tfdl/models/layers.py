@@ -299,12 +299,15 @@ class InferenceMix(keras.layers.Layer):
     """Inputs ``[learned, fixed]`` (same shape): ``weight * learned + (1 - weight) * fixed`` at inference,
     ``learned`` alone in training. ``weight`` is a non-trainable scalar (1 = the learned member alone)
     that the app sets after training, on data training did not see (the time-series forecaster choice:
-    the network, its linear start or their mean), so the saved and exported model serve that choice.
+    the network, its linear start or their mean; the text ``nbsvm`` weight of its learned member against
+    Naive Bayes), so the saved and exported model serve that choice. ``fixed=True`` marks a weight the
+    user set: the app leaves it as it is.
     """
 
-    def __init__(self, weight=1.0, **kwargs):
+    def __init__(self, weight=1.0, fixed=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
+        self.fixed = bool(fixed)
         self.weight = self.add_weight(
             name="weight", shape=(), initializer=keras.initializers.Constant(float(weight)), trainable=False
         )
@@ -317,6 +320,9 @@ class InferenceMix(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "fixed": self.fixed}
 
 
 @keras.saving.register_keras_serializable(package="tfdl")

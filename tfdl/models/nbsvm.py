@@ -1,4 +1,4 @@
-"""NBSVM-style text classifier: Naive Bayes log-count ratios averaged with a learned bag of n-grams.
+"""NBSVM-style text classifier: Naive Bayes log-count ratios mixed with a learned bag of n-grams.
 
 Wang & Manning, "Baselines and Bigrams: Simple, Good Sentiment and Topic Classification", ACL 2012:
 binarized uni+bigram features scaled by the log-count ratio ``r`` are a strong sentiment baseline, and
@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from tfdl.models import _common as c
-from tfdl.models.layers import InferenceAverage, NaiveBayesScores
+from tfdl.models.layers import InferenceMix, NaiveBayesScores
 
 
 def log_count_ratios(
@@ -66,6 +66,8 @@ def build_nbsvm(
     *,
     units: Sequence[int] = (64,),
     dropout: float = 0.5,
+    weight: float = 0.5,
+    fixed_weight: bool = False,
     inputs: Any = None,
     preprocess: Callable[[Any], Any] | None = None,
     name: str = "nbsvm",
@@ -81,9 +83,11 @@ def build_nbsvm(
       ``log_count_ratios``), so they ship inside the ``.keras`` file and the SavedModel.
     - ``tfidf``: ``x`` L2-normalized -> ``units`` (dense -> dropout) blocks -> softmax (``units=()`` gives
       logistic regression), the ``bow`` model's body.
-    The output ``predictions`` is their average at inference. In training it is the learned member alone,
-    so that member is fitted on its own loss as a separately trained ensemble member would be: Naive Bayes
-    is nearly perfect on the examples it counted, and a joint loss would leave little for it to learn.
+    The output ``predictions`` is ``weight * tfidf + (1 - weight) * naive_bayes`` at inference (an
+    ``InferenceMix``; 0.5, their average, until the app sets the weight chosen on validation after
+    training). In training it is the learned member alone, so that member is fitted on its own loss as a
+    separately trained ensemble member would be: Naive Bayes is nearly perfect on the examples it counted,
+    and a joint loss would leave little for it to learn.
 
     Shapes: ``x`` (batch, num_features) -> (batch, num_classes) class probabilities.
 
@@ -94,6 +98,8 @@ def build_nbsvm(
         log_prior: ``(num_classes,)`` log prior odds from ``log_count_ratios``.
         units: hidden widths of the learned member, default ``(64,)``; ``()`` for a linear member.
         dropout: dropout rate after each hidden layer of the learned member, default 0.5.
+        weight: the learned member's weight in the inference mix, in [0, 1], default 0.5.
+        fixed_weight: True marks ``weight`` as the user's: the app does not choose it on validation.
         inputs: a KerasTensor to use instead of ``keras.Input((num_features,))`` (e.g. raw strings).
         preprocess: callable ``inputs -> x`` (e.g. a TextVectorization layer), default None.
         name: model name, default ``"nbsvm"``.
@@ -107,6 +113,8 @@ def build_nbsvm(
         raise ValueError(f"`num_classes` must be at least 2. Received: num_classes={num_classes}")
     units = c.check_int_tuple("units", units, allow_empty=True)
     c.check_rate("dropout", dropout)
+    if not 0.0 <= float(weight) <= 1.0:
+        raise ValueError(f"`weight` must be in [0, 1]. Received: weight={weight}")
     ratios = np.asarray(ratios, dtype=np.float32)
     log_prior = np.asarray(log_prior, dtype=np.float32)
     if ratios.shape != (num_features, num_classes) or log_prior.shape != (num_classes,):
@@ -125,5 +133,5 @@ def build_nbsvm(
         h = keras.layers.Dense(width, activation="relu", kernel_initializer="he_normal", name=f"dense{i}")(h)
         h = keras.layers.Dropout(dropout, name=f"dropout{i}")(h)
     p_tfidf = c.output_head(h, num_classes, "softmax", name="tfidf")
-    out = InferenceAverage(name="predictions", dtype="float32")([p_tfidf, p_nb])
+    out = InferenceMix(weight, fixed=fixed_weight, name="predictions")([p_tfidf, p_nb])
     return keras.Model(inputs, out, name=name)
