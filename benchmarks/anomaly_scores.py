@@ -1,4 +1,4 @@
-"""Every candidate anomaly score of the default ``dense_ae``, per fold, on validation and test (issue #14).
+"""`tfdl bench anomaly-scores`: every candidate score of the anomaly default, per fold, val and test (#14).
 
 For each anomaly set of the generalization suite, the user's 5-fold ``tfdl cv anomaly`` runs are trained
 again the same way (:func:`tfdl.pipeline.train`, same folds and seeds) and, from each fold's trained model,
@@ -9,8 +9,11 @@ prints, per candidate rule, the mean validation ROC-AUC (what a rule may be chos
 the test ROC-AUC with the paired difference against the best baseline (what is reported, never chosen
 on), plus a split-half check of "choose on validation" against the fixed ensemble.
 
-    python benchmarks/anomaly_scores.py [--sets a,b] [--out runs/anomaly-scores]   # trains, writes npz
-    python benchmarks/anomaly_scores.py --analyse [--out runs/anomaly-scores]       # tables from the npz
+    python benchmarks/anomaly_scores.py [--sets a,b] [--out runs/anomaly-scores] [--set key=value]
+    python benchmarks/anomaly_scores.py --analyse [--out runs/anomaly-scores]   # the tables
+
+The first writes ``<out>/<set>.json`` (the suite's 9 anomaly sets, or ``--sets``; a set already written is
+skipped); the evidence in BENCHMARKS.md (session 7) used the first 7.
 """
 
 from __future__ import annotations
