@@ -17,7 +17,7 @@ not drown the others.
 A fourth score, ``neighbours``, is the mean distance of the scaled row to its k nearest training normals
 (it uses the autoencoder's scaling only, and the report says so). It is the DEFAULT: k-nearest-neighbour
 distances are among the strongest unsupervised detectors on tabular benchmarks (Campos et al. 2016;
-ADBench, Han et al. 2022), and over the validation splits of the generalization suite's 7 anomaly sets
+ADBench, Han et al. 2022), and over the validation splits of 7 of the generalization suite's anomaly sets
 it had the best mean ROC-AUC of every fixed score (0.928 with k = 10, as with k = 5; 0.872 for the
 reconstruction error, 0.905-0.922 for standardised ensembles of the scores; BENCHMARKS.md, session 6).
 
