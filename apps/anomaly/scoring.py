@@ -19,7 +19,7 @@ A fourth score, ``neighbours``, is the mean distance of the scaled row to its k 
 distances are among the strongest unsupervised detectors on tabular benchmarks (Campos et al. 2016;
 ADBench, Han et al. 2022), and over the validation splits of 7 of the generalization suite's anomaly sets
 it had the best mean ROC-AUC of every fixed score (0.928 with k = 10, as with k = 5; 0.872 for the
-reconstruction error, 0.905-0.922 for standardised ensembles of the scores; BENCHMARKS.md, session 6).
+reconstruction error, 0.905-0.922 for standardised ensembles of the scores; BENCHMARKS.md, session 7).
 
 Another score replaces it only on evidence from the VALIDATION split (never test): when validation holds
 at least :data:`MIN_VAL_ANOMALIES` labelled anomalies and the candidate with the best validation ROC-AUC
