@@ -7,10 +7,11 @@ with ``data.normal_class=N`` (one class is normal, the others are anomalies); ``
 
 Models: ``dense_ae`` (default), ``conv_ae`` (images), ``vae``; ``model.denoising_std`` adds training-only
 input noise. Scaling lives inside the model (``scale_input``: Normalization adapted on the normal training
-rows, or /255 for images). The anomaly score of a row (:mod:`apps.anomaly.scoring`): its reconstruction
-error, the distance of its code to the training normals' codes, or both combined, whichever has the best
-validation ROC-AUC (images: the reconstruction error). The model trains on normal training rows only; the
-threshold is chosen on the validation split (``data.threshold_rule``: ``f1`` = best validation F1, ``fpr``
+rows, or /255 for images). The anomaly score of a row (:mod:`apps.anomaly.scoring`): by default its
+mean distance to the 10 nearest training normals (in the model's scaling); its reconstruction error, the
+distance of its code to the training normals' codes, or both combined replace it only when clearly
+better on validation (images: the reconstruction error). The model trains on normal training rows only;
+the threshold is chosen on the validation split (``data.threshold_rule``: ``f1`` = best validation F1, ``fpr``
 = at most ``data.fpr_budget`` of the validation normals flagged) and never sees the test split.
 Baselines: PCA reconstruction error with the same latent size, and IsolationForest, thresholded by the
 same rule on the same validation split.

@@ -84,9 +84,9 @@ def test_threshold_and_baseline_thresholds_never_touch_test(rows_csv, tmp_path):
 
 
 def test_score_is_chosen_on_validation_and_each_served_score_matches_its_numpy_form(rows_csv):
-    """The score with the best validation ROC-AUC is chosen (never looking at test); predict and the
-    exported score model give it; the neighbours and code-distance scores computed in Keras (what is
-    served) equal their NumPy forms."""
+    """The score is chosen on validation (never looking at test): the neighbours default unless another
+    is clearly better there; predict and the exported score model give it; the neighbours and
+    code-distance scores computed in Keras (what is served) equal their NumPy forms."""
     from sklearn.metrics import roc_auc_score
 
     from apps import anomaly
@@ -96,8 +96,11 @@ def test_score_is_chosen_on_validation_and_each_served_score_matches_its_numpy_f
     kw = app.fit_state(net, splits, cfg)
     state = S.state_of(net)
     aucs = state["val_roc_auc"]
-    assert set(aucs) == set(S.MODES) and aucs[state["mode"]] == max(aucs.values())
-    assert kw["preprocessing"]["score_mode"] == state["mode"] and "best validation ROC-AUC" in state["why"]
+    assert set(aucs) == set(S.MODES) and kw["preprocessing"]["score_mode"] == state["mode"]
+    if state["mode"] == S.DEFAULT_MODE:
+        assert "the default" in state["why"]
+    else:
+        assert aucs[state["mode"]] == max(aucs.values()) and "clearly above the default" in state["why"]
     served = anomaly.serving_model(net, splits, {}).predict(splits.x_test, verbose=0)
     np.testing.assert_allclose(served, anomaly.predict(net, splits.x_test), rtol=1e-6)
     assert roc_auc_score(splits.y_test, served) > 0.9
@@ -114,6 +117,59 @@ def test_score_is_chosen_on_validation_and_each_served_score_matches_its_numpy_f
     splits.y_test = 1 - splits.y_test
     assert app.fit_state(net, splits, cfg)["threshold"] == kw["threshold"]
     assert S.state_of(net)["val_roc_auc"] == aucs
+
+
+def test_choice_keeps_the_neighbours_default_without_clear_validation_evidence():
+    """Fewer than MIN_VAL_ANOMALIES labelled validation anomalies, or none: the default (neighbours),
+    said so. Enough of them: another score replaces it only when its validation ROC-AUC is better by more
+    than two bootstrap standard errors, not when it is ahead by noise."""
+    from apps.anomaly import scoring as S
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(300, int), np.ones(40, int)]
+    knn = rng.normal(size=340) + 1.0 * y  # ROC-AUC ~0.76
+    cands = {"neighbours": knn, "reconstruction": rng.normal(size=340) + 3.0 * y}  # ~0.98
+    cands["latent"] = knn + 0.05 * rng.normal(size=340)  # the default's score plus noise
+    assert S.DEFAULT_MODE == "neighbours"
+    few = np.r_[np.zeros(300, int), np.ones(S.MIN_VAL_ANOMALIES - 1, int)]
+    mode, why, aucs = S.choose_mode(few, {m: s[: len(few)] for m, s in cands.items()})
+    assert (mode, aucs) == ("neighbours", {}) and "no evidence to choose on" in why
+    assert S.choose_mode(np.zeros(340, int), cands)[0] == "neighbours"  # unlabelled rows
+    mode, why, aucs = S.choose_mode(y, cands)
+    assert mode == "reconstruction" and "clearly above the default" in why
+    assert aucs["reconstruction"] > aucs["neighbours"] + 0.1
+    close = {"neighbours": knn, "latent": cands["latent"]}
+    mode, why, aucs = S.choose_mode(y, close)
+    assert abs(aucs["latent"] - aucs["neighbours"]) < 0.02 and mode == "neighbours" and "the default" in why
+
+
+def test_rows_with_few_validation_anomalies_score_by_neighbours_on_real_data(tmp_path):
+    """Real rows no default was tuned on at first (the suite's wdbc-malignant: 357 benign + 21 malignant
+    breast-cancer rows, 3 labelled anomalies on validation): the score falls back to the neighbours
+    default, computed by the served Keras model, and its test ROC-AUC clears a floor and the
+    IsolationForest baseline's less 0.03 (measured on this 70/15/15 split: 0.975, IsolationForest 0.988)."""
+    import sys
+
+    from sklearn.metrics import roc_auc_score
+
+    from apps import anomaly
+    from apps.anomaly import APP
+    from apps.anomaly import scoring as S
+    from tfdl.pipeline import build_model, resolve_config
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import generalize_data as G
+
+    meta = G.prepare(next(d for d in G.DATASETS if d.name == "wdbc-malignant"), tmp_path)
+    cfg = resolve_config(APP, {}, [f"data.path={meta['path']}", "data.label_column=label"])
+    splits = APP.load_data(cfg)
+    assert 0 < splits.y_val.sum() < S.MIN_VAL_ANOMALIES
+    net = build_model(APP, cfg, splits)  # the neighbours score uses the model's scaling only
+    APP.fit_state(net, splits, cfg)
+    assert S.state_of(net)["mode"] == "neighbours"
+    auc = roc_auc_score(splits.y_test, anomaly.predict(net, splits.x_test))
+    forest = roc_auc_score(splits.y_test, APP.baselines["isolation_forest"](splits)[0])
+    assert auc >= 0.93 and auc >= forest - 0.03, (auc, forest)
 
 
 def test_vae_adds_kl_term_to_reconstruction_loss(rows_csv):
@@ -154,7 +210,9 @@ def test_cli_train_export_serve_and_predict(rows_csv, workdir, capsys):
     assert json.loads((version / "assets" / "threshold.json").read_text())["threshold"] == test["threshold"]
     card = json.loads((version / "metadata.json").read_text())
     assert card["preprocessing"]["threshold"] == test["threshold"]
-    assert card["preprocessing"]["score_mode"] in ("reconstruction", "latent", "combined")
+    # here the neighbours default (no other score clearly better on validation): the SavedModel computes
+    # the distances to its stored training normals itself
+    assert card["preprocessing"]["score_mode"] == "neighbours", card["preprocessing"]["score_choice"]
     x, _ = _rows(20, 0.5, 3)
     fn = tf.saved_model.load(str(version)).signatures["serving_default"]
     out = next(
@@ -261,4 +319,5 @@ def test_unseen_credit_rows_match_isolation_forest(workdir, capsys):
     auc, forest = m["test"]["roc_auc"], m["baselines"]["isolation_forest"]["roc_auc"]
     # measured (one split, seed 42): 0.899 vs IsolationForest 0.886; the old score gave 0.797 here
     assert auc >= 0.85 and auc >= forest - 0.02, (auc, forest)
-    assert "chosen by best validation ROC-AUC" in (run / "report.md").read_text()
+    report = (run / "report.md").read_text()
+    assert "chosen by" in report and "validation ROC-AUC" in report
