@@ -178,6 +178,7 @@ def build_nbsvm(
     units=(64,),
     dropout=0.5,
     nb_weight=None,
+    punctuation="split",
     **kw,
 ):
     """NBSVM-style ensemble (Wang & Manning 2012): Naive Bayes log-count ratios of binarized 1..``ngrams``
@@ -194,13 +195,16 @@ def build_nbsvm(
     (layer ``naive_bayes``), so the ``.keras`` file, the SavedModel and the TFLite body carry them.
     """
     from tfdl.models import build_nbsvm as factory
+    from tfdl.models import layers as L
     from tfdl.models import log_count_ratios
-    from tfdl.models.layers import lower_and_split_punctuation
 
     if nb_weight is not None and not 0.0 <= float(nb_weight) <= 1.0:
         raise TfdlError(f"model.nb_weight must be in [0, 1] (unset: chosen on validation); got {nb_weight}")
+    standardize = {"split": L.lower_and_split_punctuation, "token": L.lower_and_tokenize_punctuation}
+    if punctuation not in standardize:
+        raise TfdlError(f"model.punctuation must be split (a word break) or token (a word): {punctuation}")
     vec = _vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, output_mode="tf_idf",
-                      standardize=lower_and_split_punctuation)  # fmt: skip
+                      standardize=standardize[punctuation])  # fmt: skip
     x_train = np.asarray(splits.x_train).astype(str)
     ratios, log_prior = log_count_ratios(
         lambda i, j: vec(x_train[i:j]), splits.y_train, splits.info.num_classes, alpha=alpha

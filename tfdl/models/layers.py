@@ -465,6 +465,16 @@ def lower_and_split_punctuation(text):
     return tf.strings.regex_replace(tf.strings.lower(text), _PUNCTUATION, " ")
 
 
+@keras.saving.register_keras_serializable(package="tfdl")
+def lower_and_tokenize_punctuation(text):
+    """A ``TextVectorization`` standardizer: lowercase, and every punctuation mark becomes a token of its
+    own (``wow!`` -> ``wow !``), as most word tokenizers do: who wrote a text (a phone's tweets, a
+    speaker's lines) shows in its ``!``, ``?`` and quotes, which :func:`lower_and_split_punctuation` drops."""
+    import tensorflow as tf
+
+    return tf.strings.regex_replace(tf.strings.lower(text), _PUNCTUATION, r" \0 ")
+
+
 def text_vectorizers(model) -> list:
     """The ``TextVectorization`` layers of ``model`` (nested models included), in build order."""
     layers = model._flatten_layers(include_self=False, recursive=True)
