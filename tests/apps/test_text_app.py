@@ -415,3 +415,25 @@ def test_occlusion_explains_nbsvm(tiny_splits, tmp_path):
     res = occlusion_scores(model, "the plot was awful")
     assert res["tokens"] == ["the", "plot", "was", "awful"]
     assert int(np.argmax(res["scores"])) == 3  # the sentiment word carries the prediction
+
+
+def test_punctuation_as_tokens_round_trips_and_a_bad_choice_exits_2(
+    tiny_splits, reviews_csv, workdir, capsys, tmp_path
+):
+    import keras
+    import tensorflow as tf
+
+    from tfdl.models.layers import lower_and_tokenize_punctuation
+
+    out = lower_and_tokenize_punctuation(tf.constant(["Wow! It's great?"])).numpy()[0].decode().split()
+    assert out == ["wow", "!", "it", "'", "s", "great", "?"]
+    app, cfg, splits = tiny_splits
+    model = app.models["nbsvm"](splits, cfg, punctuation="token", nb_weight=1.0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    xs = np.asarray(["a great witty film!", "dull, bland plot?"], dtype=object)
+    assert np.allclose(loaded.predict(xs, verbose=0), model.predict(xs, verbose=0), atol=1e-6)
+    args = ["train", "text", "--data", str(reviews_csv), "--set", "data.text_column=review", "--set",
+            "data.label_column=sentiment", "--set", "model.punctuation=keep", "--no-export"]  # fmt: skip
+    assert main(args) == 2
+    assert "model.punctuation must be split" in _err_line(capsys)
