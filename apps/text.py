@@ -189,6 +189,7 @@ def build_nbsvm(
     Wang & Manning's plain average, the default until the weight was chosen). While the weight is to be
     chosen the model trains with the net alone in its output (weight 1), so early stopping watches the
     net's own validation loss: the average's would stop at the first epoch, Naive Bayes carrying it.
+    ``punctuation``: ``split`` (default; a word break) or ``token`` (each mark a word of its own).
 
     One TextVectorization (TF-IDF, ``max_tokens`` most frequent n-grams of the training split) feeds both
     members; the ratios ``r`` (``alpha``-smoothed, one class against the rest) are a non-trainable weight
