@@ -77,6 +77,14 @@ def test_l2_is_a_loss_term_on_every_kernel():
     assert float(sum(reg.losses)) == pytest.approx(expected, rel=1e-5)
     cnn = build_cnn((8, 8, 1), 3, filters=(4,), dense_units=8, l2=0.001)
     assert len(cnn.losses) == 4  # 2 convolutions, fc, head
+    from tfdl.models import build_resnet, build_rnn
+
+    res = build_resnet((8, 8, 1), 3, filters=(4, 8), l2=0.001)
+    convs = [layer for layer in res.layers if hasattr(layer, "kernel")]
+    assert len(res.losses) == len(convs) == 7  # stem, 2 per block x 2, stage-2 transition, head
+    assert not build_resnet((8, 8, 1), 3, filters=(4, 8)).losses
+    rnn = build_rnn((5, 2), 2, units=(4,), dense_units=3, l2=0.001)
+    assert len(rnn.losses) == 4  # the cell's kernel and recurrent kernel, fc, head
     with pytest.raises(ValueError, match="`l2` must be a float >= 0"):
         build_mlp((4,), 2, l2=-1.0)
 

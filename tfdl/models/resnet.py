@@ -29,6 +29,7 @@ def build_resnet(
     downsample: str = "conv_pool",
     pooling: str = "avg",
     dropout: float = 0.0,
+    l2: float = 0.0,
     flip_tta: bool = False,
     activation: str = "relu",
     kernel_initializer: str = "he_normal",
@@ -74,6 +75,8 @@ def build_resnet(
         pooling: head: ``"avg"`` (default: GlobalAveragePooling2D, any input size) or ``"flatten"`` (one
             weight per position and channel: learns faster in a short budget, fixed input size).
         dropout: dropout rate before the output layer, default 0.0.
+        l2: L2 penalty on every kernel (convolutions and head), added to the loss (``l2 * sum(w**2)``),
+            default 0 (none).
         flip_tta: flip test-time augmentation inside the model, default False: at inference the output is
             the mean of the outputs on the image and on its left-right mirror (layers ``tta_views`` and
             ``predictions``, a :class:`~tfdl.models.layers.MeanOfViews` over the head ``head``); training
@@ -99,6 +102,7 @@ def build_resnet(
     c.check_choice("pooling", pooling, ("avg", "flatten"))
     c.check_choice("downsample", downsample, ("conv_pool", "pool_conv", "stride"))
     c.check_rate("dropout", dropout)
+    c.check_l2(l2)
     c.check_output_activation(output_activation)
 
     inputs, x = c.resolve_inputs(input_shape, inputs, preprocess, min_rank=2)
@@ -108,7 +112,8 @@ def build_resnet(
         raise ValueError(f"build_resnet expects images (H, W[, C]). Received input shape: {x.shape[1:]}")
     if flip_tta:
         x = FlipViews(name="tta_views")(x)
-    conv = dict(padding="same", use_bias=False, kernel_initializer=kernel_initializer)
+    conv = dict(padding="same", use_bias=False, kernel_initializer=kernel_initializer,
+                kernel_regularizer=c.l2_regularizer(l2))  # fmt: skip
     x = keras.layers.Conv2D(filters[0], 3, strides=stem_stride, name="stem_conv", **conv)(x)
     if stem_pool:
         x = keras.layers.MaxPooling2D(2, name="stem_pool")(x)
@@ -134,10 +139,10 @@ def build_resnet(
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     if flip_tta:
-        out = c.output_head(x, num_classes, output_activation, name="head")
+        out = c.output_head(x, num_classes, output_activation, name="head", l2=l2)
         out = MeanOfViews(name="predictions", dtype="float32")(out)
     else:
-        out = c.output_head(x, num_classes, output_activation)
+        out = c.output_head(x, num_classes, output_activation, l2=l2)
     return keras.Model(inputs, out, name=name)
 
 

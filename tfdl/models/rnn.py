@@ -28,6 +28,7 @@ def build_rnn(
     bidirectional: bool = False,
     dropout: float = 0.2,
     recurrent_dropout: float = 0.0,
+    l2: float = 0.0,
     unroll: bool = False,
     return_sequences_pooling: str | None = None,
     dense_units: int = 0,
@@ -59,6 +60,8 @@ def build_rnn(
         bidirectional: wrap each recurrent layer in ``Bidirectional``, default False.
         dropout: input dropout of each recurrent layer, default 0.2.
         recurrent_dropout: dropout on the recurrent state, default 0.0.
+        l2: L2 penalty on every kernel (the cells' input and recurrent kernels, ``fc`` and the head), added
+            to the loss (``l2 * sum(w**2)``), default 0 (none).
         unroll: unroll the loop (needs fixed timesteps; makes TFLite conversion work with a variable
             batch), default False.
         return_sequences_pooling: ``None`` (last state, default), ``"avg"`` or ``"max"`` over time.
@@ -79,6 +82,7 @@ def build_rnn(
     units = c.check_int_tuple("units", units)
     c.check_rate("dropout", dropout)
     c.check_rate("recurrent_dropout", recurrent_dropout)
+    c.check_l2(l2)
     c.check_choice("return_sequences_pooling", return_sequences_pooling, (None, "avg", "max"))
     c.check_positive_int("dense_units", dense_units, allow_zero=True)
     c.check_output_activation(output_activation)
@@ -109,6 +113,8 @@ def build_rnn(
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             unroll=unroll,
+            kernel_regularizer=c.l2_regularizer(l2),
+            recurrent_regularizer=c.l2_regularizer(l2),
             return_sequences=not last or return_sequences_pooling is not None,
             name=f"{cell}{i}",
         )
@@ -120,6 +126,7 @@ def build_rnn(
     elif return_sequences_pooling == "max":
         x = keras.layers.GlobalMaxPooling1D(name="seq_pool")(x)
     if dense_units:
-        x = keras.layers.Dense(dense_units, activation="relu", kernel_initializer="he_normal", name="fc")(x)
-    out = c.output_head(x, outputs, output_activation)
+        x = keras.layers.Dense(dense_units, activation="relu", kernel_initializer="he_normal", name="fc",
+                               kernel_regularizer=c.l2_regularizer(l2))(x)  # fmt: skip
+    out = c.output_head(x, outputs, output_activation, l2=l2)
     return keras.Model(inputs, out, name=name)
