@@ -70,7 +70,7 @@ def test_a_killed_cross_validation_resumes_without_retraining_finished_folds(wor
     from tfdl.cv import cross_validate
 
     customers(240).to_csv(workdir / "churn.csv", index=False)
-    sets = ["data.path=churn.csv", "data.target=churn", "train.epochs=2"]
+    sets = ["data.path=churn.csv", "data.target=churn", "train.epochs=2", "model.name=mlp"]  # tests resume
     real, trained = tfdl.pipeline.train, []
 
     def killed_in_fold_2(app, cfg, **kw):
