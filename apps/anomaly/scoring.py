@@ -201,13 +201,11 @@ def choose_mode(y_val, candidates: dict) -> tuple[str, str, dict]:
     best = next(m for m in order if m in aucs and aucs[m] >= max(aucs.values()) - 1e-9)
     if best == DEFAULT_MODE:
         return best, f"the default, best validation ROC-AUC ({listed})", aucs
-    rng = np.random.default_rng(0)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    a, b = np.asarray(candidates[best]), np.asarray(candidates[DEFAULT_MODE])
-    diffs = []
-    for _ in range(BOOTSTRAP):
-        i = np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]
-        diffs.append(_auc(y[i], a[i]) - _auc(y[i], b[i]))
+    from tfdl.evaluation.bootstrap import resample_weights, weighted_auc
+
+    w = resample_weights(len(y), BOOTSTRAP, np.random.default_rng(0), method="stratified", strata=y)
+    a, b = np.asarray(candidates[best], np.float64), np.asarray(candidates[DEFAULT_MODE], np.float64)
+    diffs = weighted_auc(w, y == 1, a) - weighted_auc(w, y == 1, b)
     gain, se = _auc(y, a) - _auc(y, b), float(np.std(diffs))
     verdict = f"{best} - {DEFAULT_MODE} = {gain:+.3f}, 2 s.e. = {2 * se:.3f}; {listed}"
     if gain > 2 * se:
