@@ -93,6 +93,42 @@ def _vectorizer(splits: Splits, **kw):
     return vec
 
 
+def _bag_vectorizer(splits: Splits, *, max_tokens: int, ngrams, standardize, char_ngrams) -> tuple:
+    """The TF-IDF vectorizer of the bag models and its feature blocks: ``(vec, None)`` for the ``max_tokens``
+    most frequent word 1..``ngrams``-grams, or with ``char_ngrams`` > 0 ``(vec, (n_words, n_chars))``: the
+    same word 1-2-grams followed by the ``char_ngrams`` most frequent character 2..5-grams of words
+    (:func:`tfdl.models.layers.words_bigrams_and_char_ngrams`). The two vocabularies are counted apart
+    (so the frequent character n-grams do not crowd out word bigrams) and joined in ONE TextVectorization
+    with their own idf, so the model still takes raw strings and ``vocab.txt``/``idf.txt`` describe every
+    feature. The unknown-token entry gets idf 0 then: with character n-grams it would count hundreds of
+    unseen grams per text and swamp the vector (scikit-learn drops unknown tokens too)."""
+    import keras
+
+    from tfdl.models import layers as L
+
+    if isinstance(char_ngrams, bool) or not isinstance(char_ngrams, int) or char_ngrams < 0:
+        raise TfdlError(f"model.char_ngrams must be a number of features >= 0 (0: off); got {char_ngrams}")
+    common = {"output_mode": "tf_idf", "standardize": standardize}
+    words = _vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, **common)
+    if not char_ngrams:
+        return words, None
+    if ngrams != 2:
+        raise TfdlError(f"model.char_ngrams adds to word 1-2-grams: set model.ngrams=2 (got {ngrams})")
+    chars = _vectorizer(splits, max_tokens=char_ngrams + 1, split=L.char_ngrams_of_words, **common)
+    vocab_w, vocab_c = words.get_vocabulary(), chars.get_vocabulary()[1:]  # [1:]: one unknown-token entry
+    if not vocab_c:
+        return words, None
+    idf_w, idf_c = (np.asarray(v._lookup_layer.idf_weights) for v in (words, chars))
+    idf = np.concatenate([idf_w, idf_c[1:]])
+    idf[0] = 0.0
+    vec = keras.layers.TextVectorization(
+        name="vectorize", max_tokens=len(vocab_w) + len(vocab_c), ngrams=None,
+        split=L.words_bigrams_and_char_ngrams, **common,
+    )  # fmt: skip
+    vec.set_vocabulary(vocab_w + vocab_c, idf_weights=idf)
+    return vec, (len(vocab_w), len(vocab_c))
+
+
 def assets(model, splits: Splits | None = None) -> dict[str, str]:
     """vocab.txt (and idf.txt for TF-IDF) beside the SavedModel: a TFLite client of the body needs them.
     Read off the model's own vectorizer, so a finished run's model.keras exported later ships them too."""
@@ -132,9 +168,12 @@ def build_bow(
     normalize=True,
     units=(64,),
     dropout=0.5,
+    char_ngrams=0,
     **kw,
 ):
     """TF-IDF of 1..``ngrams``-grams (``max_tokens`` features; L2-normalized if ``normalize``) -> dense.
+    ``char_ngrams`` > 0 adds that many character 2..5-grams of words (``nbsvm``'s option; the two blocks
+    are L2-normalized each on its own).
 
     Trained with its own defaults (``LINEAR_TEXT_DEFAULTS``): learning rate 3e-3, up to 20 epochs,
     early-stopping patience 3. Unit-length inputs learn slowly at 1e-3 and stop before they converge.
@@ -142,14 +181,21 @@ def build_bow(
     import keras
 
     from tfdl.models import build_mlp
+    from tfdl.models.layers import BlockUnitNormalization
 
-    vec = _vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, output_mode="tf_idf")
+    standardize = "lower_and_strip_punctuation"  # bow's own (Keras' default), kept as it was chosen
+    vec, blocks = _bag_vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, standardize=standardize,
+                                  char_ngrams=char_ngrams)  # fmt: skip
 
     def preprocess(t):
         x = vec(_squeeze(t))
         # Unit length per text, as scikit-learn's TfidfVectorizer: without it (and at learning rate 1e-3)
         # the model over-fits in 2-3 epochs; 5-fold CV 0.7656 vs 0.7753 with it (tfdl cv text).
-        return keras.layers.UnitNormalization(name="l2_normalize")(x) if normalize else x
+        if not normalize:
+            return x
+        if blocks:
+            return BlockUnitNormalization(blocks, name="l2_normalize")(x)
+        return keras.layers.UnitNormalization(name="l2_normalize")(x)
 
     return build_mlp(
         None, splits.info.num_classes, units=tuple(units), dropout=dropout, inputs=_text_input(),
@@ -167,7 +213,7 @@ NBSVM_SPACE = {
 
 @hooks(defaults=LINEAR_TEXT_DEFAULTS, search_space=NBSVM_SPACE)
 @forwards("tfdl.models:build_nbsvm", "num_features", "num_classes", "ratios", "log_prior", "inputs",
-          "preprocess", "name")  # fmt: skip
+          "preprocess", "name", "blocks")  # fmt: skip
 def build_nbsvm(
     splits: Splits,
     cfg: RunConfig,
@@ -179,6 +225,8 @@ def build_nbsvm(
     dropout=0.5,
     nb_weight=None,
     punctuation="split",
+    char_ngrams=0,
+    nb_chars=False,
     **kw,
 ):
     """NBSVM-style ensemble (Wang & Manning 2012): Naive Bayes log-count ratios of binarized 1..``ngrams``
@@ -190,6 +238,9 @@ def build_nbsvm(
     chosen the model trains with the net alone in its output (weight 1), so early stopping watches the
     net's own validation loss: the average's would stop at the first epoch, Naive Bayes carrying it.
     ``punctuation``: ``split`` (default; a word break) or ``token`` (each mark a word of its own).
+    ``char_ngrams``: 0 (default) or the number of character 2..5-grams of words added after the word
+    n-grams (:func:`_bag_vectorizer`); the net L2-normalizes the two blocks each on its own, and Naive
+    Bayes counts them only with ``nb_chars=true`` (else their ratios are 0: Naive Bayes as without them).
 
     One TextVectorization (TF-IDF, ``max_tokens`` most frequent n-grams of the training split) feeds both
     members; the ratios ``r`` (``alpha``-smoothed, one class against the rest) are a non-trainable weight
@@ -204,16 +255,22 @@ def build_nbsvm(
     standardize = {"split": L.lower_and_split_punctuation, "token": L.lower_and_tokenize_punctuation}
     if punctuation not in standardize:
         raise TfdlError(f"model.punctuation must be split (a word break) or token (a word): {punctuation}")
-    vec = _vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, output_mode="tf_idf",
-                      standardize=standardize[punctuation])  # fmt: skip
+    vec, blocks = _bag_vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams,
+                                  standardize=standardize[punctuation], char_ngrams=char_ngrams)  # fmt: skip
     x_train = np.asarray(splits.x_train).astype(str)
+    counted = vec.vocabulary_size() if nb_chars or not blocks else blocks[0]
     ratios, log_prior = log_count_ratios(
-        lambda i, j: vec(x_train[i:j]), splits.y_train, splits.info.num_classes, alpha=alpha
+        lambda i, j: np.asarray(vec(x_train[i:j]))[:, :counted],
+        splits.y_train,
+        splits.info.num_classes,
+        alpha=alpha,
     )
+    ratios = np.pad(ratios, ((0, vec.vocabulary_size() - counted), (0, 0)))  # uncounted features: ratio 0
     fixed = nb_weight is not None
     return factory(vec.vocabulary_size(), splits.info.num_classes, ratios, log_prior, inputs=_text_input(),
                    preprocess=lambda t: vec(_squeeze(t)), name="nbsvm", units=units, dropout=dropout,
-                   weight=1.0 - float(nb_weight) if fixed else 1.0, fixed_weight=fixed, **kw)  # fmt: skip
+                   weight=1.0 - float(nb_weight) if fixed else 1.0, fixed_weight=fixed, blocks=blocks,
+                   **kw)  # fmt: skip
 
 
 MIX_MEMBERS = ("tfidf", "naive_bayes")

@@ -492,3 +492,76 @@ def text_vectorizer(model, needed_by: str):
             f"model {model.name!r} has no TextVectorization layer; {needed_by} needs a tfdl text model"
         )
     return found[0]
+
+
+# Character n-grams of the text models (``model.char_ngrams``): the n-grams of each word framed as
+# ``<word>``, marked with a prefix that standardization never leaves in a word (``#`` is punctuation,
+# split off or turned into a token of its own), so a gram never collides with a word or a word bigram.
+CHAR_GRAM_PREFIX = "#"
+CHAR_NGRAM_WIDTHS = (2, 3, 4, 5)
+
+
+def _char_ngrams(words):
+    """Ragged ``(batch, words)`` -> ragged ``(batch, grams)``: ``#`` + each 2..5-character n-gram of
+    ``<word>`` (scikit-learn's ``char_wb`` with ``<``/``>`` as the word's edges)."""
+    import tensorflow as tf
+
+    framed = tf.ragged.map_flat_values(lambda w: tf.strings.join(["<", w, ">"]), words)
+    chars = tf.strings.unicode_split(framed, "UTF-8", errors="replace")  # (batch, words, chars)
+    grams = tf.strings.ngrams(chars, ngram_width=CHAR_NGRAM_WIDTHS, separator="")  # (batch, words, grams)
+    grams = grams.merge_dims(1, 2)
+    return tf.ragged.map_flat_values(lambda g: tf.strings.join([CHAR_GRAM_PREFIX, g]), grams)
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+def words_bigrams_and_char_ngrams(text):
+    """A ``TextVectorization`` ``split`` (use with ``ngrams=None``): the whitespace words, the word
+    bigrams (``"not good"``, as ``ngrams=2`` makes them) and the words' character 2..5-grams
+    (``not`` -> ``#<n``, ``#no``, ``#ot``, ``#t>``, ``#<no``, ..., ``#<not>``), one ragged row per text.
+
+    Character n-grams share the counts of a word's forms (``funny``/``funniest``) and of words unseen in
+    training; one vectorizer (one vocabulary, ``vocab.txt``) still carries every feature."""
+    import tensorflow as tf
+
+    words = tf.strings.split(text)
+    word_grams = tf.strings.ngrams(words, ngram_width=(1, 2), separator=" ")
+    return tf.concat([word_grams, _char_ngrams(words)], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+def char_ngrams_of_words(text):
+    """A ``TextVectorization`` ``split``: only the character n-grams of
+    :func:`words_bigrams_and_char_ngrams` (to count their own vocabulary)."""
+    import tensorflow as tf
+
+    return _char_ngrams(tf.strings.split(text))
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class BlockUnitNormalization(keras.layers.Layer):
+    """Unit L2 length per block of consecutive features: ``sizes=(n_words, n_chars)`` normalizes the word
+    n-grams and the character n-grams of a TF-IDF vector each on its own (as two stacked scikit-learn
+    ``TfidfVectorizer`` blocks), so the ~10x more numerous character n-grams do not shrink the words.
+    ``(batch, sum(sizes))`` -> the same shape."""
+
+    def __init__(self, sizes, epsilon=1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes = tuple(int(s) for s in sizes)
+        if not self.sizes or min(self.sizes) < 1:
+            raise ValueError(f"`sizes` must be positive block lengths. Received: sizes={sizes}")
+        self.epsilon = float(epsilon)
+
+    def call(self, x):
+        parts, start = [], 0
+        for size in self.sizes:
+            block = x[:, start : start + size]
+            norm = ops.sqrt(ops.maximum(ops.sum(ops.square(block), axis=-1, keepdims=True), self.epsilon))
+            parts.append(block / norm)
+            start += size
+        return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "sizes": list(self.sizes), "epsilon": self.epsilon}

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from tfdl.models import _common as c
-from tfdl.models.layers import InferenceMix, NaiveBayesScores
+from tfdl.models.layers import BlockUnitNormalization, InferenceMix, NaiveBayesScores
 
 
 def log_count_ratios(
@@ -68,6 +68,7 @@ def build_nbsvm(
     dropout: float = 0.5,
     weight: float = 0.5,
     fixed_weight: bool = False,
+    blocks: Sequence[int] | None = None,
     inputs: Any = None,
     preprocess: Callable[[Any], Any] | None = None,
     name: str = "nbsvm",
@@ -81,8 +82,8 @@ def build_nbsvm(
     - ``naive_bayes``: ``sigmoid(binarize(x) @ ratios + log_prior)`` per class (one-vs-rest), normalized to
       sum to 1; the ratios are fixed (non-trainable weights computed on the training split, see
       ``log_count_ratios``), so they ship inside the ``.keras`` file and the SavedModel.
-    - ``tfidf``: ``x`` L2-normalized -> ``units`` (dense -> dropout) blocks -> softmax (``units=()`` gives
-      logistic regression), the ``bow`` model's body.
+    - ``tfidf``: ``x`` L2-normalized (each block of ``blocks`` on its own) -> ``units`` (dense -> dropout)
+      blocks -> softmax (``units=()`` gives logistic regression), the ``bow`` model's body.
     The output ``predictions`` is ``weight * tfidf + (1 - weight) * naive_bayes`` at inference (an
     ``InferenceMix``; 0.5, their average, until the app sets the weight chosen on validation after
     training). In training it is the learned member alone, so that member is fitted on its own loss as a
@@ -100,6 +101,9 @@ def build_nbsvm(
         dropout: dropout rate after each hidden layer of the learned member, default 0.5.
         weight: the learned member's weight in the inference mix, in [0, 1], default 0.5.
         fixed_weight: True marks ``weight`` as the user's: the app does not choose it on validation.
+        blocks: lengths of consecutive feature blocks the learned member L2-normalizes each on its own
+            (e.g. word n-grams then character n-grams; they must sum to ``num_features``), default None
+            (the whole vector at once).
         inputs: a KerasTensor to use instead of ``keras.Input((num_features,))`` (e.g. raw strings).
         preprocess: callable ``inputs -> x`` (e.g. a TextVectorization layer), default None.
         name: model name, default ``"nbsvm"``.
@@ -123,12 +127,20 @@ def build_nbsvm(
             f"Received: ratios {ratios.shape}, log_prior {log_prior.shape}"
         )
 
+    if blocks is not None:
+        blocks = c.check_int_tuple("blocks", blocks)
+        if sum(blocks) != num_features:
+            raise ValueError(f"`blocks` must sum to num_features={num_features}. Received: blocks={blocks}")
+
     inputs, x = c.resolve_inputs((num_features,), inputs, preprocess)
     nb_layer = NaiveBayesScores(num_classes, name="naive_bayes", dtype="float32")
     p_nb = nb_layer(x)
     nb_layer.set_weights([ratios, log_prior])
 
-    h = keras.layers.UnitNormalization(name="l2_normalize")(x)
+    if blocks is None or len(blocks) == 1:
+        h = keras.layers.UnitNormalization(name="l2_normalize")(x)
+    else:
+        h = BlockUnitNormalization(blocks, name="l2_normalize")(x)
     for i, width in enumerate(units, start=1):
         h = keras.layers.Dense(width, activation="relu", kernel_initializer="he_normal", name=f"dense{i}")(h)
         h = keras.layers.Dropout(dropout, name=f"dropout{i}")(h)
