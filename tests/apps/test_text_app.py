@@ -428,3 +428,63 @@ def test_punctuation_as_tokens_round_trips_and_a_bad_choice_exits_2(
             "data.label_column=sentiment", "--set", "model.punctuation=keep", "--no-export"]  # fmt: skip
     assert main(args) == 2
     assert "model.punctuation must be split" in _err_line(capsys)
+
+
+# --- character n-grams (model.char_ngrams): one TextVectorization, word then character blocks ---------------
+
+
+def test_char_ngram_split_tokens():
+    import tensorflow as tf
+
+    from tfdl.models.layers import char_ngrams_of_words, words_bigrams_and_char_ngrams
+
+    tokens = words_bigrams_and_char_ngrams(tf.constant(["not good", ""])).to_list()
+    got = [t.decode() for t in tokens[0]]
+    assert got[:3] == ["not", "good", "not good"] and tokens[1] == []
+    grams = got[3:]
+    assert grams == [t.decode() for t in char_ngrams_of_words(tf.constant(["not good"])).to_list()[0]]
+    assert all(g.startswith("#") and " " not in g for g in grams)  # never a word nor a word bigram
+    not_grams = ["#<n", "#no", "#ot", "#t>", "#<no", "#not", "#ot>", "#<not", "#not>", "#<not>"]
+    assert grams[:11] == [*not_grams, "#<g"]
+    assert "#<good" in grams and "#good>" in grams and "#<good>" not in grams  # 2..5 characters of <good>
+    assert len(grams) == 10 + 14  # <not>: 4+3+2+1 grams; <good>: 5+4+3+2
+
+
+@pytest.mark.parametrize("name", ["nbsvm", "bow"])
+def test_char_ngrams_one_vectorizer_round_trips_and_composes(tiny_splits, tmp_path, name):
+    import keras
+
+    import tfdl.models  # noqa: F401  (registers the custom layers)
+    from apps.text import vectorizer_and_body
+
+    app, cfg, splits = tiny_splits
+    model = app.models[name](splits, cfg, char_ngrams=300)
+    vec = model.get_layer("vectorize")
+    vocab = vec.get_vocabulary()
+    n_chars = sum(t.startswith("#") for t in vocab)
+    assert n_chars == 300 and vocab.index("great") < len(vocab) - 300  # words first, then the char block
+    assert not any(t.startswith("#") for t in vocab[: len(vocab) - 300])
+    assert model.get_layer("l2_normalize").sizes == (len(vocab) - 300, 300)
+    shipped = app.assets(model, splits)
+    idf = [float(v) for v in shipped["idf.txt"].splitlines()]
+    assert shipped["vocab.txt"].splitlines() == vocab and len(idf) == len(vocab) and idf[0] == 0.0
+    xs = np.asarray(["a great witty film", "dull bland plot", "unseenword superbly"], dtype=object)
+    feats = np.asarray(vec(xs))
+    assert (feats[:, -300:] > 0).any(axis=1).all()  # every text (an unseen word too) hits character grams
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert np.array_equal(loaded.predict(xs, verbose=0), model.predict(xs, verbose=0))
+    lvec, body = vectorizer_and_body(loaded)
+    assert np.allclose(body.predict(np.asarray(lvec(xs)), verbose=0), model.predict(xs, verbose=0), atol=1e-6)
+    if name == "nbsvm":  # Naive Bayes counts the character block only with nb_chars=true
+        ratios = _nb_layer(model)[0]
+        assert np.all(ratios[-300:] == 0) and np.any(ratios[:-300] != 0)
+        counted = _nb_layer(app.models["nbsvm"](splits, cfg, char_ngrams=300, nb_chars=True))[0]
+        assert np.any(counted[-300:] != 0)
+
+
+def test_bad_char_ngrams_exits_2(reviews_csv, workdir, capsys):
+    args = ["train", "text", "--data", str(reviews_csv), "--set", "data.text_column=review", "--set",
+            "data.label_column=sentiment", "--set", "model.char_ngrams=-5", "--no-export"]  # fmt: skip
+    assert main(args) == 2
+    assert "model.char_ngrams must be" in _err_line(capsys)
