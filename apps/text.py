@@ -80,6 +80,7 @@ def load_data(cfg: TextConfig) -> Splits:
 # --- models: raw strings in, TextVectorization inside ---------------------------------------------------
 
 MAX_TOKENS_NBSVM = 20_000
+CHAR_NGRAMS_NBSVM = 50_000  # character 2..5-grams added to the net's features (model.char_ngrams; 0: none)
 
 
 def _vectorizer(splits: Splits, **kw):
@@ -225,7 +226,7 @@ def build_nbsvm(
     dropout=0.5,
     nb_weight=None,
     punctuation="split",
-    char_ngrams=0,
+    char_ngrams=CHAR_NGRAMS_NBSVM,
     nb_chars=False,
     **kw,
 ):
