@@ -5,11 +5,14 @@ Data: Pang & Lee's Rotten Tomatoes snippets (12,808, fresh/rotten, ~18 words eac
 sub-folders of ``.txt`` files, or TFDS ``imdb_reviews`` (``--set data.source=imdb_reviews``).
 
 Models: ``nbsvm`` (default: Naive Bayes log-count ratios of binarized 1-2-grams, computed on the training
-split only, mixed with a TF-IDF dense net on the same features, the weight chosen on validation after
-training; Wang & Manning 2012), ``bow`` (that
-TF-IDF net alone), ``bilstm``, ``gru`` and ``transformer`` (encoder + average pooling). The
-``TextVectorization`` layer lives INSIDE every model (adapted on the training split only), so the
-SavedModel and the server take raw strings ``(batch,)``.
+split only, mixed with a TF-IDF dense net on the same features plus 50,000 character 2..5-grams of words,
+the weight chosen on validation after training; Wang & Manning 2012), ``bow`` (a TF-IDF net alone,
+without character n-grams unless ``model.char_ngrams`` is set), ``bilstm``, ``gru`` and ``transformer``
+(encoder + average pooling). The ``TextVectorization`` layer lives INSIDE every model (adapted on the
+training split only), so the SavedModel and the server take raw strings ``(batch,)``; with character
+n-grams it is still one layer (its ``split`` emits the words, the word bigrams and the ``#``-marked
+character n-grams, :func:`tfdl.models.layers.words_bigrams_and_char_ngrams`), so ``vocab.txt``/``idf.txt``
+list every feature of the TFLite body's input.
 
 Why ``nbsvm`` is the default: chosen on validation accuracy averaged over the 5 folds of ``tfdl cv text``
 (never on test; BENCHMARKS.md, "Text default: nbsvm"), where it beat ``bow``; on the test folds it
