@@ -98,9 +98,11 @@ def _vectorizer(splits: Splits, **kw):
 
 
 def _bag_vectorizer(splits: Splits, *, max_tokens: int, ngrams, standardize, char_ngrams) -> tuple:
-    """The TF-IDF vectorizer of the bag models and its feature blocks: ``(vec, None)`` for the ``max_tokens``
-    most frequent word 1..``ngrams``-grams, or with ``char_ngrams`` > 0 ``(vec, (n_words, n_chars))``: the
-    same word 1-2-grams followed by the ``char_ngrams`` most frequent character 2..5-grams of words
+    """The TF-IDF vectorizer of the bag models, its feature blocks and a word-only vectorizer: ``(vec, None,
+    vec)`` for the ``max_tokens`` most frequent word 1..``ngrams``-grams, or with ``char_ngrams`` > 0
+    ``(vec, (n_words, n_chars), words)``: the same word 1-2-grams (``words`` computes them alone, the
+    first ``n_words`` columns of ``vec``) followed by the ``char_ngrams`` most frequent character 2..5-grams
+    of words
     (:func:`tfdl.models.layers.words_bigrams_and_char_ngrams`). The two vocabularies are counted apart
     (so the frequent character n-grams do not crowd out word bigrams) and joined in ONE TextVectorization
     with their own idf, so the model still takes raw strings and ``vocab.txt``/``idf.txt`` describe every
@@ -115,13 +117,13 @@ def _bag_vectorizer(splits: Splits, *, max_tokens: int, ngrams, standardize, cha
     common = {"output_mode": "tf_idf", "standardize": standardize}
     words = _vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, **common)
     if not char_ngrams:
-        return words, None
+        return words, None, words
     if ngrams != 2:
         raise TfdlError(f"model.char_ngrams adds to word 1-2-grams: set model.ngrams=2 (got {ngrams})")
     chars = _vectorizer(splits, max_tokens=char_ngrams + 1, split=L.char_ngrams_of_words, **common)
     vocab_w, vocab_c = words.get_vocabulary(), chars.get_vocabulary()[1:]  # [1:]: one unknown-token entry
     if not vocab_c:
-        return words, None
+        return words, None, words
     idf_w, idf_c = (np.asarray(v._lookup_layer.idf_weights) for v in (words, chars))
     idf = np.concatenate([idf_w, idf_c[1:]])
     idf[0] = 0.0
@@ -130,7 +132,7 @@ def _bag_vectorizer(splits: Splits, *, max_tokens: int, ngrams, standardize, cha
         split=L.words_bigrams_and_char_ngrams, **common,
     )  # fmt: skip
     vec.set_vocabulary(vocab_w + vocab_c, idf_weights=idf)
-    return vec, (len(vocab_w), len(vocab_c))
+    return vec, (len(vocab_w), len(vocab_c)), words
 
 
 def assets(model, splits: Splits | None = None) -> dict[str, str]:
@@ -188,8 +190,8 @@ def build_bow(
     from tfdl.models.layers import BlockUnitNormalization
 
     standardize = "lower_and_strip_punctuation"  # bow's own (Keras' default), kept as it was chosen
-    vec, blocks = _bag_vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, standardize=standardize,
-                                  char_ngrams=char_ngrams)  # fmt: skip
+    vec, blocks, _ = _bag_vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams, standardize=standardize,
+                                     char_ngrams=char_ngrams)  # fmt: skip
 
     def preprocess(t):
         x = vec(_squeeze(t))
@@ -259,12 +261,15 @@ def build_nbsvm(
     standardize = {"split": L.lower_and_split_punctuation, "token": L.lower_and_tokenize_punctuation}
     if punctuation not in standardize:
         raise TfdlError(f"model.punctuation must be split (a word break) or token (a word): {punctuation}")
-    vec, blocks = _bag_vectorizer(splits, max_tokens=max_tokens, ngrams=ngrams,
-                                  standardize=standardize[punctuation], char_ngrams=char_ngrams)  # fmt: skip
+    vec, blocks, words = _bag_vectorizer(
+        splits, max_tokens=max_tokens, ngrams=ngrams, standardize=standardize[punctuation],
+        char_ngrams=char_ngrams,
+    )  # fmt: skip
     x_train = np.asarray(splits.x_train).astype(str)
-    counted = vec.vocabulary_size() if nb_chars or not blocks else blocks[0]
+    counter = vec if nb_chars else words  # words: the first block's columns, without the character n-grams
+    counted = counter.vocabulary_size()
     ratios, log_prior = log_count_ratios(
-        lambda i, j: np.asarray(vec(x_train[i:j]))[:, :counted],
+        lambda i, j: counter(x_train[i:j]),
         splits.y_train,
         splits.info.num_classes,
         alpha=alpha,

@@ -151,21 +151,32 @@ def test_occlusion_scores_are_probability_drops(tiny_splits, tmp_path):
 
 @pytest.mark.parametrize("name", ["bow", "nbsvm"])
 def test_train_export_string_signature_and_predict(reviews_csv, workdir, capsys, name):
+    """bow exports as it trains; nbsvm trains with --no-export and `tfdl export text` exports the finished
+    run afterwards: the vocabulary (and TF-IDF weights) come from the saved model's own vectorizer, not from
+    state the training process held, and export draws no report."""
     import tensorflow as tf
 
     args = ["train", "text", "--data", str(reviews_csv), "--model", name, "--epochs", "1",
             "--set", "data.text_column=review", "--set", "data.label_column=sentiment",
             "--set", "data.limit=80", "--set", "train.batch_size=16"]  # fmt: skip
-    assert main(args) == 0
+    later = name == "nbsvm"
+    assert main([*args, "--no-export"] if later else args) == 0
+    if later:
+        assert not (workdir / "saved_models").exists()
+        plots = sorted((workdir / "runs" / "text").glob("*/plots/*.png"))
+        stamps = {p: p.stat().st_mtime_ns for p in plots}
+        assert plots and main(["export", "text"]) == 0
+        assert {p: p.stat().st_mtime_ns for p in plots} == stamps  # export draws no report
     version = workdir / "saved_models" / "text" / "1"
     fn = tf.saved_model.load(str(version)).signatures["serving_default"]
     (spec,) = fn.structured_input_signature[1].values()
     assert spec.dtype == tf.string and spec.shape.as_list() == [None]
     out = next(iter(fn(tf.constant(["a great witty film", "dull"])).values())).numpy()
     assert out.shape == (2, 2)
-    assert (version / "assets" / "vocab.txt").is_file() and (
-        version / "assets" / "labels.txt"
-    ).read_text() == "neg\npos\n"
+    vocab = (version / "assets" / "vocab.txt").read_text().splitlines()
+    assert "great" in vocab and "dull" in vocab
+    assert len((version / "assets" / "idf.txt").read_text().splitlines()) == len(vocab)
+    assert (version / "assets" / "labels.txt").read_text() == "neg\npos\n"
     report = next((workdir / "runs" / "text").glob("*/report.md"))
     assert "Explanation example (occlusion)" in report.read_text()
     assert list(report.parent.glob("explain/occlusion/*.png"))
@@ -175,31 +186,12 @@ def test_train_export_string_signature_and_predict(reviews_csv, workdir, capsys,
     assert answer["label"] in ("neg", "pos") and set(answer["scores"]) == {"neg", "pos"}
 
 
-def test_export_of_a_finished_run_ships_the_vocabulary(reviews_csv, workdir):
-    """`tfdl export text` on a run trained with --no-export: the vocabulary (and TF-IDF weights) come
-    from the saved model's own vectorizer, not from state the training process held."""
-    args = ["train", "text", "--data", str(reviews_csv), "--model", "nbsvm", "--epochs", "1", "--no-export",
-            "--set", "data.text_column=review", "--set", "data.label_column=sentiment",
-            "--set", "data.limit=80", "--set", "train.batch_size=16"]  # fmt: skip
-    assert main(args) == 0
-    assert not (workdir / "saved_models").exists()
-    plots = sorted((workdir / "runs" / "text").glob("*/plots/*.png"))
-    stamps = {p: p.stat().st_mtime_ns for p in plots}
-    assert main(["export", "text"]) == 0
-    assets = workdir / "saved_models" / "text" / "1" / "assets"
-    vocab = (assets / "vocab.txt").read_text().splitlines()
-    assert "great" in vocab and "dull" in vocab
-    assert len((assets / "idf.txt").read_text().splitlines()) == len(vocab)
-    assert (assets / "labels.txt").read_text() == "neg\npos\n"
-    assert {p: p.stat().st_mtime_ns for p in plots} == stamps  # export draws no report
-
-
 @pytest.mark.slow
 def test_default_nbsvm_on_rotten_tomatoes_beats_a_floor(workdir, monkeypatch):
-    """Real data, short run: the default (nbsvm, with character n-grams) >= 0.765 test accuracy after 2
-    epochs (5-fold CV of full runs: 0.79-0.80 per fold, BENCHMARKS.md); its TF-IDF net alone (the ``bow``
-    body) >= 0.72 (full ``bow`` runs reach ~0.78), and the served mix is no worse than the net alone on
-    validation log loss."""
+    """Real data, short run: the default (nbsvm, with character n-grams) >= 0.765 test accuracy after 1
+    epoch on 6,400 training texts (5-fold CV of full runs, best at epoch 1: 0.79-0.80 per fold,
+    BENCHMARKS.md); its TF-IDF net alone (the ``bow`` body) >= 0.72 (full ``bow`` runs reach ~0.78), and
+    the served mix is no worse than the net alone on validation log loss."""
     from apps.text import APP
     from tfdl.data.text import RT_FILE, find_rotten_tomatoes
     from tfdl.pipeline import resolve_config, train
@@ -209,9 +201,11 @@ def test_default_nbsvm_on_rotten_tomatoes_beats_a_floor(workdir, monkeypatch):
         monkeypatch.setenv("TFDL_DATA_DIR", str(repo_cache))
     if find_rotten_tomatoes() is None:
         pytest.skip("Rotten Tomatoes not present: run `make data`")
-    cfg = resolve_config(APP, {}, ["model.name=nbsvm", "train.epochs=2"])
+    # 6,400 of the ~9,000 training texts (validation and test splits whole): the character n-grams made a
+    # full run 3x slower, and this keeps the test near its former time (one such run: test 0.793).
+    cfg = resolve_config(APP, {}, ["model.name=nbsvm", "train.epochs=1", "data.limit=6400"])
     result = train(APP, cfg, export=False, log=lambda *_: None)
-    assert result.metrics["dataset"]["n_train"] > 8000
+    assert result.metrics["dataset"]["n_train"] >= 6000
     assert result.metrics["test"]["accuracy"] >= 0.765
     import keras
 
