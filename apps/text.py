@@ -270,8 +270,15 @@ def build_nbsvm(
     x_train = np.asarray(splits.x_train).astype(str)
     counter = vec if nb_chars else words  # words: the first block's columns, without the character n-grams
     counted = counter.vocabulary_size()
+
+    def features(i, j):
+        x = np.array(counter(x_train[i:j]))
+        if blocks:  # the served vectorizer gives the unknown-token entry idf 0: Naive Bayes never sees it
+            x[:, 0] = 0.0
+        return x
+
     ratios, log_prior = log_count_ratios(
-        lambda i, j: counter(x_train[i:j]),
+        features,
         splits.y_train,
         splits.info.num_classes,
         alpha=alpha,

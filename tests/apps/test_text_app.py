@@ -477,8 +477,13 @@ def test_char_ngrams_one_vectorizer_round_trips_and_composes(tiny_splits, tmp_pa
     lvec, body = vectorizer_and_body(loaded)
     assert np.allclose(body.predict(np.asarray(lvec(xs)), verbose=0), model.predict(xs, verbose=0), atol=1e-6)
     if name == "nbsvm":  # Naive Bayes counts the character block only with nb_chars=true
+        from tfdl.models import log_count_ratios
+
         ratios = _nb_layer(model)[0]
         assert np.all(ratios[-300:] == 0) and np.any(ratios[:-300] != 0)
+        # = Naive Bayes on the served vectorizer's word block (its unknown-token entry is 0 there)
+        served = np.asarray(vec(np.asarray(splits.x_train, dtype=object)))[:, :-300]
+        assert np.allclose(ratios[:-300], log_count_ratios(served, splits.y_train, 2)[0], atol=1e-5)
         counted = _nb_layer(app.models["nbsvm"](splits, cfg, char_ngrams=300, nb_chars=True))[0]
         assert np.any(counted[-300:] != 0)
 
