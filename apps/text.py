@@ -104,12 +104,11 @@ def _bag_vectorizer(splits: Splits, *, max_tokens: int, ngrams, standardize, cha
     vec)`` for the ``max_tokens`` most frequent word 1..``ngrams``-grams, or with ``char_ngrams`` > 0
     ``(vec, (n_words, n_chars), words)``: the same word 1-2-grams (``words`` computes them alone, the
     first ``n_words`` columns of ``vec``) followed by the ``char_ngrams`` most frequent character 2..5-grams
-    of words
-    (:func:`tfdl.models.layers.words_bigrams_and_char_ngrams`). The two vocabularies are counted apart
-    (so the frequent character n-grams do not crowd out word bigrams) and joined in ONE TextVectorization
-    with their own idf, so the model still takes raw strings and ``vocab.txt``/``idf.txt`` describe every
-    feature. The unknown-token entry gets idf 0 then: with character n-grams it would count hundreds of
-    unseen grams per text and swamp the vector (scikit-learn drops unknown tokens too)."""
+    of words (:func:`tfdl.models.layers.words_bigrams_and_char_ngrams`). The two vocabularies are counted
+    apart (so the frequent character n-grams do not crowd out word bigrams) and joined in ONE
+    TextVectorization with their own idf, so the model still takes raw strings and ``vocab.txt``/``idf.txt``
+    describe every feature. The unknown-token entry gets idf 0 then: with character n-grams it would count
+    hundreds of unseen grams per text and swamp the vector (scikit-learn drops unknown tokens too)."""
     import keras
 
     from tfdl.models import layers as L
@@ -246,9 +245,10 @@ def build_nbsvm(
     chosen the model trains with the net alone in its output (weight 1), so early stopping watches the
     net's own validation loss: the average's would stop at the first epoch, Naive Bayes carrying it.
     ``punctuation``: ``split`` (default; a word break) or ``token`` (each mark a word of its own).
-    ``char_ngrams``: 0 (default) or the number of character 2..5-grams of words added after the word
-    n-grams (:func:`_bag_vectorizer`); the net L2-normalizes the two blocks each on its own, and Naive
-    Bayes counts them only with ``nb_chars=true`` (else their ratios are 0: Naive Bayes as without them).
+    ``char_ngrams``: the number of character 2..5-grams of words added after the word n-grams (default
+    50,000, chosen on validation: BENCHMARKS.md; 0 for none; :func:`_bag_vectorizer`); the net
+    L2-normalizes the two blocks each on its own, and Naive Bayes counts them only with ``nb_chars=true``
+    (else their ratios are 0: Naive Bayes as without them; counting them raised its validation loss).
 
     One TextVectorization (TF-IDF, ``max_tokens`` most frequent n-grams of the training split) feeds both
     members; the ratios ``r`` (``alpha``-smoothed, one class against the rest) are a non-trainable weight
