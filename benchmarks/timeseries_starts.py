@@ -1,9 +1,9 @@
 """`tfdl bench timeseries_starts`: a finished time-series run's network against its linear starts, on the
 validation AND the test windows (MAE over the run's MASE scale).
 
-The run serves the forecaster chosen on its held-out validation windows (``forecaster_choice`` in
-metrics.json: the network, its linear start or their mean); this prints, beside the test numbers that judge
-it, the (early-stopping) validation numbers of the network, every linear start (ridge in the model's
+The run serves the forecaster chosen on its validation windows (``forecaster_choice`` in metrics.json: the
+network, its linear start, the seasonal profile or their means); this prints, beside the test numbers that
+judge it, the (early-stopping) validation numbers of the network, every linear start (ridge in the model's
 scaling, the seasonal naive forecasts the window reaches) and the plain mean of the network and the ridge
 start.
 
@@ -35,6 +35,7 @@ def starts_table(run: Path) -> dict[str, dict[str, float]]:
 
     import tfdl.models  # noqa: F401  (registers the custom layers before loading)
     from apps import timeseries as T
+    from apps.timeseries.models import _mix_weights
     from tfdl.pipeline import resolve_config
 
     cfg = resolve_config(T.APP, yaml.safe_load((run / "config.yaml").read_text()), [])
@@ -51,7 +52,8 @@ def starts_table(run: Path) -> dict[str, dict[str, float]]:
 
     out = {}
     try:
-        model.get_layer("forecaster_mix").weight.assign(1.0)  # the network alone, whatever was chosen
+        # the network alone, whatever was chosen
+        _mix_weights(model.get_layer("forecaster_mix"), (1.0, 0.0, 0.0))
     except ValueError:
         pass  # a run from before the forecaster choice: the model is the network
     for part, x, y in (("val", s.x_val, s.y_val), ("test", s.x_test, s.y_test)):

@@ -16,7 +16,8 @@ Baselines on the same test windows: ridge on the same window, seasonal naive (sa
 week, last year: those the time step has) and naive (last value).
 
 Sections: ``models.py`` (the five builders, the linear skip and its start chosen on validation, the
-forecaster choice: network, linear start or their mean, on held-out validation windows),
+forecaster choice: network, linear start, the in-graph seasonal profile or their equal-weight means,
+on every validation window),
 ``report.py`` (forecast plots, error by horizon, the linear start), ``codec.py`` (a window CSV in, a
 time-stamped forecast out); the config, data, baselines and the App are here.
 """
@@ -152,8 +153,9 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
     ``data.folds=K`` (``tfdl cv timeseries``): rolling forecast origin ``data.fold`` of ``K``
     (:func:`ts.rolling_windows`: expanding window, the test blocks are the last ``data.test_fraction`` of
     the series). Either way the last :data:`CHOICE_BLOCKS` horizon-sized blocks of validation origins are
-    held out of training and early stopping: the forecaster (network, linear start or their mean) is
-    chosen on them (:func:`apps.timeseries.models.choose_forecaster`).
+    held out of training and early stopping; the forecaster (network, linear start, seasonal profile or
+    their means) is chosen on them and the windows early stopping watched
+    (:func:`apps.timeseries.models.choose_forecaster`).
     """
     from tfdl.evaluation.metrics import seasonal_naive_scale
 
@@ -217,8 +219,8 @@ def windows_to_splits(series: ts.Series, d: TimeseriesData, name: str, source: s
                " No window crosses a boundary.")  # fmt: skip
     if held:
         how += (f" The last {held} validation windows (origins {t[choice['origins'][0]]} .. "
-                f"{t[choice['origins'][-1]]}) are held out of training and early stopping: the forecaster"
-                " is chosen on them.")  # fmt: skip
+                f"{t[choice['origins'][-1]]}) are held out of training and early stopping; the forecaster"
+                " is chosen on every validation window, these included.")  # fmt: skip
     info.update(dict(
         assets={"example_window.csv": _window_csv(series, int(w.origins["test"][-1]), d.lookback, pre)},
         report_sections=[("Chronological split", (
@@ -322,6 +324,6 @@ APP = App(
     config_class=TimeseriesConfig,
     codec=Codec(read=_read, describe=_describe),
     report=report,
-    fit_state=choose_forecaster,  # the served forecaster, chosen on held-out validation windows
+    fit_state=choose_forecaster,  # the served forecaster, chosen on the validation windows
     defaults={"train.epochs": 20, "train.batch_size": 128, "train.learning_rate": 0.001},
 )

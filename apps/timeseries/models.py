@@ -43,13 +43,15 @@ def _wrap(body, norm, denorm, name: str, linear_skip: bool, splits: Splits | Non
     learn what a linear model on the same window (the ridge baseline) misses. With ``splits`` the skip
     starts at the best linear forecaster on the VALIDATION windows among ridge on the training windows and
     the seasonal naive forecasts the window reaches (:func:`linear_starts`), and the body's output layer
-    at zero, so training starts from that forecast. A frozen copy of that start sits beside the network
-    (``linear_start``), mixed in by ``forecaster_mix`` (:class:`tfdl.models.layers.InferenceMix`: the
-    network alone in training and until :func:`choose_forecaster` sets the weight after training).
+    at zero, so training starts from that forecast. Fixed forecasters sit beside the network, mixed in by
+    ``forecaster_mix`` (:class:`tfdl.models.forecast_layers.ForecastMix`: the network alone in training and
+    until :func:`choose_forecaster` sets the weights after training): a frozen copy of that start
+    (``linear_start``) and, when the series has a season the window holds, the seasonal-profile forecaster
+    (``seasonal_profile``: MSTL + exponential smoothing inside the graph, :func:`seasonal_member`).
     """
     import keras
 
-    from tfdl.models.layers import InferenceMix
+    from tfdl.models.forecast_layers import ForecastMix, SeasonalProfile
 
     out = body.outputs[0]
     start = None
@@ -64,65 +66,163 @@ def _wrap(body, norm, denorm, name: str, linear_skip: bool, splits: Splits | Non
             head = next(lay for lay in reversed(body.layers) if getattr(lay, "kernel", None) is not None)
             head.set_weights([np.zeros(w.shape, w.dtype) for w in head.get_weights()])
             frozen = keras.layers.Dense(out.shape[-1], dtype="float32", trainable=False, name="linear_start")
-            fixed = frozen(flat)
+            members = [out, frozen(flat)]
             frozen.set_weights([kernel, bias])
-            out = InferenceMix(name="forecaster_mix")([out, fixed])
+            seasonal = seasonal_member(splits)
+            if seasonal is not None:
+                e = splits.info.extra
+                layer = SeasonalProfile(seasonal["period"], seasonal["lookback"], _horizon(splits),
+                                        alpha=seasonal["alpha"], name="seasonal_profile")  # fmt: skip
+                scaled = keras.layers.Rescaling(1.0 / e["target_std"], -e["target_mean"] / e["target_std"],
+                                                dtype="float32", name="seasonal_standardize")  # fmt: skip
+                members.append(scaled(layer(body.inputs[0])))
+                layer.profile.assign(seasonal["profile"])
+            out = ForecastMix(members=len(members), name="forecaster_mix")(members)
     model = keras.Model(body.inputs, denorm(out), name=name)
     model.start_name = start
     return model
 
 
-CANDIDATES = {"network": 1.0, "mean": 0.5, "start": 0.0}  # the mix weight on the network
-PREFERENCE = ("start", "mean", "network")  # ties go to the simpler forecaster
+def seasonal_member(splits: Splits, fit_end: int | None = None) -> dict | None:
+    """The seasonal-profile forecaster's constants, or ``None`` when the series has no season that the
+    training part holds twice and the window holds once.
+
+    MSTL (:func:`tfdl.evaluation.forecast_baselines.mstl_seasonal`, the ``mstl_ets`` baseline's
+    decomposition) on the series before ``fit_end`` (default: the end of the training part) with every
+    seasonal lag that divides the longest such lag; the profile is the last period of the summed seasonal
+    components. The smoothing weight is the one of ``mstl_ets``'s grid with the lowest MAE on the
+    validation windows (the training-part profile; never the test part)."""
+    import keras
+
+    from tfdl.evaluation.forecast_baselines import ALPHAS, mstl_seasonal
+    from tfdl.models.forecast_layers import SeasonalProfile
+
+    e = splits.info.extra
+    lookback = int(splits.info.input_shape[0])
+    train_end = int(e["bounds"][0])
+    lags = sorted(lag for lag in e["seasons"].values() if 1 < lag <= lookback and 2 * lag <= train_end)
+    if not lags or len(splits.x_val) == 0:
+        return None
+    period = lags[-1]
+    periods = [lag for lag in lags if period % lag == 0]
+    cache = e.setdefault("_seasonal_member", {})
+    series = np.asarray(e["series"], np.float64)
+
+    def profile(end: int) -> np.ndarray:
+        if end not in cache:
+            cache[end] = mstl_seasonal(series, end, periods)[end - period : end].astype(np.float32)
+        return cache[end]
+
+    if "alpha" not in cache:
+        inputs = keras.Input((lookback, int(splits.info.input_shape[1])), dtype="float32")
+        layer = SeasonalProfile(period, lookback, _horizon(splits))
+        probe = keras.Model(inputs, layer(inputs))
+        layer.profile.assign(profile(train_end))
+        y = np.asarray(splits.y_val, np.float64)
+        mae = {}
+        for a in ALPHAS:
+            layer.alpha.assign(a)
+            pred = np.asarray(probe.predict(splits.x_val, batch_size=1024, verbose=0), np.float64)
+            mae[a] = float(np.mean(np.abs(pred - y)))
+        cache["alpha"] = min(mae, key=mae.get)
+        cache["val_mae"] = mae[cache["alpha"]]
+    end = train_end if fit_end is None else int(fit_end)
+    return {"period": period, "periods": periods, "lookback": lookback, "alpha": cache["alpha"],
+            "profile": profile(end), "fit_end": end, "val_mae": cache["val_mae"]}  # fmt: skip
+
+
+# The forecasters the choice compares: convex weights on the mix's members (network, linear start and, when
+# the model has one, the seasonal profile). Equal-weight means only (forecast combination's robust rule).
+CANDIDATES = {
+    "network": (1.0, 0.0, 0.0),
+    "start": (0.0, 1.0, 0.0),
+    "mean": (0.5, 0.5, 0.0),  # network and start
+    "seasonal": (0.0, 0.0, 1.0),
+    "start+seasonal": (0.0, 0.5, 0.5),
+    "network+seasonal": (0.5, 0.0, 0.5),
+    "all": (1 / 3, 1 / 3, 1 / 3),
+}
+# ties go to the simpler forecaster: the fixed ones, then the means, the trained network last
+PREFERENCE = ("start", "seasonal", "start+seasonal", "mean", "network+seasonal", "all", "network")
+
+
+def _mix_weights(mix, weights) -> None:
+    """Set the forecaster mix (a ``ForecastMix``, or an older model's two-member ``InferenceMix``)."""
+    if hasattr(mix, "mix_weights"):
+        mix.mix_weights.assign(np.asarray(weights[: mix.members], np.float32))
+    else:
+        mix.weight.assign(float(weights[0]))
 
 
 def choose_forecaster(model, splits: Splits, cfg: RunConfig | None = None) -> dict:
-    """The app's ``fit_state``: the forecaster the run serves, chosen after training on the held-out
-    validation windows (the last blocks of validation origins that training and early stopping never saw;
+    """The app's ``fit_state``: the forecaster the run serves, chosen after training on every validation
+    window (those early stopping watched and the last blocks of validation origins that training never saw,
     ``info.extra["choice"]``), never on test.
 
-    Candidates: the trained network, its linear start (frozen) and their mean. The one with the lowest
-    MAE over the held-out windows (the mean of its MAE over their horizon-sized blocks of origins) is set
-    as the model's mix weight, so the saved, evaluated and exported model is that forecaster; ties go to
-    the start, then the mean. Deterministic for a trained model (``tfdl export`` runs it again). Returns
-    the model card's record (``preprocessing["forecaster"]``) and the report section; models without a
-    linear start return nothing.
+    Candidates (:data:`CANDIDATES`): the trained network, its linear start (frozen), their mean and, when the
+    model has the seasonal-profile member, that forecaster and its equal-weight means with the others. The
+    one with the lowest MAE over those windows (the mean of its MAE over their horizon-sized blocks of
+    origins) is set as the model's mix weights, so the saved, evaluated and exported model is that
+    forecaster; ties go to the simpler one (:data:`PREFERENCE`). The seasonal member is compared with its
+    profile fitted on the training part; once chosen, its profile is refitted on everything before the test
+    part (training + validation), as the ``mstl_ets`` baseline does for its test forecasts. Deterministic
+    for a trained model (``tfdl export`` runs it again). Returns the model card's record
+    (``preprocessing["forecaster"]``) and the report section; models without a linear start return nothing.
     """
     try:
         mix = model.get_layer("forecaster_mix")
     except ValueError:
         return {}
+    try:
+        profile_layer = model.get_layer("seasonal_profile")
+    except ValueError:
+        profile_layer = None
+    seasonal = seasonal_member(splits) if profile_layer is not None else None
+    if seasonal is not None:  # compare with the training-part fit (the choice windows are validation's)
+        profile_layer.profile.assign(seasonal["profile"])
+        profile_layer.alpha.assign(seasonal["alpha"])
+    # Every validation window: those early stopping watched and the last blocks held out of training. On
+    # the development series the held-out blocks alone chose worse forecasters (BENCHMARKS.md, session 8).
     choice = splits.info.extra.get("choice") or {}
-    x, y = choice.get("x"), choice.get("y")
-    where = "held-out validation windows"
-    if x is None or len(x) == 0:  # too few validation windows to hold any out: the validation windows
-        x, y, where = splits.x_val, splits.y_val, "validation windows (none could be held out)"
+    held_x, held_y = choice.get("x"), choice.get("y")
+    x, y, where = splits.x_val, splits.y_val, "validation windows"
+    if held_x is not None and len(held_x):
+        x, y = np.concatenate([x, held_x]), np.concatenate([y, held_y])
+        where = "validation windows (early stopping's and the held-out last blocks)"
     horizon = _horizon(splits)
-    preds = {}
-    for name in ("network", "start"):
-        mix.weight.assign(CANDIDATES[name])
-        preds[name] = np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float64)
-    preds["mean"] = (preds["network"] + preds["start"]) / 2
+    members = ["network", "start"] + (["seasonal"] if seasonal is not None else [])
+    outs = []
+    for k in range(len(members)):
+        _mix_weights(mix, [1.0 if i == k else 0.0 for i in range(3)])
+        outs.append(np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float64))
+    names = [n for n, w in CANDIDATES.items() if not any(w[len(members) :])]
+    preds = {n: sum(w * o for w, o in zip(CANDIDATES[n], outs)) for n in names}
     err = {k: np.mean(np.abs(p - np.asarray(y, np.float64)), axis=1) for k, p in preds.items()}
     blocks = [b for b in np.array_split(np.arange(len(x)), max(1, -(-len(x) // horizon))) if len(b)]
     block_mae = {k: [float(np.mean(e[b])) for b in blocks] for k, e in err.items()}
     mae = {k: float(np.mean(v)) for k, v in block_mae.items()}
-    chosen = min(PREFERENCE, key=lambda k: (round(mae[k], 10), PREFERENCE.index(k)))
-    mix.weight.assign(CANDIDATES[chosen])
+    order = [k for k in PREFERENCE if k in mae]
+    chosen = min(order, key=lambda k: (round(mae[k], 10), order.index(k)))
+    _mix_weights(mix, CANDIDATES[chosen])
     scale = splits.info.mase_scale
     record = {
         "chosen": chosen,
-        "weight_on_network": CANDIDATES[chosen],
+        "weights": dict(zip(members, [round(w, 4) for w in CANDIDATES[chosen]], strict=False)),
+        "weight_on_network": CANDIDATES[chosen][0],
         "start": model.start_name if getattr(model, "start_name", None) else _start_name(splits),
         "rule": f"lowest mean MAE over {len(blocks)} horizon-sized blocks of {where} ({len(x)} windows); "
-        "ties: start, then mean",
+        "ties: " + ", ".join(order),
         "windows": int(len(x)),
         "mae": {k: round(v, 6) for k, v in mae.items()},
         "block_mae": {k: [round(v, 6) for v in vals] for k, vals in block_mae.items()},
         **({"mase": {k: round(v / scale, 4) for k, v in mae.items()}} if scale else {}),
     }
     words = {"network": "the trained network", "start": f"its linear start ({record['start']})",
-             "mean": "the mean of the network and its linear start"}  # fmt: skip
+             "mean": "the mean of the network and its linear start",
+             "seasonal": "the seasonal profile (MSTL + exponential smoothing in the graph)",
+             "start+seasonal": "the mean of the linear start and the seasonal profile",
+             "network+seasonal": "the mean of the network and the seasonal profile",
+             "all": "the mean of the network, the linear start and the seasonal profile"}  # fmt: skip
     text = (
         f"Served forecaster: **{words[chosen]}**, the lowest MAE on the {where} ({len(x)} windows in "
         f"{len(blocks)} blocks of {horizon} origins, after the windows early stopping used): "
@@ -131,6 +231,19 @@ def choose_forecaster(model, splits: Splits, cfg: RunConfig | None = None) -> di
         + "; ".join(f"{k} " + ", ".join(f"{v:.4g}" for v in vals) for k, vals in block_mae.items())
         + ". The test part plays no role in this choice."
     )
+    if seasonal is not None:
+        refit = seasonal_member(splits, fit_end=int(splits.info.extra["bounds"][1]))
+        profile_layer.profile.assign(refit["profile"])
+        record["seasonal"] = {
+            "period": seasonal["period"], "periods": seasonal["periods"], "alpha": seasonal["alpha"],
+            "alpha_val_mae": round(seasonal["val_mae"], 6),
+            "profile_fitted_on": "training + validation (compared: training part)",
+        }  # fmt: skip
+        text += (
+            f" The seasonal profile: MSTL with periods {seasonal['periods']}, the window's phase fitted per"
+            f" window, smoothing weight {seasonal['alpha']} (lowest validation MAE); the profile served is"
+            " refitted on the training and validation parts."
+        )
     pre = dict(splits.info.preprocessing or {})
     return {"preprocessing": {**pre, "forecaster": record}, "report_sections": [("Forecaster choice", text)]}
 

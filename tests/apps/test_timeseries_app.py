@@ -193,9 +193,12 @@ def test_model_starts_at_ridge_and_serves_the_start_when_training_does_not_beat_
     """The linear skip starts at ridge on the training windows (the body's head at zero), so the untrained
     model already forecasts like ridge; a run whose training only hurts (a huge learning rate) serves its
     frozen linear start, chosen on the held-out validation windows."""
+    import keras
     from sklearn.linear_model import Ridge
 
     from apps.timeseries import APP
+    from apps.timeseries.models import seasonal_member
+    from tfdl.models.forecast_layers import SeasonalProfile
     from tfdl.pipeline import build_model, resolve_config, train
 
     cfg = resolve_config(APP, {"data": {"path": str(load_csv)}}, [*BASE[1::2], "model.name=mlp"])
@@ -213,9 +216,17 @@ def test_model_starts_at_ridge_and_serves_the_start_when_training_does_not_beat_
     )  # fmt: skip
     res = train(APP, bad, export=False, log=lambda *a: None)
     choice = res.metrics["forecaster_choice"]
-    assert choice["chosen"] == "start" and choice["start"] == "ridge", choice
-    assert choice["mae"]["start"] < choice["mae"]["network"] and choice["windows"] == 36  # 3 blocks of 12
-    np.testing.assert_allclose(res.model.predict(s.x_val, verbose=0), ridge, rtol=1e-3, atol=1e-2)
+    assert choice["weights"]["network"] == 0 and choice["start"] == "ridge", choice  # a fixed forecaster
+    assert choice["mae"]["start"] < choice["mae"]["network"]
+    assert choice["windows"] == len(s.x_val) + 36  # every validation window, the 3 held-out blocks of 12 too
+    sm = seasonal_member(s, fit_end=int(e["bounds"][1]))  # what the model serves: refitted on train + val
+    inputs = keras.Input(s.x_val.shape[1:])
+    layer = SeasonalProfile(sm["period"], sm["lookback"], 12, alpha=sm["alpha"])
+    seasonal = keras.Model(inputs, layer(inputs))
+    layer.profile.assign(sm["profile"])
+    w = choice["weights"]
+    expected = w["start"] * ridge + w["seasonal"] * seasonal.predict(s.x_val, verbose=0)
+    np.testing.assert_allclose(res.model.predict(s.x_val, verbose=0), expected, rtol=1e-3, atol=1e-2)
 
 
 def test_linear_start_is_chosen_on_validation_and_seasonal_naive_is_exact(tmp_path: Path):
@@ -256,13 +267,16 @@ def test_linear_start_is_chosen_on_validation_and_seasonal_naive_is_exact(tmp_pa
     np.testing.assert_allclose(model.predict(s.x_val, verbose=0), expected, rtol=1e-4, atol=1e-2)
 
 
-def test_forecaster_is_chosen_on_held_out_validation_windows_and_is_what_the_model_serves(load_csv: Path):
+def test_forecaster_is_chosen_on_validation_windows_and_is_what_the_model_serves(load_csv: Path):
     """The last 3 horizon-sized blocks of validation origins are held out of training and early stopping
-    (between the validation and the test windows); the network, its linear start and their mean are
-    compared there, the lowest MAE wins, and the model's output is that forecaster from then on."""
+    (between the validation and the test windows). The candidates (the network, its linear start, the
+    seasonal profile and their equal-weight means) are compared on every validation window, the lowest MAE
+    wins, and the model's output is that forecaster from then on; the seasonal member is then refitted on
+    training + validation."""
     import keras
 
     from apps import timeseries as T
+    from apps.timeseries.models import CANDIDATES, seasonal_member
     from tfdl.pipeline import build_model, resolve_config
 
     keras.mixed_precision.set_global_policy("float32")
@@ -278,27 +292,39 @@ def test_forecaster_is_chosen_on_held_out_validation_windows_and_is_what_the_mod
     skip.set_weights([kernel, bias + 0.3])  # a "trained" network: the start shifted by 0.3 std
     out = T.choose_forecaster(model, s, cfg)
     rec = out["preprocessing"]["forecaster"]
-    assert rec["chosen"] == min(rec["mae"], key=rec["mae"].get) and rec["windows"] == 36
-    assert len(rec["block_mae"]["network"]) == 3 and "Forecaster choice" in out["report_sections"][0][0]
-    mix = model.get_layer("forecaster_mix")
-    preds = {}
-    for name, w in (("network", 1.0), ("start", 0.0)):
-        mix.weight.assign(w)
-        preds[name] = model.predict(held["x"], verbose=0)
-    preds["mean"] = (preds["network"] + preds["start"]) / 2
-    for name, p in preds.items():
-        assert np.mean(np.abs(p - held["y"])) == pytest.approx(rec["mae"][name], rel=1e-4)
-    mix.weight.assign(rec["weight_on_network"])
-    np.testing.assert_allclose(
-        model.predict(held["x"], verbose=0), preds[rec["chosen"]], rtol=1e-5, atol=1e-4
+    x, y = np.concatenate([s.x_val, held["x"]]), np.concatenate([s.y_val, held["y"]])
+    assert set(rec["mae"]) == set(CANDIDATES) and rec["windows"] == len(x)  # a daily season: 3 members
+    assert (
+        rec["chosen"] == min(rec["mae"], key=rec["mae"].get)
+        and "Forecaster choice" in out["report_sections"][0][0]
     )
-    assert rec["chosen"] != "network"  # a constant shift of 0.3 std only hurts on a clean sine
+    assert rec["seasonal"]["period"] == 48 and rec["seasonal"]["periods"] == [48]
+    mix, profile = model.get_layer("forecaster_mix"), model.get_layer("seasonal_profile")
+    served = model.predict(x, verbose=0)
+    refit = profile.profile.numpy()
+    np.testing.assert_allclose(refit, seasonal_member(s, fit_end=int(s.info.extra["bounds"][1]))["profile"])
+    profile.profile.assign(seasonal_member(s)["profile"])  # the training-part fit the choice compared
+    members = []
+    for k in range(3):
+        mix.mix_weights.assign(np.eye(3, dtype="float32")[k])
+        members.append(model.predict(x, verbose=0))
+    blocks = np.array_split(np.arange(len(x)), -(-len(x) // 12))  # horizon-sized blocks of origins
+    for name, w in CANDIDATES.items():
+        err = np.mean(np.abs(sum(wk * m for wk, m in zip(w, members, strict=True)) - y), axis=1)
+        assert np.mean([err[b].mean() for b in blocks]) == pytest.approx(rec["mae"][name], rel=1e-3), name
+    assert rec["mae"]["network"] > rec["mae"]["start"]  # a constant shift of 0.3 std only hurts a clean sine
+    assert rec["chosen"] != "network"
+    profile.profile.assign(refit)
+    mix.mix_weights.assign(np.asarray(CANDIDATES[rec["chosen"]], "float32"))
+    np.testing.assert_allclose(model.predict(x, verbose=0), served, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.slow
 def test_cv_tests_rolling_origins_against_every_baseline(workdir: Path, capsys):
     """`tfdl cv timeseries --folds 3`: three expanding-window folds, every baseline on each fold's split,
     the test blocks chronological and together every forecast origin of the last 15 % once."""
+    from apps.timeseries.models import CANDIDATES
+
     sine_frame(700).to_csv(workdir / "load.csv", index=False)
     args = ["cv", "timeseries", "--data", "load.csv", "--folds", "3", "--model", "mlp", "--metric", "mase",
             *BASE[:4], "--set", "data.horizon=6", "--set", "train.epochs=1",
@@ -311,7 +337,7 @@ def test_cv_tests_rolling_origins_against_every_baseline(workdir: Path, capsys):
     for k, fold in enumerate(summary["per_fold"]):
         m = json.loads((Path(fold["run_dir"]) / "metrics.json").read_text())
         assert m["dataset"]["cv"] == {"folds": 3, "fold": k} and m["test"]["mase"] == fold["model"]
-        assert m["forecaster_choice"]["chosen"] in ("network", "start", "mean")
+        assert m["forecaster_choice"]["chosen"] in CANDIDATES
         assert m["baselines"]["seasonal_naive_day"]["mase"] < m["baselines"]["naive"]["mase"]
         origins += m["dataset"]["n_test"]
         report = (Path(fold["run_dir"]) / "report.md").read_text()

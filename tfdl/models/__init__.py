@@ -2,7 +2,8 @@
 
 Importing this package registers the custom layers (``tfdl>Sampling``, ``tfdl>PositionalEmbedding``,
 ``tfdl>ClassToken``, ``tfdl>TransformerBlock``, ``tfdl>NaiveBayesScores``, ``tfdl>InferenceAverage``,
-``tfdl>InferenceMix``, ``tfdl>FlipViews``, ``tfdl>MeanOfViews``, the ``tfdl>SparseSmoothedCrossentropy``
+``tfdl>InferenceMix``, ``tfdl>ForecastMix``,
+``tfdl>SeasonalProfile``, ``tfdl>FlipViews``, ``tfdl>MeanOfViews``, the ``tfdl>SparseSmoothedCrossentropy``
 loss, the ``tfdl>lower_and_split_punctuation`` standardizer, the ``tfdl>words_bigrams_and_char_ngrams``
 split and ``tfdl>BlockUnitNormalization``) so ``keras.models.load_model`` reads ``.keras``
 files.
@@ -11,6 +12,7 @@ files.
 from tfdl.models import autoencoder, cnn, mlp, resnet, rnn, transformer
 from tfdl.models.autoencoder import build_autoencoder, get_decoder, get_encoder
 from tfdl.models.cnn import build_cnn, last_conv_layer_name
+from tfdl.models.forecast_layers import ForecastMix, SeasonalProfile
 from tfdl.models.layers import (
     ClassToken,
     FlipViews,
@@ -54,12 +56,14 @@ __all__ = [
     "SEARCH_SPACES",
     "ClassToken",
     "FlipViews",
+    "ForecastMix",
     "InferenceAverage",
     "InferenceMix",
     "MeanOfViews",
     "NaiveBayesScores",
     "PositionalEmbedding",
     "Sampling",
+    "SeasonalProfile",
     "SparseSmoothedCrossentropy",
     "StandardizedMSE",
     "TargetInverse",
