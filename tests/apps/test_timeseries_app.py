@@ -120,8 +120,9 @@ def test_bad_inputs_exit_2_with_a_clear_line(workdir: Path, frame, sets, message
 
 @pytest.mark.slow
 def test_elecdemand_mlp_beats_seasonal_naive(workdir: Path):
-    """Real data floor: 8 epochs of the MLP beat 'same time yesterday' on day-ahead MAE."""
-    args = ["train", "timeseries", "--model", "mlp", "--epochs", "8", "--no-export"]
+    """Real data floor: 4 epochs of the MLP (from its ridge start) beat 'same time yesterday' on day-ahead
+    MAE."""
+    args = ["train", "timeseries", "--model", "mlp", "--epochs", "4", "--no-export"]
     assert main(args) == 0
     run = sorted((workdir / "runs" / "timeseries").iterdir())[-1]
     m = json.loads((run / "metrics.json").read_text())
