@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TFDL := $(BIN)/tfdl
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help install data demo test test-install test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
+.PHONY: help install data demo test test-install test-times test-fast lint vision vision-mlp text tabular tabular-regression timeseries \
         anomaly anomaly-latent tune-vision tune-text tune-tabular tune-timeseries tune-anomaly export-tflite serve \
         bench bench-vision bench-vision-accuracy bench-vision-augment bench-vision-transfer bench-vision-speed \
         bench-serve bench-tflite bench-apps bench-cv bench-generalize study studies cv-text cv-tabular browser clean
@@ -54,12 +54,19 @@ browser:
 
 # PYTEST_WORKERS ?= 2: pytest-xdist processes (one TensorFlow thread pool each); PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
+PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 test: data browser
-	$(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadscope)
+	$(BIN)/pytest -q $(PYTEST_XDIST)
 
 # pip resolves .[cpu] and .[gpu] for real (~9 minutes of wheel downloads): one TensorFlow wheel each.
 test-install: install
 	TFDL_TEST_INSTALL=1 $(BIN)/pytest -q tests/test_install.py
+
+# Seconds per test module (tests/module_seconds.json): conftest.py starts the longest modules first.
+test-times: data browser
+	$(BIN)/pytest -q $(PYTEST_XDIST) \
+	  --junitxml=.pytest-times.xml
+	$(BIN)/python tests/module_times.py .pytest-times.xml && rm -f .pytest-times.xml
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"

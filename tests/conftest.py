@@ -20,6 +20,25 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+MODULE_SECONDS = Path(__file__).with_name("module_seconds.json")  # written by tests/module_times.py
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest test modules first. `make test` hands whole modules to two pytest-xdist workers
+    (``--dist loadscope --no-loadscope-reorder``) in collection order; a long module collected last runs
+    alone at the end while the other worker idles (xdist's own reorder, by number of tests, put the few
+    long multi-process tests last). Measured seconds per module come from tests/module_seconds.json
+    (``make test-times``); a module not in it counts 1.5 s per test. A module's tests keep their order."""
+    import json
+
+    seconds = json.loads(MODULE_SECONDS.read_text()) if MODULE_SECONDS.exists() else {}
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    cost = {m: seconds.get(m, 1.5 * len(tests)) for m, tests in modules.items()}
+    items[:] = [item for m in sorted(modules, key=lambda m: -cost[m]) for item in modules[m]]
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """A folder of 3 class sub-folders with 40 small PNGs each: classes differ in brightness and stripes."""

@@ -493,3 +493,27 @@ def test_bad_char_ngrams_exits_2(reviews_csv, workdir, capsys):
             "data.label_column=sentiment", "--set", "model.char_ngrams=-5", "--no-export"]  # fmt: skip
     assert main(args) == 2
     assert "model.char_ngrams must be" in _err_line(capsys)
+
+
+@pytest.mark.parametrize("kind", ["words", "chars"])
+def test_fast_tf_idf_adapt_equals_keras_adapt(kind):
+    """apps.text.adapt_tf_idf gives Keras' adapt's vocabulary (frequency order, ties broken by the token,
+    cut at max_tokens) and idf, unknown-token entry included, bit for bit, across several batches."""
+    import keras
+    import tensorflow as tf
+
+    from apps.text import adapt_tf_idf
+    from tfdl.models import layers as L
+
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "film", "plot", "actor", "dull", "warm", "a", "the", "it's", "fun"]
+    texts = [" ".join(rng.choice(words, rng.integers(1, 12))) for _ in range(300)] + ["", "Good, FILM!"]
+    kw = {"output_mode": "tf_idf", "standardize": L.lower_and_split_punctuation}
+    chars = {"max_tokens": 60, "split": L.char_ngrams_of_words}
+    kw |= {"max_tokens": 40, "ngrams": 2} if kind == "words" else chars
+    ref, fast = keras.layers.TextVectorization(**kw), keras.layers.TextVectorization(**kw)
+    ref.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(64))
+    adapt_tf_idf(fast, texts, batch_size=64)
+    assert fast.get_vocabulary() == ref.get_vocabulary() and len(ref.get_vocabulary()) == kw["max_tokens"]
+    np.testing.assert_array_equal(fast._lookup_layer.idf_weights, ref._lookup_layer.idf_weights)
+    np.testing.assert_array_equal(fast(texts[-5:]), ref(texts[-5:]))
