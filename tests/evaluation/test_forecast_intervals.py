@@ -69,3 +69,27 @@ def test_mstl_ets_and_hgb_on_lags_beat_naive_on_a_seasonal_series():
     mae = {f.__name__: forecast_metrics(y, f(splits), None)["mae"] for f in (naive, mstl_ets, hgb_lags)}
     assert mae["mstl_ets"] < 0.6 * mae["naive"], mae
     assert mae["hgb_lags"] < 0.6 * mae["naive"], mae
+
+
+def test_mstl_fits_are_shared_by_value_and_equal_a_fresh_fit(monkeypatch):
+    """The seasonal member and the mstl_ets baseline ask for the same MSTL fits: the second ask of the same
+    values and periods is served from the kept fit (one MSTL fit), a different end fits again, and the
+    components equal a fresh statsmodels fit."""
+    import statsmodels.tsa.seasonal as sm
+
+    from tfdl.evaluation import forecast_baselines as fb
+
+    t = np.arange(24 * 30)
+    series = 10 + np.sin(2 * np.pi * t / 24) + 0.3 * np.sin(2 * np.pi * t / 168) + 0.01 * t
+    fits, real = [], sm.MSTL.fit
+    monkeypatch.setattr(sm.MSTL, "fit", lambda self, *a, **k: fits.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(fb, "_MSTL_FITS", {})
+    a = fb.mstl_seasonal(series, 24 * 24, [24, 168])
+    b = fb.mstl_seasonal(series.copy(), 24 * 24, [24, 168])
+    assert len(fits) == 1 and np.array_equal(a, b)
+    a[:] = 0  # callers own their copy: the kept fit is not changed through it
+    assert np.array_equal(fb.mstl_seasonal(series, 24 * 24, [24, 168]), b) and len(fits) == 1
+    c = fb.mstl_seasonal(series, 24 * 26, [24, 168])
+    assert len(fits) == 2
+    fresh = np.asarray(real(sm.MSTL(series[: 24 * 26], periods=[24, 168])).seasonal).sum(axis=1)
+    np.testing.assert_allclose(c[: 24 * 26], fresh)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,29 @@ def test_fresh_process_check_compares_with_the_keras_outputs(exported):
     expected = exported.model.predict(x, verbose=0)
     with pytest.raises(TfdlError, match="disagrees with the Keras model"):
         check_savedmodel(exported.version, x, expected + 0.01)
+
+
+def test_the_checker_process_is_kept_survives_a_failed_check_and_restarts_after_a_crash(
+    exported, tmp_path, monkeypatch
+):
+    """One checker process per exporting process: the next check reuses it, also after the exporting process
+    changed folders (a relative path); a folder that is no SavedModel fails in one line and leaves it
+    serving; killed, it is started again on the next check."""
+    from tfdl.export import parity
+
+    x = exported.splits.x_test[:4]
+    expected = exported.model.predict(x, verbose=0)
+    assert parity.check_savedmodel(exported.version, x, expected)["max_abs_diff"] <= 1e-4
+    pid = parity._CHECKER._proc.pid
+    with pytest.raises(TfdlError, match="did not reload in a checker process .*no version was kept"):
+        parity.check_savedmodel(tmp_path, x, expected)
+    monkeypatch.chdir(exported.version.parent)
+    assert parity.check_savedmodel(Path(exported.version.name), x, expected)["n_examples"] == 4
+    assert parity._CHECKER._proc.pid == pid  # the same process answered all three
+    parity._CHECKER._proc.kill()
+    parity._CHECKER._proc.wait()
+    assert parity.check_savedmodel(exported.version, x, expected)["n_examples"] == 4
+    assert parity._CHECKER._proc.pid != pid
 
 
 def test_a_failure_mid_write_leaves_no_version_and_no_tmp(tmp_path):

@@ -42,13 +42,32 @@ def _windows(series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarra
     return series[idx]
 
 
+_MSTL_FITS: dict = {}  # (digest of the fitted values, periods) -> seasonal components; a few recent fits
+
+
+def _mstl_components(head: np.ndarray, periods: list[int]) -> np.ndarray:
+    """MSTL's seasonal components ``(len(head), len(periods))`` of ``head``. The fit is deterministic and
+    costs seconds on a long series (5 s on 17,520 half-hours), and a time-series run asks for the same one
+    twice (the seasonal-profile member and the ``mstl_ets`` baseline both fit the training part, then
+    training + validation): the last few fits are kept, keyed by the values themselves."""
+    import hashlib
+
+    from statsmodels.tsa.seasonal import MSTL
+
+    head = np.ascontiguousarray(head, dtype=np.float64)
+    key = (hashlib.sha1(head.tobytes()).hexdigest(), tuple(int(p) for p in periods))
+    if key not in _MSTL_FITS:
+        fit = MSTL(head, periods=periods).fit()
+        while len(_MSTL_FITS) >= 4:
+            _MSTL_FITS.pop(next(iter(_MSTL_FITS)))
+        _MSTL_FITS[key] = np.asarray(fit.seasonal, dtype=np.float64).reshape(len(head), -1)
+    return _MSTL_FITS[key].copy()
+
+
 def mstl_seasonal(series: np.ndarray, train_end: int, periods: list[int]) -> np.ndarray:
     """The summed MSTL seasonal components over the whole series: fitted on ``series[:train_end]``, then
     each component repeats its last training period (nothing after ``train_end`` is looked at)."""
-    from statsmodels.tsa.seasonal import MSTL
-
-    fit = MSTL(series[:train_end], periods=periods).fit()
-    comps = np.asarray(fit.seasonal, dtype=np.float64).reshape(train_end, -1)
+    comps = _mstl_components(series[:train_end], periods)
     out = np.zeros(len(series))
     out[:train_end] = comps.sum(axis=1)
     t = np.arange(train_end, len(series))

@@ -1,17 +1,24 @@
 """Parity checks between an exported file and the model it came from, run in fresh processes.
 
 The exporting process holds TensorFlow, the Keras classes and the live variables; a check inside it could
-pass on something the file alone cannot do. So the SavedModel reload and the TFLite run each happen in a
-new ``sys.executable`` process (:mod:`tfdl.export.workers`), fed through an ``.npz`` file.
+pass on something the file alone cannot do. So the SavedModel reload and the TFLite run each happen in
+another ``sys.executable`` process (:mod:`tfdl.export.workers`), fed through an ``.npz`` file. The TFLite
+and ONNX runs start a new process each (it must never import TensorFlow, and it does not need to). The
+SavedModel reloads go to one checker process per exporting process (:class:`SavedModelChecker`), started at
+the first export and kept for the next: it imports TensorFlow once (~5 CPU seconds, more than the check)
+and never the Keras classes or the exporting process's objects, so it is as blind to them as a new one.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,18 +59,89 @@ def run_worker(args: list[str], timeout: float = 600) -> dict:
     return json.loads(lines[-1])
 
 
+RESULT = "@tfdl-result "  # the checker's answer lines start with it (anything else on stdout is ignored)
+
+
+class SavedModelChecker:
+    """One long-lived ``python -m tfdl.export.workers serve`` process: a JSON list of worker arguments per
+    stdin line, one ``RESULT`` + JSON line back. Started on first use, restarted after a crash or a
+    timeout (the stuck process is killed); it exits when its stdin closes, so it never outlives the
+    exporting process (not even a SIGKILLed one)."""
+
+    def __init__(self):
+        self._proc: subprocess.Popen | None = None
+        self._lines: queue.Queue = queue.Queue()
+        self._stderr = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tfdl.export.workers", "serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env, bufsize=1,
+        )  # fmt: skip
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, args=(self._proc.stdout, self._lines), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, lines: queue.Queue) -> None:
+        for line in stream:
+            if line.startswith(RESULT):
+                lines.put(line[len(RESULT) :])
+        lines.put(None)  # end of output: the process exited
+
+    def _stderr_tail(self) -> str:
+        self._stderr.seek(0)
+        return " | ".join(self._stderr.read().strip().splitlines()[-3:])
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def __call__(self, args: list[str], timeout: float = 600) -> dict:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            try:
+                self._proc.stdin.write(json.dumps(args) + "\n")
+                self._proc.stdin.flush()
+                line = self._lines.get(timeout=timeout)
+            except queue.Empty:
+                self.stop()
+                raise subprocess.TimeoutExpired(["tfdl.export.workers", *args], timeout) from None
+            except BrokenPipeError:
+                line = None
+            if line is None:
+                self._proc.wait()
+                code, tail = self._proc.returncode, self._stderr_tail()
+                self._proc = None
+                raise RuntimeError(f"worker {args[0]} exited with {code}: {tail}")
+            answer = json.loads(line)
+            if "error" in answer:
+                raise RuntimeError(f"worker {args[0]} failed: {answer['error']}")
+            return answer
+
+
+_CHECKER = SavedModelChecker()
+atexit.register(_CHECKER.stop)
+
+
 def check_savedmodel(version_dir: Path, x_sample: Any, expected: np.ndarray) -> dict:
-    """Reload ``version_dir`` in a fresh process and compare serving_default with ``expected`` (the Keras
-    model's outputs on ``x_sample``). Passes when |diff| <= SAVEDMODEL_ATOL + SAVEDMODEL_RTOL * |expected|.
-    Raises TfdlError saying why otherwise."""
+    """Reload ``version_dir`` in the checker process (never the exporting one: :class:`SavedModelChecker`)
+    and compare serving_default with ``expected`` (the Keras model's outputs on ``x_sample``). Passes when
+    |diff| <= SAVEDMODEL_ATOL + SAVEDMODEL_RTOL * |expected|. Raises TfdlError saying why otherwise."""
     expected = np.asarray(expected, dtype=np.float64)
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "check.npz"
         save_inputs(npz, x_sample, expected=expected)
         try:
-            res = run_worker(["savedmodel", str(version_dir), str(npz)])
+            # absolute: the checker's working folder is the one of the first check's time
+            res = _CHECKER(["savedmodel", str(Path(version_dir).resolve()), str(npz.resolve())])
         except (RuntimeError, subprocess.TimeoutExpired) as err:
-            raise TfdlError(f"the exported SavedModel did not reload in a fresh process ({err}); "
+            raise TfdlError(f"the exported SavedModel did not reload in a checker process ({err}); "
                             "no version was kept — report this as a bug") from None  # fmt: skip
     if not res.get("ok"):
         why = res.get("why", res)

@@ -12,7 +12,11 @@
 - ``onnx FILE IN.npz OUT.npz``: run a ``.onnx`` file with ``onnxruntime`` on every example (same rules: no
   TensorFlow in the process, reported in the answer).
 
-All print one JSON line on stdout. ``tensor_table`` (flatbuffer inspection, no interpreter) is also
+- ``serve``: answer requests until stdin closes, one JSON list of the arguments above per line (e.g.
+  ``["savedmodel", DIR, IN.npz]``), one ``@tfdl-result {...}`` line each (``{"error": ...}`` when the
+  check raised): an exporting process's SavedModel checker (:class:`tfdl.export.parity.SavedModelChecker`).
+
+The others print one JSON line on stdout. ``tensor_table`` (flatbuffer inspection, no interpreter) is also
 used in-process by the exporter.
 """
 
@@ -273,7 +277,21 @@ _ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(
                "tensor(bool)": "bool", "tensor(float16)": "float16"}  # fmt: skip
 
 
-def main(argv: list[str]) -> int:
+def serve() -> int:
+    """The request loop of ``serve``: a failed check answers its error and the loop goes on."""
+    import traceback
+
+    for line in sys.stdin:
+        try:
+            out = run(json.loads(line))
+        except (Exception, SystemExit) as err:  # a failed check is its answer, not the end of the loop
+            last = traceback.format_exception_only(type(err), err)[-1].strip()
+            out = {"error": last}
+        print("@tfdl-result " + json.dumps(out), flush=True)
+    return 0
+
+
+def run(argv: list[str]) -> dict:
     cmd, *args = argv
     if cmd == "savedmodel":
         out = check_savedmodel(*args)
@@ -282,8 +300,14 @@ def main(argv: list[str]) -> int:
     elif cmd == "onnx":
         out = run_onnx(args[0], args[1], args[2], *(int(a) for a in args[3:]))
     else:
-        raise SystemExit(f"unknown command {cmd!r}; use savedmodel, litert or onnx")
-    print(json.dumps(out))
+        raise SystemExit(f"unknown command {cmd!r}; use savedmodel, litert, onnx or serve")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["serve"]:
+        return serve()
+    print(json.dumps(run(argv)))
     return 0
 
 
