@@ -105,7 +105,7 @@ def _vectorizer(splits: Splits, **kw):
 def adapt_tf_idf(vec, texts, batch_size: int = 4096) -> None:
     """``vec.adapt(texts)`` for a ``tf_idf`` TextVectorization, the same vocabulary and idf, counted with
     whole-batch TensorFlow ops. Keras' adapt removes the repeats of each text's tokens row by row
-    (``tf.map_fn`` over the batch): ~3.5 s per 6,400 short texts, more than a training epoch of ``nbsvm``.
+    (``tf.map_fn`` over the batch): seconds per few thousand short texts, twice per ``nbsvm`` run.
     Here a batch's (text, token) pairs are made unique at once. As Keras: the ``max_tokens - 1`` most
     frequent tokens, ties broken by the token (high to low), idf ``log(1 + documents / (1 + document
     count))``, the unknown-token entry the mean idf (tests/apps/test_text_app.py compares the two)."""
