@@ -471,6 +471,10 @@ def study_cmd(
     ] = None,
     sets: SetOpt = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="writes RUNS_DIR/studies/")] = Path("runs"),
+    variants: Annotated[
+        list[str] | None,
+        typer.Option("--variant", help="run only this variant (its name or slug; repeat for more)"),
+    ] = None,
 ) -> None:
     """Run a lesson's experiment: seeded variants on one split, overlaid figures, a table and a reading in
     runs/studies/NAME-TIME/ (study.md, *.png, study.json). A killed study resumes when run again."""
@@ -481,11 +485,13 @@ def study_cmd(
         return
     from tfdl.studies.runner import plan
 
-    plan(name, app_name, data, budget, sets)  # user errors before TensorFlow is imported
+    plan(name, app_name, data, budget, sets, variants)  # user errors before TensorFlow is imported
     _quiet_tf()
     from tfdl.studies.runner import run_study
 
-    result = run_study(name, app_name=app_name, data=data, budget=budget, sets=sets, runs_dir=runs_dir)
+    result = run_study(
+        name, app_name=app_name, data=data, budget=budget, sets=sets, runs_dir=runs_dir, variants=variants
+    )
     typer.echo(result.reading)
     _print_paths(result.files)
     typer.echo(f"done in {elapsed(time.perf_counter() - _STARTED)}")

@@ -9,6 +9,7 @@ import pytest
 
 from tfdl.cli import main
 from tfdl.studies.catalog import STUDIES
+from tfdl.studies.runner import slug
 
 TINY = ["--set", "train.epochs=1", "--set", "data.val_fraction=0.2", "--budget", "900"]
 # the study runs the longest at a tiny budget stay out of the quick suite
@@ -53,6 +54,13 @@ def _table_rows(md: str) -> list[list[str]]:
 CLASSIFIERS = [n for n, s in STUDIES.items() if next(iter(s.apps)) in ("vision", "text", "tabular")]
 
 
+def _two_variants(name: str) -> list[str]:
+    """The first and the last variant of a study (batch-size: one of each group): `--variant` runs only
+    those, so each study's tables, figures and reading are checked at a third of the training."""
+    names = STUDIES[name].variant_names()
+    return [names[0], names[-1]] if len(names) > 1 else names
+
+
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in CLASSIFIERS]
 )
@@ -63,12 +71,16 @@ def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(
 
     study = STUDIES[name]
     app = next(iter(study.apps))
-    assert _run(name, {"vision": image_folder, "text": text_csv, "tabular": None}[app]) == 0
+    picked = _two_variants(name)
+    # by slug for the first variant, by its name for the last
+    chosen = [a for n in picked for a in ("--variant", n if n == picked[-1] else slug(n))]
+    assert _run(name, {"vision": image_folder, "text": text_csv, "tabular": None}[app], *chosen) == 0
     out = capsys.readouterr().out
     d = _study_dir(workdir, name)
     meta = json.loads((d / "study.json").read_text())
     assert meta["finished"] and meta["study"] == name and meta["app"] == app
-    assert [v["variant"] for v in meta["variants"]] == study.variant_names()
+    assert [v["variant"] for v in meta["variants"]] == picked
+    assert all(f"--variant {slug(n)}" in meta["command"] for n in picked)
     for v in meta["variants"]:
         assert v["epochs"] == 1 and v["parameters"] > 0 and v["train_seconds"] > 0
         if not v["stopped"].startswith("diverged"):
@@ -77,7 +89,7 @@ def test_study_at_a_tiny_budget_writes_its_table_figures_and_json(
     md = (d / "study.md").read_text()
     rows = _table_rows(md)
     baseline = next(iter(get_app(app).baselines))
-    assert [r[0] for r in rows] == [*study.variant_names(), f"baseline: {baseline}"]
+    assert [r[0] for r in rows] == [*picked, f"baseline: {baseline}"]
     assert all(r[2] == "1" for r in rows[:-1])  # the epochs column
     assert "## Reading" in md and "Test accuracy" in meta["reading"] and "load average" in md
     pngs = {p.name for p in d.glob("*.png")}
@@ -145,6 +157,14 @@ def test_a_budget_too_small_for_one_epoch_each_is_one_line_exit_2(image_folder, 
     assert "give --budget" in err
     assert main(["study", "normalization", "--budget", "-3"]) == 2
     assert "--budget must be a positive number" in capsys.readouterr().err
+
+
+def test_an_unknown_variant_is_one_line_exit_2_naming_the_choices(workdir, capsys):
+    assert main(["study", "normalization", "--variant", "groupnorm"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "study normalization has no variant 'groupnorm'" in err
+    assert "'none', 'batchnorm', 'layernorm'" in err and "--variant" in err
+    assert not (workdir / "runs").exists()
 
 
 def test_study_list_names_every_study_and_what_is_left(capsys):

@@ -21,7 +21,7 @@ import os
 import platform
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +50,36 @@ def slug(name: str) -> str:
 # --------------------------------------------------------------------------------------------- set-up
 
 
-def plan(name: str, app_name: str | None, data: str | None, budget: float | None, sets: list[str] | None):
+def pick_variants(study: Study, names: list[str] | None) -> Study:
+    """``study`` with only the variants named by ``--variant`` (by name or slug, in the catalog's order)."""
+    if not names:
+        return study
+    known = {**{slug(v.name): v for v in study.variants}, **{v.name: v for v in study.variants}}
+    picked = set()
+    for n in names:
+        v = known.get(n) or known.get(slug(n))
+        if v is None:
+            choices = ", ".join(repr(slug(v.name)) for v in study.variants)
+            raise TfdlError(f"study {study.name} has no variant '{n}'; give --variant with one of: {choices}")
+        picked.add(v.name)
+    return replace(study, variants=tuple(v for v in study.variants if v.name in picked))
+
+
+def plan(
+    name: str,
+    app_name: str | None,
+    data: str | None,
+    budget: float | None,
+    sets: list[str] | None,
+    variants: list[str] | None = None,
+):
     """Check the command before TensorFlow or any folder: (study, app, budget, {variant: cfg}).
-    Unknown study, an app the study does not run on, a bad budget or a bad --set: one-line errors."""
+    Unknown study or variant, an app the study does not run on, a bad budget or a bad --set: one-line
+    errors."""
     from tfdl.app import get_app
     from tfdl.pipeline import resolve_config
 
-    study = get_study(name)
+    study = pick_variants(get_study(name), variants)
     first = next(iter(study.apps))
     app_name = app_name or first
     if app_name not in study.apps:
@@ -498,6 +521,7 @@ def run_study(
     budget: float | None = None,
     sets: list[str] | None = None,
     runs_dir: str | Path = "runs",
+    variants: list[str] | None = None,
     log=print,
 ) -> StudyResult:
     """Run (or resume) study ``name``; returns its folder, one row per variant and the files written."""
@@ -507,7 +531,7 @@ def run_study(
     from tfdl.studies.figures import draw
     from tfdl.studies.report import reading, write_study_md
 
-    study, app, budget, cfgs, user = plan(name, app_name, data, budget, sets)
+    study, app, budget, cfgs, user = plan(name, app_name, data, budget, sets, variants)
     for cfg in cfgs.values():
         check_model_params(app, cfg, forwarded=True)
     key = {
@@ -555,7 +579,7 @@ def run_study(
         "app": app.name,
         "budget_seconds": budget,
         "sets": user,
-        "command": command_line(study, app.name, budget, user),
+        "command": command_line(study, app.name, budget, user, subset=bool(variants)),
         "key": config_hash(key),
         "started": old.get("started") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine_at_start": old.get("machine_at_start") or machine(),
@@ -642,8 +666,11 @@ def run_study(
     return StudyResult(study_dir, ordered, [md, study_dir / "study.json", *figures], text, n_back)
 
 
-def command_line(study: Study, app: str, budget: float, user: list[str]) -> str:
+def command_line(study: Study, app: str, budget: float, user: list[str], subset: bool = False) -> str:
     parts = ["tfdl", "study", study.name]
+    if subset:
+        for v in study.variants:
+            parts += ["--variant", slug(v.name)]
     if app != next(iter(study.apps)):
         parts += ["--app", app]
     if budget != study.budget:
