@@ -15,12 +15,13 @@ The machine may be shared: every time is given as wall seconds and as CPU second
 this process over the cores it may use), which estimates the wall time with the cores to itself.
 
 Options (``tfdl bench vision-speed --quick`` passes them on): ``--quick`` (2,000 training images, 1 epoch
-each, no small-data step floor, float32 only, printed and not written to BENCHMARKS.md: a check that
-everything runs), ``--limit N`` (training images), ``--epochs N`` (both models), ``--old-epochs N`` (the
-old default only), ``--precisions float32,mixed_bfloat16``,
-``--no-record``, ``--only new|old`` (one of the two models), ``--set KEY=VALUE`` (repeatable: a config
-override for the new default, e.g. ``--only new --set model.downsample=conv_pool --set train.epochs=12``:
-how the recipe variants of BENCHMARKS.md were compared; rows with overrides are labelled with them).
+each, no small-data step floor, the first 2,000 validation and test images, float32 only, printed and not
+written to BENCHMARKS.md: a check that everything runs), ``--limit N`` (training images), ``--eval-limit N``
+(the first N validation and test images), ``--epochs N`` (both models), ``--old-epochs N`` (the old default
+only), ``--precisions float32,mixed_bfloat16``, ``--no-record``, ``--only new|old`` (one of the two models),
+``--set KEY=VALUE`` (repeatable: a config override for the new default, e.g. ``--only new --set
+model.downsample=conv_pool --set train.epochs=12``: how the recipe variants of BENCHMARKS.md were compared;
+rows with overrides are labelled with them).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -200,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 images, 1 epoch, float32, not recorded")
     parser.add_argument("--limit", type=int, default=None, help="training images (default: all)")
+    parser.add_argument("--eval-limit", type=int, default=None,
+                        help="first N validation and test images (default all; --quick 2,000)")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=None, help="epochs of both models")
     parser.add_argument("--old-epochs", type=int, default=None, help="epochs of the old default (cnn)")
     parser.add_argument("--precisions", default=None, help="comma-separated (default: float32 [+ bf16])")
@@ -210,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.limit = args.limit or 2000
+        args.eval_limit = args.eval_limit or 2000
         args.epochs = args.epochs or 1
         args.precisions = args.precisions or "float32"
         args.no_record = True
@@ -224,6 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         common.append("train.min_steps=0")  # one pass over the few images, not the small-data step floor
     splits = load_splits(APP, resolve_config(APP, {}, common))
+    if args.eval_limit:
+        n = args.eval_limit
+        splits = replace(splits, x_val=splits.x_val[:n], y_val=splits.y_val[:n], x_test=splits.x_test[:n],
+                         y_test=splits.y_test[:n])  # fmt: skip
     has_bf16 = bool(_cpu_flags() & set(CPU_BF16_FLAGS))
     if args.precisions:
         precisions = args.precisions.split(",")
