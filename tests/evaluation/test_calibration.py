@@ -82,3 +82,25 @@ def test_exported_and_reloaded_model_returns_the_calibrated_probabilities(tmp_pa
     assert not np.allclose(got, raw, atol=1e-3)  # it really is a different (softer) answer
     assert np.allclose(task.served_output(raw, info), want)
     assert task.card(info) == {"temperature": 2.5}
+
+
+def test_the_calibrated_model_rebuilds_in_float32_and_in_a_fresh_name_space():
+    """The served model of a mixed-precision classifier is rebuilt from its config for TFLite/ONNX (the
+    temperature must round-trip in safe mode), and `tfdl export` of a finished run builds it in a fresh
+    process, where Keras' automatic op names start over (they must not clash with the loaded model's)."""
+    import keras
+
+    from tfdl.data.splits import DataInfo
+    from tfdl.export.tflite_convert import tflite_ready
+    from tfdl.tasks import get_task
+
+    inputs = keras.Input((4,), name="x")
+    hidden = keras.layers.Dense(8, dtype="mixed_bfloat16", name="hidden")(inputs / 2.0)  # a true_divide op
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", dtype="float32")(hidden))
+    keras.utils.clear_session()  # as in a fresh process: the next automatic name is true_divide again
+    served = get_task("classification").serving_model(model, DataInfo("toy", "test", temperature=1.7))
+    rebuilt, notes = tflite_ready(served)
+    assert notes == ["rebuilt in float32 (trained with a mixed precision policy)"]
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    want = apply_temperature(model.predict(x, verbose=0), 1.7)
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), want, atol=2e-2)  # bf16 trained, f32 served

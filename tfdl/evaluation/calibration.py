@@ -138,22 +138,9 @@ def reliability_diagram(y: Any, curves: dict[str, Any], out_path: Path, bins: in
 
 def temperature_layer_output(output: Any, temperature: float) -> Any:
     """Keras: the model's probability output -> ``softmax(log p / T)`` (or the sigmoid equivalent), the
-    served transform. One named layer of ``keras.ops`` (it exports as plain TensorFlow ops): as loose ops
-    its nodes took Keras' automatic names (``true_divide``...), which clash with the same names in a model
-    loaded from ``model.keras`` by a fresh process (``tfdl export`` of a finished run)."""
-    import keras
-    from keras import ops
+    served transform: one ``TemperatureScale`` layer (plain TensorFlow ops when exported). As loose
+    ``keras.ops`` its nodes took Keras' automatic names (``true_divide``...), which clashed with the same
+    names in a model loaded from ``model.keras`` by a fresh process (``tfdl export`` of a finished run)."""
+    from tfdl.models.layers import TemperatureScale
 
-    t = float(temperature)
-    binary = len(output.shape) == 1 or output.shape[-1] == 1
-
-    def scale(out):
-        p = ops.clip(ops.cast(out, "float32"), _EPS, 1.0)
-        if binary:
-            q = ops.clip(p, _EPS, 1.0 - _EPS)
-            return ops.sigmoid((ops.log(q) - ops.log(1.0 - q)) / t)
-        return ops.softmax(ops.log(p) / t, axis=-1)
-
-    return keras.layers.Lambda(scale, output_shape=tuple(output.shape[1:]), name="calibration_temperature")(
-        output
-    )
+    return TemperatureScale(temperature, _EPS, name="calibration_temperature")(output)

@@ -2,7 +2,7 @@
 
 Importing this package registers the custom layers (``tfdl>Sampling``, ``tfdl>PositionalEmbedding``,
 ``tfdl>ClassToken``, ``tfdl>TransformerBlock``, ``tfdl>NaiveBayesScores``, ``tfdl>InferenceAverage``,
-``tfdl>InferenceMix``, ``tfdl>ForecastMix``,
+``tfdl>InferenceMix``, ``tfdl>ForecastMix``, ``tfdl>TemperatureScale``,
 ``tfdl>SeasonalProfile``, ``tfdl>FlipViews``, ``tfdl>MeanOfViews``, the ``tfdl>SparseSmoothedCrossentropy``
 loss, the ``tfdl>lower_and_split_punctuation`` standardizer, the ``tfdl>words_bigrams_and_char_ngrams``
 split and ``tfdl>BlockUnitNormalization``) so ``keras.models.load_model`` reads ``.keras``

@@ -326,6 +326,32 @@ class InferenceMix(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfdl")
+class TemperatureScale(keras.layers.Layer):
+    """Class probabilities -> the calibrated ones, ``softmax(log p / T)`` (a ``(batch, 1)`` or ``(batch,)``
+    sigmoid output: ``sigmoid(logit(p) / T)``), in float32. The served transform of a classifier with a
+    calibration temperature (``tfdl.evaluation.calibration``); a layer, not loose ops, so its name is its own
+    and the served model round-trips through its config (the float32 rebuild for TFLite/ONNX)."""
+
+    def __init__(self, temperature=1.0, eps=1e-7, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.temperature, self.eps = float(temperature), float(eps)
+
+    def call(self, x):
+        p = ops.clip(ops.cast(x, "float32"), self.eps, 1.0)
+        if len(x.shape) == 1 or x.shape[-1] == 1:
+            q = ops.clip(p, self.eps, 1.0 - self.eps)
+            return ops.sigmoid((ops.log(q) - ops.log(1.0 - q)) / self.temperature)
+        return ops.softmax(ops.log(p) / self.temperature, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "eps": self.eps}
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
 class FusedBatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` whose training step runs TensorFlow's fused kernel.
 
