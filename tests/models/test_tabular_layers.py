@@ -73,3 +73,17 @@ def test_blend_reads_the_single_weight_a_two_member_model_saved():
     np.testing.assert_allclose(blend.blend_weights.numpy(), [0.3, 0.7], atol=1e-7)
     blend.load_own_variables({"0": np.array([0.9, 0.1], np.float32)})
     np.testing.assert_allclose(blend.blend_weights.numpy(), [0.9, 0.1], atol=1e-7)
+
+
+def test_tree_ensemble_is_not_walked_in_training():
+    """Its consumer (Blend) trains the network alone: in training the layer outputs zeros of its shape."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    config, weights = tree_ensemble_weights(HistGradientBoostingRegressor(max_iter=5).fit(x, x[:, 0]))
+    layer = TreeEnsemble(**config)
+    layer.build((None, 3))
+    layer.set_weights(weights)
+    assert np.asarray(layer(x[:7], training=True)).tolist() == [[0.0]] * 7
+    assert np.abs(np.asarray(layer(x[:7]))).max() > 0.1

@@ -128,13 +128,14 @@ def quantile_edges(values, bins: int) -> list[float]:
 @keras.saving.register_keras_serializable(package="tfdl")
 class TreeEnsemble(keras.layers.Layer):
     """A fitted scikit-learn HistGradientBoosting model evaluated in the graph: every tree is walked from its
-    root with ``take`` over the depth (a numeric split sends ``x <= threshold`` left, a missing value to the
-    side the tree learnt), and the leaf values are summed per output with the model's baseline.
+    root, one level per step of a graph loop (a numeric split sends ``x <= threshold`` left, a missing value
+    to the side the tree learnt), and the leaf values are summed per output with the model's baseline.
 
     The node arrays are non-trainable weights (saved in ``model.keras`` and the SavedModel); the config
     holds only their shapes. Fill them with :func:`tree_ensemble_weights`. Input ``(batch, features)``
     float32 with NaN = missing (categories as ordinal codes); output ``(batch, outputs)`` raw scores (the
-    regression value, or logits).
+    regression value, or logits). Zeros in training (``training=True``): :class:`Blend`, which reads it,
+    trains the network alone.
     """
 
     def __init__(self, trees=1, nodes=1, depth=1, outputs=1, **kwargs):
@@ -157,7 +158,11 @@ class TreeEnsemble(keras.layers.Layer):
         self.tree_output = w("tree_output", (self.trees, self.outputs), "float32")  # one-hot
         self.baseline = w("baseline", (self.outputs,), "float32")
 
-    def call(self, x):
+    def call(self, x, training=None):
+        if training:
+            # a Blend trains its network alone: the trees' scores are not read in training, so the training
+            # step does not walk them (a graph loop is not pruned as dead code: it would cost every step)
+            return ops.zeros((ops.shape(x)[0], self.outputs), dtype="float32")
         # TensorFlow ops in a graph loop (this layer runs on the TensorFlow backend only): the loop body is
         # traced once whatever the depth (unrolled, a 20-deep ensemble traced ~1,000 ops, ~1.5 s per trace),
         # and one gather per level reads a node's feature, children and missing side together. Node ids
