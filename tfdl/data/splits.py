@@ -24,9 +24,10 @@ class DataInfo:
     """What the pipeline, the report and the model card need to know about a data set.
 
     Every fact the library reads has a typed field; ``extra`` holds what only the app's own code reads
-    (time stamps, scaling statistics, rules). The loader fills the data facts; the pipeline merges what a
-    hook returns after training (:meth:`update`: the anomaly threshold, a blend section) into the same
-    fields, so export and evaluation read one place.
+    (time stamps, scaling statistics, rules), except that :func:`limit_train` cuts an array at
+    ``extra[key]["train"]`` with one entry per training row together with the rows. The loader fills the
+    data facts; the pipeline merges what a hook returns after training (:meth:`update`: the anomaly
+    threshold, a blend section) into the same fields, so export and evaluation read one place.
     """
 
     name: str  # "fashion_mnist"
