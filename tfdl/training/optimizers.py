@@ -78,4 +78,6 @@ def build_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.
         kw.update(momentum=cfg.momentum, nesterov=cfg.nesterov)
     elif cfg.optimizer == "rmsprop":
         kw["momentum"] = cfg.momentum
+    if cfg.ema is not None:
+        kw.update(use_ema=True, ema_momentum=cfg.ema)
     return cls(**kw)
