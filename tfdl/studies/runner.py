@@ -292,6 +292,7 @@ def fit_variant(
     from tfdl.data.splits import n_rows, take
     from tfdl.evaluation import metrics as M
     from tfdl.pipeline import evaluation_kwargs, fit_state, gradient_callback, predict
+    from tfdl.training.callbacks import ema_swap
     from tfdl.training.fit import model_callbacks
     from tfdl.training.precision import apply_policy, choose_policy
 
@@ -307,7 +308,7 @@ def fit_variant(
         x_sub, y_sub = take(splits.x_train, sub), take(y_train, sub)
         curves = EpochEval(x_sub, y_sub, splits.x_val, y_val)
         nan, budget = NaNStop(), TimeBudget(seconds)
-        cbs = [curves, nan]
+        cbs = [*ema_swap(cfg.train.ema is not None), curves, nan]  # the curves score the average
         early = None
         if cfg.train.early_stopping_patience > 0:
             early = keras.callbacks.EarlyStopping(

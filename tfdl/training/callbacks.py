@@ -26,6 +26,13 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def ema_swap(ema: bool) -> list[keras.callbacks.Callback]:
+    """``[SwapEMAWeights(swap_on_epoch=True)]`` when the optimizer keeps a moving average of the weights
+    (``train.ema``), else ``[]``: placed before the callbacks that read validation or save weights, they
+    see the average (Keras evaluates validation with it in either case)."""
+    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
+
+
 def standard_callbacks(
     run_dir: Path,
     *,
@@ -45,8 +52,7 @@ def standard_callbacks(
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True),
         guard,
     ]
-    if ema:
-        cbs.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    cbs += ema_swap(ema)
     if early_stopping_patience > 0:
         cbs.append(
             keras.callbacks.EarlyStopping(

@@ -15,7 +15,7 @@ from tfdl.config import RunConfig
 from tfdl.data.splits import Splits, n_rows
 from tfdl.models.search import sample
 from tfdl.training.budget import set_bn_momentum
-from tfdl.training.callbacks import NaNGuard
+from tfdl.training.callbacks import NaNGuard, ema_swap
 from tfdl.training.fit import compile_model, fit_targets, model_callbacks
 from tfdl.training.precision import apply_policy
 from tfdl.tuning import space as S
@@ -90,7 +90,8 @@ class AppHyperModel(kt.HyperModel):
         steps = getattr(self, "steps", max(1, -(-n_rows(self.splits.x_train) // batch)))
         # The model's own callbacks (vision transfer: gradual unfreezing), as in `tfdl train`.
         own = model_callbacks(self.app, cfg, model, steps)
-        callbacks = [*kwargs.pop("callbacks", []), guard, *own]
+        # train.ema: the average first, so Keras Tuner's own callbacks record and save it
+        callbacks = [*ema_swap(cfg.train.ema is not None), *kwargs.pop("callbacks", []), guard, *own]
         self.last_callbacks = callbacks
         if cfg.train.early_stopping_patience > 0:
             callbacks.append(
