@@ -20,7 +20,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-MODULE_SECONDS = Path(__file__).with_name("module_seconds.json")  # written by tests/module_times.py
+from tests.module_times import OUT as MODULE_SECONDS  # noqa: E402  (the file module_times.py writes)
 
 
 def pytest_collection_modifyitems(config, items):
