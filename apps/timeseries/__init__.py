@@ -325,5 +325,5 @@ APP = App(
     codec=Codec(read=_read, describe=_describe),
     report=report,
     fit_state=choose_forecaster,  # the served forecaster, chosen on the validation windows
-    defaults={"train.epochs": 20, "train.batch_size": 128, "train.learning_rate": 0.001},
+    defaults={"train.epochs": 20, "train.batch_size": 128, "train.learning_rate": 0.001, "train.ema": 0.99},
 )
