@@ -262,7 +262,7 @@ def train(
         train_ds = train_ds.repeat()
     val_ds = make_dataset(splits.x_val, y_val, batch, shuffle=False, seed=cfg.train.seed)
     callbacks, guard = standard_callbacks(
-        run_dir, early_stopping_patience=cfg.train.early_stopping_patience, ema=cfg.train.ema is not None
+        run_dir, early_stopping_patience=cfg.train.early_stopping_patience, ema=cfg.train.ema
     )
     callbacks = [*callbacks, *model_callbacks(app, cfg, model, steps)]
     grad_log = gradient_callback(cfg, splits, y_train, run_dir / "tensorboard" / "gradients")

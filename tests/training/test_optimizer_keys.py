@@ -171,9 +171,7 @@ def _ema_fit(tmp_path, ema, patience):
     )
     model.compile(optimizer=_opt(ema=ema, learning_rate=0.01), loss="mse")
     start = [w.copy() for w in model.get_weights()]
-    cbs, _ = standard_callbacks(
-        tmp_path, early_stopping_patience=patience, tensorboard=False, ema=ema is not None
-    )
+    cbs, _ = standard_callbacks(tmp_path, early_stopping_patience=patience, tensorboard=False, ema=ema)
     hist = model.fit(x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=6, batch_size=16,
                      callbacks=cbs, verbose=0)  # fmt: skip
     return model, start, hist, (x[192:], y[192:])
@@ -216,7 +214,7 @@ def test_a_killed_ema_run_resumes_to_the_same_average(tmp_path):
             [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)]
         )
         model.compile(optimizer=_opt(ema=0.9, learning_rate=0.01), loss="mse")
-        cbs, _ = standard_callbacks(folder, early_stopping_patience=0, tensorboard=False, ema=True)
+        cbs, _ = standard_callbacks(folder, early_stopping_patience=0, tensorboard=False, ema=0.9)
         try:
             model.fit(x[:96], y[:96], validation_data=(x[96:], y[96:]), epochs=5, batch_size=16, verbose=0,
                       shuffle=False, callbacks=[*cbs, Kill()] if kill else cbs)  # fmt: skip

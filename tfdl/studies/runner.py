@@ -308,7 +308,7 @@ def fit_variant(
         x_sub, y_sub = take(splits.x_train, sub), take(y_train, sub)
         curves = EpochEval(x_sub, y_sub, splits.x_val, y_val)
         nan, budget = NaNStop(), TimeBudget(seconds)
-        cbs = [*ema_swap(cfg.train.ema is not None), curves, nan]  # the curves score the average
+        cbs = [*ema_swap(cfg.train.ema), curves, nan]  # the curves score the average
         early = None
         if cfg.train.early_stopping_patience > 0:
             early = keras.callbacks.EarlyStopping(

@@ -26,9 +26,9 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def ema_swap(ema: bool) -> list[keras.callbacks.Callback]:
+def ema_swap(ema: float | None) -> list[keras.callbacks.Callback]:
     """``[SwapEMAWeights(swap_on_epoch=True)]`` when the optimizer keeps a moving average of the weights
-    (``train.ema``), else ``[]``: placed before the callbacks that read validation or save weights, they
+    (``train.ema`` set), else ``[]``: placed before the callbacks that read validation or save weights, they
     see the average (Keras evaluates validation with it in either case)."""
     return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
 
@@ -39,11 +39,11 @@ def standard_callbacks(
     early_stopping_patience: int,
     monitor: str = "val_loss",
     tensorboard: bool = True,
-    ema: bool = False,
+    ema: float | None = None,
 ) -> tuple[list[keras.callbacks.Callback], NaNGuard]:
     """BackupAndRestore FIRST (a killed run resumes at its last finished epoch with the same weights
     and optimizer step), then NaN guard, early stopping with best weights, checkpoint, CSV history,
-    TensorBoard. With ``ema`` (``train.ema``: the optimizer keeps a moving average of the weights), Keras'
+    TensorBoard. With ``ema`` (``train.ema`` set: the optimizer keeps a moving average of the weights), Keras'
     ``SwapEMAWeights`` comes after the backup (which saves the raw weights and, in the optimizer, the
     average) and before early stopping and the checkpoint: validation, the best epoch's weights and the
     checkpoint are the average's."""

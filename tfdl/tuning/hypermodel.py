@@ -91,7 +91,7 @@ class AppHyperModel(kt.HyperModel):
         # The model's own callbacks (vision transfer: gradual unfreezing), as in `tfdl train`.
         own = model_callbacks(self.app, cfg, model, steps)
         # train.ema: the average first, so Keras Tuner's own callbacks record and save it
-        callbacks = [*ema_swap(cfg.train.ema is not None), *kwargs.pop("callbacks", []), guard, *own]
+        callbacks = [*ema_swap(cfg.train.ema), *kwargs.pop("callbacks", []), guard, *own]
         self.last_callbacks = callbacks
         if cfg.train.early_stopping_patience > 0:
             callbacks.append(
