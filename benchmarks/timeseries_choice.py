@@ -12,7 +12,7 @@ generalization suite (so their test folds may judge a rule; the suite then judge
    checks it reproduces each run's own test MASE), ``R_k`` (serve the linear start unless a candidate beats
    it by more than k standard errors of the paired block differences; k = 1, 2), the 3 held-out validation
    blocks only (the rule before session 8) and convex weights in steps of 0.1; test MASE means over the
-   folds beside ``mstl_ets`` and ``ridge``.
+   folds beside ``mstl_ets`` and ``ridge``, each rule's picks, and each candidate's own test MASE.
 
     python benchmarks/timeseries_choice.py --write --run --replay
     python benchmarks/timeseries_choice.py --run --runs runs/dev-ema --set train.ema=0.99   # a variant
@@ -243,6 +243,10 @@ def replay(runs: Path = RUNS, margins: tuple[float, ...] = (1.0, 2.0)) -> None:
                 )
             for b in ("mstl_ets", "ridge"):
                 rows.setdefault(b, []).append(fold["baselines"][b])
+            for c in names:  # what each candidate alone would have scored on test (never used to choose)
+                rows.setdefault(f"test:{c}", []).append(
+                    float(window_err("test", CANDIDATES[c]).mean()) / scale
+                )
         base = np.asarray(rows["val"])
         cells = [f"{base.mean():.4f}"]
         for m in margins:
@@ -259,6 +263,8 @@ def replay(runs: Path = RUNS, margins: tuple[float, ...] = (1.0, 2.0)) -> None:
         cells += [f"{np.mean(rows[r]):.4f}" for r in ("mstl_ets", "ridge")]
         print(f"| {name} | " + " | ".join(cells) + " |")
         print("  picks: " + "; ".join(f"{r} " + ",".join(picks[r]) for r in picks))
+        tests = {r[5:]: np.mean(v) for r, v in rows.items() if r.startswith("test:")}
+        print("  each candidate's test MASE: " + ", ".join(f"{c} {v:.4f}" for c, v in tests.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
