@@ -139,13 +139,10 @@ def compare(a: Path, b: Path) -> None:
             continue
         ma = np.array([f["model"] for f in ca["per_fold"]])
         mb = np.array([f["model"] for f in cb["per_fold"]])
-        d = mb - ma
-        se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
         folds = ca["per_fold"]
         base = {k: np.mean([f["baselines"][k] for f in folds]) for k in folds[0]["baselines"]}
         best = min(base, key=base.get)
-        diff = f"{d.mean():+.4f} +/- {se:.4f} ({int((d < 0).sum())}/{len(d)})"
-        print(f"| {name} | {ma.mean():.4f} | {mb.mean():.4f} | {diff} | {best} {base[best]:.4f} |")
+        print(f"| {name} | {ma.mean():.4f} | {mb.mean():.4f} | {_paired(ma, mb)} | {best} {base[best]:.4f} |")
 
 
 def _splits(name: str, fold: int):
@@ -158,19 +155,27 @@ def _splits(name: str, fold: int):
     return APP.load_data(resolve_config(APP, {"data": {"path": str(DATA / f"{name}.csv")}}, sets))
 
 
-def margin_pick(block_mae: dict[str, list[float]], names: list[str], k: float, base: str = "start") -> str:
+def margin_pick(block_mae: dict[str, list[float]], k: float, base: str = "start") -> str:
     """Rule R_k: a candidate is eligible only if its per-block MAE beats ``base``'s by more than ``k``
     standard errors of the paired block differences; the lowest mean MAE among ``base`` and the eligible
-    ones is served (k=0: the default's lowest mean, ties to the earlier name)."""
+    ones is served (k=0: every candidate, the default's rule)."""
+    from apps.timeseries.models import lowest
+
     ref = np.asarray(block_mae[base])
-    ok = [base]
-    for c in names:
-        d = np.asarray(block_mae[c]) - ref
+    ok = {}
+    for c, v in block_mae.items():
+        d = np.asarray(v) - ref
         se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
-        if c != base and (k == 0 or d.mean() < -k * se):
-            ok.append(c)
-    means = {c: float(np.mean(block_mae[c])) for c in ok}
-    return min((c for c in names if c in ok), key=lambda c: (round(means[c], 10), names.index(c)))
+        if c == base or k == 0 or d.mean() < -k * se:
+            ok[c] = float(np.mean(v))
+    return lowest(ok)
+
+
+def _paired(a: list[float], b: list[float]) -> str:
+    """b - a per fold: mean +/- its standard error (how many folds b is lower)."""
+    d = np.asarray(b) - np.asarray(a)
+    se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
+    return f"{d.mean():+.4f} +/- {se:.4f} ({int((d < 0).sum())}/{len(d)})"
 
 
 def replay(runs: Path = RUNS, margins: tuple[float, ...] = (1.0, 2.0)) -> None:
@@ -180,7 +185,15 @@ def replay(runs: Path = RUNS, margins: tuple[float, ...] = (1.0, 2.0)) -> None:
     import keras
 
     import tfdl.models  # noqa: F401 (registers the layers)
-    from apps.timeseries.models import CANDIDATES, PREFERENCE, _horizon, _mix_weights, seasonal_member
+    from apps.timeseries.models import (
+        CANDIDATES,
+        PREFERENCE,
+        _horizon,
+        _mix_weights,
+        choice_blocks,
+        lowest,
+        seasonal_member,
+    )
     from tfdl.training.ensemble import simplex_grid
 
     rules = ["val", *(f"R_{k:g}" for k in margins), "held", "grid"]
@@ -222,14 +235,13 @@ def replay(runs: Path = RUNS, margins: tuple[float, ...] = (1.0, 2.0)) -> None:
 
             names = [c for c in PREFERENCE if not any(CANDIDATES[c][n:])]
             nval = len(targets["val"])
-            blocks = [b for b in np.array_split(np.arange(nval), max(1, -(-nval // _horizon(s)))) if len(b)]
+            blocks = choice_blocks(nval, _horizon(s))
             block_mae = {
                 c: [float(np.mean(window_err("val", CANDIDATES[c])[b])) for b in blocks] for c in names
             }
-            pick = {"val": margin_pick(block_mae, names, 0.0)}
-            pick.update({f"R_{m:g}": margin_pick(block_mae, names, m) for m in margins})
-            held_mae = {c: round(float(window_err("held", CANDIDATES[c]).mean()), 10) for c in names}
-            pick["held"] = min(names, key=lambda c: (held_mae[c], names.index(c)))
+            pick = {"val": margin_pick(block_mae, 0.0)}
+            pick.update({f"R_{m:g}": margin_pick(block_mae, m) for m in margins})
+            pick["held"] = lowest({c: float(window_err("held", CANDIDATES[c]).mean()) for c in names})
             grid = min(simplex_grid(n), key=lambda w: float(window_err("val", w).mean()))
             scale = s.info.mase_scale
             for rule in rules:
@@ -247,19 +259,14 @@ def replay(runs: Path = RUNS, margins: tuple[float, ...] = (1.0, 2.0)) -> None:
                 rows.setdefault(f"test:{c}", []).append(
                     float(window_err("test", CANDIDATES[c]).mean()) / scale
                 )
-        base = np.asarray(rows["val"])
-        cells = [f"{base.mean():.4f}"]
-        for m in margins:
-            d = np.asarray(rows[f"R_{m:g}"]) - base
-            se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
-            lower = f"{int((d < 0).sum())}/{len(d)}"
-            cells.append(f"{np.mean(rows[f'R_{m:g}']):.4f} ({d.mean():+.4f} +/- {se:.4f}, {lower})")
-        d = np.asarray(rows["grid"]) - base
-        se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
-        grid_cell = (
-            f"{np.mean(rows['grid']):.4f} ({d.mean():+.4f} +/- {se:.4f}, {int((d < 0).sum())}/{len(d)})"
-        )
-        cells += [f"{np.mean(rows['held']):.4f}", grid_cell]
+        cells = [f"{np.mean(rows['val']):.4f}"]
+        cells += [
+            f"{np.mean(rows[r]):.4f}: {_paired(rows['val'], rows[r])}" for r in (f"R_{m:g}" for m in margins)
+        ]
+        cells += [
+            f"{np.mean(rows['held']):.4f}",
+            f"{np.mean(rows['grid']):.4f}: {_paired(rows['val'], rows['grid'])}",
+        ]
         cells += [f"{np.mean(rows[r]):.4f}" for r in ("mstl_ets", "ridge")]
         print(f"| {name} | " + " | ".join(cells) + " |")
         print("  picks: " + "; ".join(f"{r} " + ",".join(picks[r]) for r in picks))

@@ -154,6 +154,17 @@ def _mix_weights(mix, weights) -> None:
         mix.weight.assign(float(weights[0]))
 
 
+def choice_blocks(n: int, horizon: int) -> list[np.ndarray]:
+    """The choice's unit: ``n`` validation windows (time order) cut into horizon-sized blocks of origins."""
+    return [b for b in np.array_split(np.arange(n), max(1, -(-n // horizon))) if len(b)]
+
+
+def lowest(mae: dict[str, float]) -> str:
+    """The candidate with the lowest MAE; ties go to the simpler one (:data:`PREFERENCE`)."""
+    order = [k for k in PREFERENCE if k in mae]
+    return min(order, key=lambda k: (round(mae[k], 10), order.index(k)))
+
+
 def choose_forecaster(model, splits: Splits, cfg: RunConfig | None = None) -> dict:
     """The app's ``fit_state``: the forecaster the run serves, chosen after training on every validation
     window (those early stopping watched and the last blocks of validation origins that training never saw,
@@ -198,11 +209,11 @@ def choose_forecaster(model, splits: Splits, cfg: RunConfig | None = None) -> di
     names = [n for n, w in CANDIDATES.items() if not any(w[len(members) :])]
     preds = {n: sum(w * o for w, o in zip(CANDIDATES[n], outs)) for n in names}
     err = {k: np.mean(np.abs(p - np.asarray(y, np.float64)), axis=1) for k, p in preds.items()}
-    blocks = [b for b in np.array_split(np.arange(len(x)), max(1, -(-len(x) // horizon))) if len(b)]
+    blocks = choice_blocks(len(x), horizon)
     block_mae = {k: [float(np.mean(e[b])) for b in blocks] for k, e in err.items()}
     mae = {k: float(np.mean(v)) for k, v in block_mae.items()}
     order = [k for k in PREFERENCE if k in mae]
-    chosen = min(order, key=lambda k: (round(mae[k], 10), order.index(k)))
+    chosen = lowest(mae)
     _mix_weights(mix, CANDIDATES[chosen])
     scale = splits.info.mase_scale
     record = {
