@@ -30,7 +30,7 @@ def ema_swap(ema: float | None) -> list[keras.callbacks.Callback]:
     """``[SwapEMAWeights(swap_on_epoch=True)]`` when the optimizer keeps a moving average of the weights
     (``train.ema`` set), else ``[]``: placed before the callbacks that read validation or save weights, they
     see the average (Keras evaluates validation with it in either case)."""
-    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
+    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema is not None else []
 
 
 def standard_callbacks(
